@@ -1,0 +1,32 @@
+# photodemo: `make demo` runs the whole pipeline locally, `make test` runs the tests.
+# Everything runs in .venv, made here from requirements-dev.txt (pinned, hash-checked).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PAYLOAD_SOURCES := $(wildcard payload/luminance/*.py) payload/requirements.txt build.py
+
+.PHONY: venv payload test bench clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-dev.txt
+	touch $@
+
+payload: dist/luminance.pex
+
+dist/luminance.pex: $(STAMP) $(PAYLOAD_SOURCES)
+	$(PY) build.py --output $@
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf dist build .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Freeze the luminance job, Pillow and requests into one executable: dist/luminance.pex.
+
+The pex carries wheels for CPython 3.9-3.14 on manylinux x86_64 and aarch64, so one file runs on
+any worker's `python3` with nothing installed. It boots through /bin/sh (`--sh-boot`), which
+finds a python3 even when HTCondor gives the job no PATH. Every wheel is downloaded with
+`pip download --require-hashes` against payload/requirements.txt, then pex resolves offline from
+that verified wheelhouse, so what goes into the pex is exactly what the hashes pin.
+
+Usage: build.py [--platform all|current] [--output dist/luminance.pex]
+"""
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PACKAGE = os.path.join(HERE, "payload", "luminance")
+REQUIREMENTS = os.path.join(HERE, "payload", "requirements.txt")
+PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
+ARCHES = ("x86_64", "aarch64")
+# Pillow 11.3.0 ships manylinux2014 (glibc 2.17) wheels: the widest reach among OSPool workers.
+MANYLINUX = ("manylinux2014_{}", "manylinux_2_17_{}", "manylinux_2_28_{}")
+EXIT_BUILD = 1
+
+
+class BuildError(Exception):
+    """A build step failed; the message says which and why, in one line."""
+
+
+def targets(platform):
+    """(python, arch) pairs to build for: every supported one, or none for 'current'."""
+    if platform == "current":
+        return []
+    return [(python, arch) for python in PYTHONS for arch in ARCHES]
+
+
+def _run(command, what):
+    try:
+        proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              universal_newlines=True)
+    except OSError as exc:
+        raise BuildError("{}: cannot run {}: {}".format(what, command[0], exc)) from None
+    if proc.returncode != 0:
+        lines = [line for line in proc.stdout.splitlines() if line.strip()
+                 and "is ignored: it is neither a file nor a directory" not in line]
+        raise BuildError("{} failed (exit {}): {}".format(
+            what, proc.returncode, " | ".join(lines[-6:]) or "no output"))
+    return proc.stdout
+
+
+def download(wheelhouse, python=None, arch=None):
+    """Fetch the pinned wheels for one target (or this interpreter) into WHEELHOUSE, hash-checked."""
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+               "--require-hashes", "--no-deps", "--only-binary=:all:", "--dest", wheelhouse,
+               "--requirement", REQUIREMENTS]
+    if python:
+        major, minor = python.split(".")
+        command += ["--implementation", "cp", "--python-version", python,
+                    "--abi", "cp{}{}".format(major, minor)]
+        for tag in MANYLINUX:
+            command += ["--platform", tag.format(arch)]
+    what = "downloading wheels for {}".format("CPython {} {}".format(python, arch) if python
+                                              else "this Python")
+    _run(command, what)
+
+
+def stage_sources(directory):
+    """Copy the luminance package (sources only) to DIRECTORY, for a reproducible pex."""
+    shutil.copytree(PACKAGE, os.path.join(directory, "luminance"),
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+
+
+def pex_command(sources, wheelhouse, output, build_targets):
+    command = [sys.executable, "-m", "pex", "--sh-boot", "--no-pypi", "--find-links", wheelhouse,
+               "--no-build", "--requirement", REQUIREMENTS, "--sources-directory", sources,
+               "--entry-point", "luminance", "--output-file", output]
+    for python, arch in build_targets:
+        major, minor = python.split(".")
+        command += ["--platform", "{}-cp-{}{}-cp{}{}".format(MANYLINUX[0].format(arch), major,
+                                                           minor, major, minor)]
+    if build_targets:
+        command += ["--interpreter-constraint", "CPython>={},<3.{}".format(
+            PYTHONS[0], int(PYTHONS[-1].split(".")[1]) + 1)]
+    return command
+
+
+def sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build(output, platform="all", wheelhouse=None):
+    """Build the pex at OUTPUT; return its path. Raises BuildError."""
+    try:
+        import pex  # noqa: F401  (only to say clearly when the build tool is missing)
+    except ImportError:
+        raise BuildError("pex is not installed in {} (run `make payload`, which sets up .venv)"
+                         .format(sys.executable)) from None
+    wheelhouse = wheelhouse or os.path.join(HERE, "build", "wheels")
+    os.makedirs(wheelhouse, exist_ok=True)
+    build_targets = targets(platform)
+    if build_targets:
+        for python, arch in build_targets:
+            download(wheelhouse, python, arch)
+    else:
+        download(wheelhouse)
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="photodemo-build-") as tmp:
+        sources = os.path.join(tmp, "src")
+        stage_sources(sources)
+        partial = os.path.join(tmp, "luminance.pex")
+        _run(pex_command(sources, wheelhouse, partial, build_targets), "building the pex")
+        shutil.move(partial, output + ".tmp")
+        os.replace(output + ".tmp", output)
+    return output
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="build.py", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="exit codes: 0 built, 1 a build step failed (the message says which), 2 usage error")
+    parser.add_argument("--platform", choices=("all", "current"), default="all",
+                        help="'all': CPython {}-{} on manylinux x86_64 and aarch64 (the pex to "
+                             "submit); 'current': only this Python, a quick build for tests "
+                             "(default: all)".format(PYTHONS[0], PYTHONS[-1]))
+    parser.add_argument("-o", "--output", default=os.path.join("dist", "luminance.pex"),
+                        help="where to write the pex (default: dist/luminance.pex)")
+    parser.add_argument("--wheelhouse", default=None,
+                        help="where downloaded, hash-checked wheels are kept between builds "
+                             "(default: build/wheels)")
+    args = parser.parse_args(argv)
+    try:
+        path = build(args.output, args.platform, args.wheelhouse)
+    except BuildError as exc:
+        print("build.py: error: {}".format(exc), file=sys.stderr)
+        return EXIT_BUILD
+    size = os.path.getsize(path)
+    print("{}  {:.1f} MB  sha256 {}".format(path, size / 1e6, sha256(path)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

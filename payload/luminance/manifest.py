@@ -1,0 +1,127 @@
+"""The manifest: one photo per line, `URL YEAR`, the one definition shared by payload, submit and aggregate.
+
+Format (compatible with the tutorial's manifest.txt):
+
+- a record is a line `URL YEAR` (whitespace-separated); YEAR is an integer, or `?`, `unknown`
+  or `n.d.` for an unknown year (kept, year None);
+- blank lines and lines starting with `#` are skipped and are not records;
+- a malformed line (one field, three fields, a bad year, an unsupported URL scheme) is still a
+  record: it keeps its number, and a job reports it as a failure naming its line;
+- URLs are `http://`, `https://`, `file://`, or a plain local path.
+
+Records are numbered from 0 in manifest order; a job's START and COUNT count records, not lines.
+A manifest *slice* (what ./submit --split gives each job) begins with an offset directive
+`#@photodemo offset record=R line=L`, so the records it holds keep their numbers and line numbers
+in the whole manifest.
+"""
+
+import os
+import re
+from typing import IO, Iterable, Iterator, List, NamedTuple, Optional
+
+from luminance.errors import ManifestError
+
+__all__ = ["Record", "parse_year", "parse_line", "iter_records", "read_records", "count_records",
+           "format_record", "offset_directive", "UNKNOWN_YEARS", "SCHEMES"]
+
+UNKNOWN_YEARS = ("?", "unknown", "n.d.")
+SCHEMES = ("http", "https", "file")
+OFFSET_PREFIX = "#@photodemo offset"
+_OFFSET_RE = re.compile(r"#@photodemo offset record=(\d+) line=(\d+)\s*$")
+_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+class Record(NamedTuple):
+    """One manifest record. `error` says why the line is malformed; None for a good record."""
+
+    index: int  # 0-based record number in the whole manifest
+    line: int  # 1-based line number in the whole manifest
+    url: Optional[str]
+    year: Optional[int]
+    error: Optional[str] = None
+
+
+def parse_year(text: str) -> Optional[int]:
+    """The year of a YEAR field: an int, or None for an unknown year. Raises ValueError."""
+    if text.lower() in UNKNOWN_YEARS:
+        return None
+    if not re.fullmatch(r"[+-]?\d+", text):
+        raise ValueError("bad year {!r}".format(text))
+    return int(text)
+
+
+def parse_line(text: str, index: int, line: int) -> Optional[Record]:
+    """The record on one manifest line, or None for a blank or comment line."""
+    stripped = text.strip()
+    if not stripped or stripped.startswith("#"):
+        return None
+    fields = stripped.split()
+    if len(fields) != 2:
+        what = "one field" if len(fields) == 1 else "{} fields".format(len(fields))
+        return Record(index, line, fields[0], None, "expected 'URL YEAR', got {}".format(what))
+    url, year_text = fields
+    match = _SCHEME_RE.match(url)
+    if match and match.group(1).lower() not in SCHEMES:
+        return Record(index, line, url, None, "unsupported URL scheme {!r}".format(match.group(1)))
+    try:
+        year = parse_year(year_text)
+    except ValueError as exc:
+        return Record(index, line, url, None, str(exc))
+    return Record(index, line, url, year)
+
+
+def iter_records(lines: Iterable[str]) -> Iterator[Record]:
+    """Every record of a manifest (or manifest slice), in order, with global numbers."""
+    index, offset = 0, 0
+    for line, text in enumerate(lines, start=1):
+        if line == 1 and text.startswith(OFFSET_PREFIX):
+            match = _OFFSET_RE.match(text.strip())
+            if match:
+                # A slice: its line 2 is line L of the whole manifest and holds record R (or the
+                # blank/comment lines before it, copied verbatim so line numbers stay true).
+                index, offset = int(match.group(1)), int(match.group(2)) - 2
+                continue
+        record = parse_line(text, index, line + offset)
+        if record is not None:
+            yield record
+            index += 1
+
+
+def read_records(stream: IO[str], start: int = 0, count: Optional[int] = None) -> List[Record]:
+    """Records START .. START+COUNT-1 of a manifest stream (fewer where the manifest ends first)."""
+    records = []
+    stop = None if count is None else start + count
+    for record in iter_records(stream):
+        if stop is not None and record.index >= stop:
+            break
+        if record.index >= start:
+            records.append(record)
+    return records
+
+
+def open_manifest(path: str) -> IO[str]:
+    """Open a manifest file for reading, or raise ManifestError naming it."""
+    try:
+        if os.path.isdir(path):
+            raise ManifestError("{}: is a directory, not a manifest".format(path))
+        return open(path, encoding="utf-8", errors="replace", newline=None)
+    except OSError as exc:
+        raise ManifestError("{}: cannot read manifest: {}".format(path, exc.strerror or exc)) from None
+
+
+def count_records(path: str) -> int:
+    """How many records (not lines) a manifest file holds."""
+    with open_manifest(path) as stream:
+        return sum(1 for _ in iter_records(stream))
+
+
+def format_record(url: str, year: Optional[int]) -> str:
+    """One manifest line (with newline) for URL and YEAR; None is written as `?`."""
+    if not url or any(c.isspace() for c in url):
+        raise ValueError("a manifest URL must be non-empty and free of whitespace: {!r}".format(url))
+    return "{} {}\n".format(url, "?" if year is None else year)
+
+
+def offset_directive(index: int, line: int) -> str:
+    """The first line of a manifest slice whose first record is INDEX on LINE of the whole manifest."""
+    return "{} record={} line={}\n".format(OFFSET_PREFIX, index, line)

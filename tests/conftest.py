@@ -1,0 +1,31 @@
+"""Shared fixtures: the pex, built once per test session, and a real HTTP server on 127.0.0.1."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+from httpserver import PhotoServer  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def pex(tmp_path_factory):
+    """A luminance.pex for this machine's Python (build.py --platform current), built once."""
+    out = tmp_path_factory.mktemp("pex") / "luminance.pex"
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "build.py"), "--platform", "current",
+                           "--output", str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True)
+    assert proc.returncode == 0, proc.stdout
+    return str(out)
+
+
+@pytest.fixture
+def server():
+    """A PhotoServer (tests/httpserver.py) running on 127.0.0.1 for one test."""
+    with PhotoServer() as running:
+        yield running

@@ -1,0 +1,124 @@
+"""A real HTTP server on 127.0.0.1 for tests and benchmarks: photos from memory or a directory, with faults.
+
+    with PhotoServer() as server:
+        server.add("/a.jpg", jpeg_bytes)                       # 200 with the bytes
+        server.add("/gone.jpg", status=404)
+        server.add("/flaky.jpg", jpeg_bytes, fail_first=1)     # one 500 (fail_status), then 200
+        server.add("/cut.jpg", jpeg_bytes, fault="drop")       # connection closed mid-body
+        server.add("/slow.jpg", jpeg_bytes, delay=5)           # answers after 5 s
+        server.url("/a.jpg"), server.hits["/a.jpg"]
+
+`latency` adds a delay to every request (the storage server's round trip); `directory` serves
+files below it for paths not added.
+"""
+
+import http.server
+import os
+import threading
+import time
+from typing import Dict, Optional
+
+
+class Route:
+    def __init__(self, body=b"", status=200, content_type="image/jpeg", fault=None, delay=0.0,
+                 fail_first=0, fail_status=500, fail_headers=None, headers=None):
+        self.body, self.status, self.content_type = body, status, content_type
+        self.fault, self.delay = fault, delay
+        self.fail_first, self.fail_status, self.fail_headers = fail_first, fail_status, fail_headers
+        self.headers = headers or {}
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as a real storage server
+
+    def log_message(self, format, *args):  # noqa: A002  (quiet: tests read stderr of the job)
+        pass
+
+    def do_GET(self):
+        server = self.server.photo_server
+        path = self.path.split("?", 1)[0]
+        with server.lock:
+            server.hits[path] = server.hits.get(path, 0) + 1
+            hit = server.hits[path]
+        if server.latency:
+            time.sleep(server.latency)
+        route = server.routes.get(path)
+        if route is None and server.directory:
+            route = server.file_route(path)
+        if route is None:
+            return self._send(404, b"not found\n", "text/plain")
+        if route.delay:
+            time.sleep(route.delay)
+        if hit <= route.fail_first:
+            return self._send(route.fail_status, b"try again\n", "text/plain", route.fail_headers)
+        if route.fault == "drop":
+            # Promise the whole body, send half, then hang up.
+            self.send_response(200)
+            self.send_header("Content-Type", route.content_type)
+            self.send_header("Content-Length", str(len(route.body)))
+            self.end_headers()
+            self.wfile.write(route.body[: len(route.body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self._send(route.status, route.body, route.content_type, route.headers)
+
+    def _send(self, status, body, content_type, headers=None):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+
+class PhotoServer:
+    """An HTTP server on 127.0.0.1 (a free port) serving routes added by the test."""
+
+    def __init__(self, directory: Optional[str] = None, latency: float = 0.0):
+        self.routes: Dict[str, Route] = {}
+        self.hits: Dict[str, int] = {}
+        self.lock = threading.Lock()
+        self.directory = directory
+        self.latency = latency
+        self.httpd = _Server(("127.0.0.1", 0), _Handler)
+        self.httpd.photo_server = self
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def add(self, path: str, body: bytes = b"", **route) -> str:
+        self.routes[path] = Route(body, **route)
+        return self.url(path)
+
+    def url(self, path: str) -> str:
+        return "http://127.0.0.1:{}{}".format(self.port, path)
+
+    def file_route(self, path: str) -> Optional[Route]:
+        full = os.path.normpath(os.path.join(self.directory, path.lstrip("/")))
+        if not full.startswith(os.path.abspath(self.directory)) or not os.path.isfile(full):
+            return None
+        with open(full, "rb") as stream:
+            return Route(stream.read())
+
+    def start(self) -> "PhotoServer":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> "PhotoServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
