@@ -8,7 +8,7 @@
         server.add("/slow.jpg", jpeg_bytes, delay=5)           # answers after 5 s
         server.url("/a.jpg"), server.hits["/a.jpg"]
 
-`latency` adds a delay to every request (the storage server's round trip); `directory` serves
+`server.proxied` lists the absolute URLs asked of it as an HTTP proxy. `latency` adds a delay to every request (the storage server's round trip); `directory` serves
 files below it for paths not added.
 """
 
@@ -37,6 +37,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         server = self.server.photo_server
         path = self.path.split("?", 1)[0]
+        if path.startswith("http://"):  # asked as a proxy: remember it, then serve the path
+            server.proxied.append(path)
+            path = "/" + path.split("/", 3)[3] if path.count("/") >= 3 else "/"
         with server.lock:
             server.hits[path] = server.hits.get(path, 0) + 1
             hit = server.hits[path]
@@ -87,6 +90,7 @@ class PhotoServer:
     def __init__(self, directory: Optional[str] = None, latency: float = 0.0):
         self.routes: Dict[str, Route] = {}
         self.hits: Dict[str, int] = {}
+        self.proxied = []  # absolute URLs requested of this server as an HTTP proxy
         self.lock = threading.Lock()
         self.directory = directory
         self.latency = latency

@@ -1,5 +1,241 @@
+"""The job's command line: `luminance.pex RESULTS START COUNT < manifest.txt`, like the tutorial's luminance2."""
+
+import argparse
+import datetime
+import os
+import platform
+import signal
+import socket
 import sys
-def main(argv=None):
-    import PIL, requests
-    print("ok", sys.executable, PIL.__version__, requests.__version__)
-    return 0
+import tempfile
+import time
+from typing import Dict, List, Optional
+
+from luminance import __version__, manifest, results
+from luminance.cpus import available_cpus
+from luminance.errors import (EXIT_CODES_HELP, EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE, PhotodemoError,
+                              UsageError)
+
+PROG = "luminance.pex"
+DESCRIPTION = """\
+Measure the average luminance of photos listed in a manifest (lines `URL YEAR`).
+
+Analyzes records START .. START+COUNT-1 (0-based; blank and # comment lines are not records),
+prints `[YEAR, LUMINANCE],` for each photo in manifest order (the tutorial's output), reports
+failures on stderr (one line each: manifest line, URL, reason), and writes every result to
+RESULTS as one JSON document, atomically."""
+
+EPILOG = """\
+metrics (--metric):
+  perceived  the tutorial's luminance2: per-band RMS of all pixels; one band: rms/256;
+             RGB: sqrt(0.241 r^2 + 0.691 g^2 + 0.068 b^2)/256
+  luma       mean ITU-R BT.601 luma (0.299 R + 0.587 G + 0.114 B)/255
+  relative   mean CIE relative luminance Y of linearized sRGB (0.2126, 0.7152, 0.0722)
+
+environment: http_proxy/https_proxy are honoured; FRONTIER_PROXY is the HTTP proxy when no
+http_proxy is set. OMP_NUM_THREADS (set by HTCondor to the slot's CPUs) caps the decoders.
+
+""" + EXIT_CODES_HELP
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a whole number: {!r}".format(text)) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more, got {}".format(value))
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1, got {}".format(value))
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a number of seconds: {!r}".format(text)) from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be more than 0, got {}".format(text))
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    from luminance.metrics import DEFAULT_METRIC, METRICS  # noqa: keep Pillow out of --help's way
+
+    p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("results", metavar="RESULTS", help="results file to write (JSON), e.g. results-0.json")
+    p.add_argument("start", metavar="START", type=_count, help="first record to analyze (0-based)")
+    p.add_argument("count", metavar="COUNT", type=_count, help="how many records to analyze")
+    p.add_argument("--manifest", metavar="FILE",
+                   help="read the manifest from FILE (default: standard input)")
+    p.add_argument("--metric", choices=METRICS, default=DEFAULT_METRIC,
+                   help="luminance metric (default: %(default)s; see below)")
+    tuning = p.add_argument_group("fetching")
+    tuning.add_argument("--workers", type=_positive, default=None, metavar="N",
+                        help="photos fetched at once (default: 4 per CPU, at least 8)")
+    tuning.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
+                        help="connect and read timeout per request (default: %(default)g)")
+    tuning.add_argument("--retries", type=_count, default=4, metavar="N",
+                        help="retries of a transient failure (timeouts, dropped connections, "
+                             "HTTP 429/5xx), with exponential backoff (default: %(default)s)")
+    tuning.add_argument("--max-bytes", type=_positive, default=64 * 1024 * 1024, metavar="N",
+                        help="largest photo accepted, in bytes (default: %(default)s)")
+    tuning.add_argument("--max-pixels", type=_positive, default=None, metavar="N",
+                        help="largest image accepted, in pixels (default: Pillow's "
+                             "decompression-bomb limit, 89478485)")
+    p.add_argument("--version", action="version", version="%(prog)s {}".format(__version__))
+    return p
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _site() -> Optional[str]:
+    """The OSG site of this worker, from the HTCondor machine ad the job sandbox carries."""
+    path = os.environ.get("_CONDOR_MACHINE_AD")
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8", errors="replace") as stream:
+            for line in stream:
+                name, _, value = line.partition("=")
+                if name.strip() in ("GLIDEIN_Site", "GLIDEIN_ResourceName"):
+                    return value.strip().strip('"') or None
+    except OSError:
+        return None
+    return None
+
+
+def _versions() -> Dict[str, str]:
+    try:
+        import PIL
+        import requests
+        return {"pillow": PIL.__version__, "requests": requests.__version__}
+    except ImportError:
+        return {"pillow": None, "requests": None}
+
+
+def _check_writable(path: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise UsageError("{}: is a directory; RESULTS must be a file name".format(path))
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        raise UsageError("{}: cannot write results there: {}".format(path, exc.strerror or exc)) from None
+
+
+def _load(args) -> List[manifest.Record]:
+    if args.manifest:
+        with manifest.open_manifest(args.manifest) as stream:
+            return manifest.read_records(stream, args.start, args.count)
+    if sys.stdin is None or sys.stdin.closed:
+        raise UsageError("no manifest: pipe one on standard input (< manifest.txt) or use --manifest FILE")
+    if sys.stdin.isatty():
+        raise UsageError("no manifest on standard input (a terminal): use < manifest.txt or --manifest FILE")
+    stream = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False)
+    return manifest.read_records(stream, args.start, args.count)
+
+
+_signals: List[int] = []
+
+
+def _on_sigterm(signum, frame):
+    # HTCondor evicting or removing the job: stop like Ctrl-C, keeping every finished result.
+    _signals.append(signum)
+    raise KeyboardInterrupt
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    started = time.time()
+    cpus = available_cpus()
+    workers = args.workers or max(8, 4 * cpus)
+    document = results.new_document({"host": socket.gethostname(), "site": _site(), "start": args.start, "count": args.count,
+           "records": 0, "metric": args.metric, "manifest": args.manifest or "<stdin>",
+           "payload_version": __version__, "python": platform.python_version(), **_versions(),
+           "workers": workers, "cpus": cpus, "started": _now(), "ended": None, "elapsed": None,
+           "rate": None, "complete": False, "error": None})
+    job = document["job"]
+    try:
+        _check_writable(args.results)
+    except PhotodemoError as exc:
+        print("{}: error: {}".format(PROG, exc), file=sys.stderr)
+        return exc.exit_code
+    try:
+        records = _load(args)
+    except PhotodemoError as exc:
+        # Still leave RESULTS: HTCondor holds a job whose output file is missing, and the
+        # error recorded here tells ./aggregate and ./submit --missing what went wrong.
+        print("{}: error: {}".format(PROG, exc), file=sys.stderr)
+        job.update(error=str(exc), ended=_now(), elapsed=round(time.time() - started, 3))
+        results.write(args.results, document)
+        return exc.exit_code
+    job["records"] = len(records)
+    if len(records) < args.count:
+        where = args.manifest or "the manifest"
+        print("{}: note: {} ends before record {}: {} of {} records analyzed".format(
+            PROG, where, args.start + args.count - 1, len(records), args.count), file=sys.stderr)
+    return _run(args, document, records, workers, cpus, started)
+
+
+def _run(args, document, records, workers, cpus, started) -> int:
+    from luminance.fetch import Fetcher
+    from luminance.job import run
+    from PIL import Image
+
+    if args.max_pixels:
+        Image.MAX_IMAGE_PIXELS = args.max_pixels
+    job = document["job"]
+    print("/* Running on host: {} */".format(job["host"]), flush=True)
+    fetcher = Fetcher(timeout=args.timeout, retries=args.retries, max_bytes=args.max_bytes,
+                      pool_size=workers, version=job["payload_version"])
+
+    def report(entry: Dict) -> None:
+        if "luminance" in entry:
+            year = "null" if entry["year"] is None else entry["year"]
+            print("[{}, {:.6f}],".format(year, entry["luminance"]), flush=True)
+        else:
+            print("{}:{}: {}: {}{}".format(
+                args.manifest or "stdin", entry["line"], entry["url"] or "-", entry["reason"],
+                " (transient)" if entry["transient"] else ""), file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        entries, complete = run(records, fetcher, args.metric, workers, cpus, report)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    elapsed = time.time() - started
+    document["photos"] = [entry for entry in entries if "luminance" in entry]
+    document["failures"] = [entry for entry in entries if "luminance" not in entry]
+    analyzed = len(document["photos"])
+    job.update(ended=_now(), elapsed=round(elapsed, 3), rate=round(analyzed / elapsed, 3) if elapsed else None,
+               complete=complete)
+    try:
+        results.write(args.results, document)
+    except PhotodemoError as exc:
+        print("{}: error: {}".format(PROG, exc), file=sys.stderr)
+        return exc.exit_code
+    print("/* {} photos analyzed in {:.2f}s ({:.2f}/s) */".format(
+        analyzed, elapsed, analyzed / elapsed if elapsed else 0.0), flush=True)
+    transient = len(results.transient_failures(document))
+    if document["failures"]:
+        print("/* {} records failed: {} permanently, {} transiently */".format(
+            len(document["failures"]), len(document["failures"]) - transient, transient), flush=True)
+    if not complete:
+        sys.stdout.flush()
+        # Fetch threads may sit in a read for up to --timeout; the results are safe, so go now.
+        os._exit(128 + (_signals[-1] if _signals else signal.SIGINT))
+    return EXIT_TRANSIENT if transient else EXIT_OK

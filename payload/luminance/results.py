@@ -4,8 +4,8 @@ Schema `photodemo-results/1` (documented in README.md):
 
     {
       "schema": "photodemo-results/1",
-      "job": {host, start, count, records, metric, manifest, payload_version, python, pillow,
-              requests, workers, cpus, started, ended, elapsed, rate, complete},
+      "job": {host, site, start, count, records, metric, manifest, payload_version, python,
+              pillow, requests, workers, cpus, started, ended, elapsed, rate, complete, error},
       "photos":   [{record, line, url, year, luminance, width, height, mode, bytes}, ...],
       "failures": [{record, line, url, reason, transient}, ...]
     }
@@ -13,7 +13,11 @@ Schema `photodemo-results/1` (documented in README.md):
 `record` is the 0-based record number in the whole manifest, `line` its 1-based line number.
 `year` is null when unknown. `luminance` is a float (the metric named in job.metric). A failure's
 `url` is null when the line had none; `transient` is true for failures worth retrying (timeouts,
-HTTP 429/5xx, dropped connections). `job.complete` is false when the job was interrupted.
+HTTP 429/5xx, dropped connections). `job.records` is how many records the job found in its
+range (fewer than `count` where the manifest ends first). `job.complete` is false when the job
+was interrupted (its unfinished records are transient failures) or could not run at all; then
+`job.error` says why (e.g. an unreadable manifest), else it is null. `job.site` is the OSG site
+from the HTCondor machine ad, or null.
 Files are written atomically (temporary file in the same directory, then rename).
 """
 
@@ -28,9 +32,9 @@ __all__ = ["SCHEMA", "JOB_FIELDS", "PHOTO_FIELDS", "FAILURE_FIELDS", "new_docume
            "failure", "write", "read", "validate", "transient_failures"]
 
 SCHEMA = "photodemo-results/1"
-JOB_FIELDS = ("host", "start", "count", "records", "metric", "manifest", "payload_version",
-              "python", "pillow", "requests", "workers", "cpus", "started", "ended", "elapsed",
-              "rate", "complete")
+JOB_FIELDS = ("host", "site", "start", "count", "records", "metric", "manifest",
+              "payload_version", "python", "pillow", "requests", "workers", "cpus", "started",
+              "ended", "elapsed", "rate", "complete", "error")
 PHOTO_FIELDS = ("record", "line", "url", "year", "luminance", "width", "height", "mode", "bytes")
 FAILURE_FIELDS = ("record", "line", "url", "reason", "transient")
 

@@ -1,0 +1,212 @@
+"""Fetching a photo's bytes: HTTP(S) with keep-alive, timeouts, retries and a size limit; local files.
+
+Transient failures (connection errors, timeouts, a connection dropped mid-body, HTTP 429 and 5xx)
+are retried with exponential backoff, honouring Retry-After; other HTTP errors are permanent and
+not retried. `http_proxy`/`https_proxy` are honoured (requests reads them); when neither is set
+and `FRONTIER_PROXY` is, it is used as the HTTP proxy, the OSG site convention the tutorial's job
+wrapper followed.
+"""
+
+import email.utils
+import os
+import random
+import re
+import threading
+import time
+import urllib.parse
+import urllib.request
+from typing import Dict, NamedTuple, Optional
+
+import requests
+import requests.adapters
+
+__all__ = ["Fetcher", "FetchError", "Body", "frontier_proxies", "DEFAULT_MAX_BYTES"]
+
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+MAX_BACKOFF = 30.0
+MAX_RETRY_AFTER = 120.0
+CHUNK = 256 * 1024
+USER_AGENT = "photodemo-luminance/{} (+requests {})"
+
+
+class FetchError(Exception):
+    """A photo could not be fetched; `transient` says whether a later try may succeed."""
+
+    def __init__(self, reason: str, transient: bool, retry_after: Optional[float] = None):
+        super().__init__(reason)
+        self.reason, self.transient, self.retry_after = reason, transient, retry_after
+
+
+class Body(NamedTuple):
+    data: bytes
+    content_type: str  # as the server said, or '' for local files
+
+
+def frontier_proxies(environ=os.environ) -> Dict[str, str]:
+    """{'http': proxy} from FRONTIER_PROXY when no http_proxy is set; else {} (requests decides)."""
+    if any(environ.get(name) for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY")):
+        return {}
+    frontier = environ.get("FRONTIER_PROXY", "").strip()
+    if not frontier:
+        return {}
+    # Sites may list several squids ("http://a:3128;http://b:3128"); the first is the primary.
+    first = frontier.replace(",", ";").split(";")[0].strip()
+    if "://" not in first:
+        first = "http://" + first
+    return {"http": first}
+
+
+def _retry_after(value: Optional[str]) -> Optional[float]:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, min(when.timestamp() - time.time(), MAX_RETRY_AFTER))
+
+
+class Fetcher:
+    """Fetches URLs (http, https, file, plain paths) for many threads at once."""
+
+    def __init__(self, timeout: float = 30.0, retries: int = 4, max_bytes: int = DEFAULT_MAX_BYTES,
+                 backoff: float = 0.5, pool_size: int = 16, version: str = "?"):
+        self.timeout, self.retries, self.max_bytes = timeout, retries, max_bytes
+        self.backoff, self.pool_size = backoff, pool_size
+        self.proxies = frontier_proxies()
+        self.user_agent = USER_AGENT.format(version, requests.__version__)
+        self._local = threading.local()
+
+    def _session(self) -> requests.Session:
+        # One keep-alive session per thread: requests.Session is not documented as thread-safe.
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=self.pool_size,
+                                                    max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            session.headers["User-Agent"] = self.user_agent
+            # Photos are compressed already; identity keeps byte counts and limits honest.
+            session.headers["Accept-Encoding"] = "identity"
+            if self.proxies:
+                session.proxies.update(self.proxies)
+            self._local.session = session
+        return session
+
+    def get(self, url: str) -> Body:
+        """The bytes at URL, after retries. Raises FetchError."""
+        scheme = urllib.parse.urlsplit(url).scheme.lower()
+        if scheme in ("http", "https"):
+            return self._get_http(url)
+        if scheme == "file":
+            return self._read_file(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
+        if scheme and len(scheme) > 1:
+            raise FetchError("unsupported URL scheme {!r}".format(scheme), transient=False)
+        return self._read_file(url)
+
+    def _read_file(self, path: str) -> Body:
+        try:
+            size = os.path.getsize(path)
+            if size > self.max_bytes:
+                raise FetchError(self._too_big(size), transient=False)
+            with open(path, "rb") as stream:
+                return Body(stream.read(self.max_bytes + 1), "")
+        except OSError as exc:
+            raise FetchError("cannot read {}: {}".format(path, exc.strerror or exc),
+                             transient=False) from None
+
+    def _get_http(self, url: str) -> Body:
+        attempt = 0
+        while True:
+            try:
+                return self._try_http(url)
+            except FetchError as exc:
+                if not exc.transient or attempt >= self.retries:
+                    if exc.transient and self.retries:
+                        exc.reason += " (after {} tries)".format(attempt + 1)
+                    raise
+                delay = exc.retry_after
+                if delay is None:
+                    delay = min(MAX_BACKOFF, self.backoff * 2 ** attempt) * random.uniform(0.5, 1.0)
+                time.sleep(delay)
+                attempt += 1
+
+    def _try_http(self, url: str) -> Body:
+        received = 0
+        try:
+            with self._session().get(url, stream=True, timeout=(min(self.timeout, 10.0), self.timeout),
+                                     allow_redirects=True) as response:
+                status = response.status_code
+                if status != 200:
+                    reason = "HTTP {} {}".format(status, response.reason or "").strip()
+                    if status == 429 or status >= 500:
+                        raise FetchError(reason, transient=True,
+                                         retry_after=_retry_after(response.headers.get("Retry-After")))
+                    raise FetchError(reason, transient=False)
+                declared = response.headers.get("Content-Length")
+                if declared and declared.isdigit() and int(declared) > self.max_bytes:
+                    raise FetchError(self._too_big(int(declared)), transient=False)
+                data = bytearray()
+                for chunk in response.iter_content(CHUNK):
+                    data += chunk
+                    received = len(data)
+                    if received > self.max_bytes:
+                        raise FetchError(self._too_big(received, at_least=True), transient=False)
+                if declared and declared.isdigit() and received < int(declared):
+                    raise FetchError("connection dropped mid-body after {} of {} bytes".format(
+                        received, declared), transient=True)
+                return Body(bytes(data), response.headers.get("Content-Type", ""))
+        except FetchError:
+            raise
+        except requests.exceptions.SSLError as exc:
+            raise FetchError("TLS verification failed: {}".format(_short(exc)), transient=False) from None
+        except requests.exceptions.ConnectTimeout:
+            raise FetchError("connect timed out after {:g}s".format(min(self.timeout, 10.0)),
+                             transient=True) from None
+        except requests.exceptions.ReadTimeout:
+            raise FetchError("read timed out after {:g}s".format(self.timeout), transient=True) from None
+        except requests.exceptions.ChunkedEncodingError as exc:
+            raise FetchError("connection dropped mid-body after {} bytes: {}".format(
+                received, _short(exc)), transient=True) from None
+        except requests.exceptions.ConnectionError as exc:
+            if "timed out" in str(exc).lower():
+                raise FetchError("read timed out after {:g}s".format(self.timeout), transient=True) from None
+            if received:
+                raise FetchError("connection dropped mid-body after {} bytes: {}".format(
+                    received, _short(exc)), transient=True) from None
+            raise FetchError("connection failed: {}".format(_short(exc)), transient=True) from None
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                requests.exceptions.InvalidSchema, requests.exceptions.TooManyRedirects) as exc:
+            raise FetchError("bad URL: {}".format(_short(exc)), transient=False) from None
+        except requests.exceptions.RequestException as exc:
+            raise FetchError("request failed: {}".format(_short(exc)), transient=True) from None
+
+    def _too_big(self, size: int, at_least: bool = False) -> str:
+        return "body of {}{:.1f} MB is over the limit of {:.1f} MB (--max-bytes)".format(
+            "over " if at_least else "", size / 1e6, self.max_bytes / 1e6)
+
+
+_KNOWN = ((re.compile(r"Failed to resolve '([^']+)'"), "cannot resolve host {}"),
+          (re.compile(r"\[Errno 111\] Connection refused"), "connection refused"),
+          (re.compile(r"Connection aborted.*RemoteDisconnected"), "server closed the connection"),
+          (re.compile(r"IncompleteRead\((\d+) bytes read, (\d+) more expected\)"),
+           "{} bytes read, {} more expected"),
+          (re.compile(r"Connection reset by peer"), "connection reset by peer"))
+
+
+def _short(exc: BaseException) -> str:
+    """The innermost useful part of a requests/urllib3 error message, on one line."""
+    text = str(exc).replace("\n", " ")
+    for pattern, message in _KNOWN:
+        match = pattern.search(text)
+        if match:
+            return message.format(*match.groups())
+    for marker in ("Caused by ", "Failed to establish a new connection: "):
+        if marker in text:
+            text = text.split(marker, 1)[1]
+    text = text.strip("()'\" ")
+    return text[:200]

@@ -1,0 +1,71 @@
+"""Running one job: fetch and measure a run of manifest records concurrently, report in manifest order.
+
+`workers` threads each fetch one photo at a time, so that many downloads are in flight to hide
+the storage server's latency, while at most `cpus` of them decode at once (Pillow releases the
+GIL while decoding): a 1-CPU slot never runs eight decoders. Memory stays bounded by `workers`
+photo bodies plus `cpus` decoded images.
+"""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Dict, List, Sequence, Tuple
+
+from luminance import metrics, results
+from luminance.fetch import FetchError, Fetcher
+from luminance.manifest import Record
+
+__all__ = ["analyze", "run", "INTERRUPTED"]
+
+INTERRUPTED = "interrupted: the job stopped before this record was analyzed"
+
+
+def analyze(record: Record, fetcher: Fetcher, metric: str, decode_slots: threading.Semaphore) -> Dict:
+    """One record's results entry: an analyzed photo, or a failure saying why."""
+    if record.error:
+        return results.failure(record.index, record.line, record.url,
+                               "malformed manifest line: {}".format(record.error), transient=False)
+    try:
+        body = fetcher.get(record.url)
+    except FetchError as exc:
+        return results.failure(record.index, record.line, record.url, exc.reason, exc.transient)
+    try:
+        with decode_slots:
+            measured = metrics.measure(body.data, metric)
+    except metrics.NotAnImage as exc:
+        reason = str(exc)
+        if body.content_type and not body.content_type.startswith("image/"):
+            reason += " (the server sent {}, {} bytes)".format(body.content_type.split(";")[0],
+                                                               len(body.data))
+        return results.failure(record.index, record.line, record.url, reason, transient=False)
+    return results.photo(record.index, record.line, record.url, record.year, measured.luminance,
+                         measured.width, measured.height, measured.mode, len(body.data))
+
+
+def run(records: Sequence[Record], fetcher: Fetcher, metric: str, workers: int, cpus: int,
+        report: Callable[[Dict], None]) -> Tuple[List[Dict], bool]:
+    """Analyze RECORDS; call REPORT with each entry in manifest order as soon as it is known.
+
+    Returns (entries in manifest order, complete). On KeyboardInterrupt (or whatever the caller's
+    signal handler raises as one) the records not yet analyzed become transient failures and
+    complete is False: every finished result is kept.
+    """
+    decode_slots = threading.Semaphore(max(1, cpus))
+    entries: List[Dict] = []
+    executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="fetch")
+    futures = [executor.submit(analyze, record, fetcher, metric, decode_slots) for record in records]
+    try:
+        for future in futures:
+            entry = future.result()
+            entries.append(entry)
+            report(entry)
+    except KeyboardInterrupt:
+        executor.shutdown(wait=False, cancel_futures=True)
+        for record, future in zip(records[len(entries):], futures[len(entries):]):
+            done = future.done() and not future.cancelled() and future.exception() is None
+            entry = future.result() if done else results.failure(
+                record.index, record.line, record.url, INTERRUPTED, transient=True)
+            entries.append(entry)
+            report(entry)
+        return entries, False
+    executor.shutdown(wait=True)
+    return entries, True

@@ -1,0 +1,79 @@
+"""The manifest format: records, comments, malformed lines, slices."""
+
+import io
+
+import pytest
+
+from luminance import manifest
+from luminance.errors import ManifestError
+
+TEXT = """\
+# the tutorial's archive
+http://h/a.jpg 1880
+
+http://h/b.jpg ?
+http://h/c.jpg   1919   extra
+justonefield
+http://h/d.jpg l9O1
+ftp://h/e.jpg 1900
+file:///data/f.jpg n.d.
+/data/g.jpg unknown
+  # indented comment
+https://h/h.jpg 2001
+"""
+
+
+def test_records_are_numbered_without_comments_or_blanks():
+    records = list(manifest.iter_records(io.StringIO(TEXT)))
+    assert [r.index for r in records] == list(range(9))
+    assert [r.line for r in records] == [2, 4, 5, 6, 7, 8, 9, 10, 12]
+    assert records[0] == manifest.Record(0, 2, "http://h/a.jpg", 1880, None)
+
+
+def test_unknown_years_are_kept_as_none():
+    records = list(manifest.iter_records(io.StringIO(TEXT)))
+    by_url = {r.url: r for r in records}
+    for url in ("http://h/b.jpg", "file:///data/f.jpg", "/data/g.jpg"):
+        assert by_url[url].year is None and by_url[url].error is None
+
+
+@pytest.mark.parametrize("line, error", [
+    ("http://h/c.jpg   1919   extra", "expected 'URL YEAR', got 3 fields"),
+    ("justonefield", "expected 'URL YEAR', got one field"),
+    ("http://h/d.jpg l9O1", "bad year 'l9O1'"),
+    ("ftp://h/e.jpg 1900", "unsupported URL scheme 'ftp'"),
+])
+def test_malformed_lines_are_failed_records_with_a_reason(line, error):
+    record = manifest.parse_line(line, 7, 12)
+    assert (record.index, record.line, record.error) == (7, 12, error)
+
+
+def test_read_records_takes_start_and_count_in_records_not_lines():
+    records = manifest.read_records(io.StringIO(TEXT), start=2, count=3)
+    assert [(r.index, r.line) for r in records] == [(2, 5), (3, 6), (4, 7)]
+    assert manifest.read_records(io.StringIO(TEXT), start=8, count=5)[-1].url == "https://h/h.jpg"
+    assert manifest.read_records(io.StringIO(TEXT), start=50, count=5) == []
+
+
+def test_a_slice_keeps_global_record_and_line_numbers():
+    lines = TEXT.splitlines(keepends=True)
+    # Records 2..4 start on line 5 of the whole manifest.
+    slice_text = manifest.offset_directive(2, 5) + "".join(lines[4:7])
+    records = manifest.read_records(io.StringIO(slice_text), start=2, count=3)
+    assert [(r.index, r.line, r.url) for r in records] == [
+        (2, 5, "http://h/c.jpg"), (3, 6, "justonefield"), (4, 7, "http://h/d.jpg")]
+
+
+def test_count_records_and_format_round_trip(tmp_path):
+    path = tmp_path / "manifest.txt"
+    path.write_text(TEXT)
+    assert manifest.count_records(str(path)) == 9
+    line = manifest.format_record("http://h/x y.jpg".replace(" ", "%20"), None)
+    assert manifest.parse_line(line, 0, 1) == manifest.Record(0, 1, "http://h/x%20y.jpg", None, None)
+    with pytest.raises(ValueError):
+        manifest.format_record("http://h/x y.jpg", 1900)
+
+
+def test_unreadable_manifest_is_one_line_error_naming_it(tmp_path):
+    with pytest.raises(ManifestError, match=r"nope\.txt: cannot read manifest"):
+        manifest.count_records(str(tmp_path / "nope.txt"))

@@ -1,0 +1,187 @@
+"""The real pex, run the way HTCondor runs a job: executed directly, `env -i` (no PATH, no HOME),
+in an empty sandbox, against a real HTTP server on 127.0.0.1 with every fault we handle."""
+
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+from PIL import Image
+
+import images
+from luminance import results
+from test_metrics import independent, pixels_of
+
+# Manifest line -> what the job must make of it.
+GOOD = {  # path on the server -> (year text, image bytes)
+    "/a.jpg": ("1880", images.jpeg(64, 48, seed=1)),
+    "/b.jpg": ("1919", images.jpeg(48, 64, mode="L", seed=2)),
+    "/progressive.jpg": ("?", images.jpeg(50, 40, seed=3, progressive=True)),
+    "/flaky.jpg": ("1945", images.jpeg(40, 30, seed=4)),
+    "/cmyk.jpg": ("1950", images.jpeg(40, 30, mode="CMYK", seed=5)),
+    "/palette.png": ("1960", images.encode(images.photo(40, 30, mode="P", seed=6), "PNG")),
+    "/wide.png": ("1970", images.encode(images.photo(40, 30, mode="I;16", seed=7), "PNG")),
+}
+TRUNCATED = images.jpeg(120, 90, seed=8)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    from httpserver import PhotoServer
+    with PhotoServer() as server:
+        for path, (_, data) in GOOD.items():
+            server.add(path, data, fail_first=1 if path == "/flaky.jpg" else 0,
+                       content_type="image/png" if path.endswith(".png") else "image/jpeg")
+        server.add("/gone.jpg", status=404, content_type="text/plain")
+        server.add("/cut.jpg", GOOD["/a.jpg"][1], fault="drop")
+        server.add("/slow.jpg", GOOD["/a.jpg"][1], delay=3)
+        server.add("/truncated.jpg", TRUNCATED[: len(TRUNCATED) * 2 // 3])
+        server.add("/page.html", b"<html><body>Photo not found</body></html>", content_type="text/html")
+        server.add("/big.jpg", images.jpeg(200, 150, seed=9))
+        local = tmp_path_factory.mktemp("local") / "local photo.jpg"
+        local.write_bytes(GOOD["/a.jpg"][1])
+        lines = ["# photodemo test manifest", ""]
+        lines += ["{} {}".format(server.url(path), year) for path, (year, _) in GOOD.items()]
+        lines += [server.url("/gone.jpg") + " 1900", server.url("/cut.jpg") + " 1901",
+                  server.url("/slow.jpg") + " 1902", server.url("/truncated.jpg") + " 1903",
+                  server.url("/page.html") + " 1904", server.url("/big.jpg") + " 1905",
+                  "   # a comment between records", local.as_uri().replace(" ", "%20") + " 1906",
+                  str(local.with_name("copy.jpg")) + " n.d.",
+                  server.url("/a.jpg") + " 1907 extra", "justonefield", server.url("/a.jpg") + " 19x7",
+                  "gopher://old/a.jpg 1908"]
+        shutil.copy(local, local.with_name("copy.jpg"))
+        manifest = tmp_path_factory.mktemp("manifest") / "manifest.txt"
+        manifest.write_text("\n".join(lines) + "\n")
+        yield server, str(manifest)
+
+
+def sandbox_with(pex, tmp_path):
+    """An empty job sandbox holding only the pex, as HTCondor transfers it."""
+    sandbox = tmp_path / "sandbox"
+    sandbox.mkdir()
+    shutil.copy(pex, sandbox / "luminance.pex")
+    return sandbox
+
+
+def run_job(sandbox, manifest, *args, env=None, timeout=120):
+    command = ["env", "-i"] + ["{}={}".format(k, v) for k, v in (env or {}).items()]
+    command += ["./luminance.pex"] + list(args)
+    with open(manifest) as stdin:
+        return subprocess.run(command, cwd=str(sandbox), stdin=stdin, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout)
+
+
+def expected_luminance(data):
+    from luminance.metrics import to_rgb_or_l  # the documented conversion; the formula is independent
+    return independent(pixels_of(to_rgb_or_l(Image.open(io.BytesIO(data)))), "perceived")
+
+
+@pytest.mark.slow
+def test_job_in_an_htcondor_like_sandbox(pex, site, tmp_path):
+    server, manifest = site
+    sandbox = sandbox_with(pex, tmp_path)
+    proc = run_job(sandbox, manifest, "results.json", "0", "100", "--timeout", "1", "--retries", "1",
+                   "--max-pixels", "20000")
+    assert proc.returncode == 3, proc.stderr  # transient failures remain (dropped, slow)
+    document = results.read(str(sandbox / "results.json"))
+    job = document["job"]
+    assert (job["start"], job["count"], job["records"], job["complete"]) == (0, 100, 19, True)
+    assert job["python"] and job["pillow"] == "11.3.0" and job["metric"] == "perceived"
+
+    photos = {p["url"].rsplit("/", 1)[-1]: p for p in document["photos"]}
+    for path, (year, data) in GOOD.items():
+        entry = photos[path[1:]]
+        assert entry["luminance"] == pytest.approx(expected_luminance(data), abs=1e-6), path
+        assert entry["year"] == (None if year == "?" else int(year))
+        assert entry["bytes"] == len(data)
+    assert photos["wide.png"]["mode"] == "I;16" and photos["cmyk.jpg"]["mode"] == "CMYK"
+    assert photos["palette.png"]["mode"] == "P"
+    assert photos["local%20photo.jpg"]["year"] == 1906 and photos["copy.jpg"]["year"] is None
+    assert server.hits["/flaky.jpg"] == 2  # one 500, retried, then analyzed
+
+    failures = {f["line"]: f for f in document["failures"]}
+    def failure(name):
+        return next(f for f in document["failures"] if (f["url"] or "").endswith(name))
+    assert failure("/gone.jpg")["reason"] == "HTTP 404 Not Found" and not failure("/gone.jpg")["transient"]
+    assert "dropped mid-body" in failure("/cut.jpg")["reason"] and failure("/cut.jpg")["transient"]
+    assert "timed out" in failure("/slow.jpg")["reason"] and failure("/slow.jpg")["transient"]
+    assert "truncated" in failure("/truncated.jpg")["reason"] and not failure("/truncated.jpg")["transient"]
+    assert "not an image" in failure("/page.html")["reason"] and "text/html" in failure("/page.html")["reason"]
+    assert "pixel limit" in failure("/big.jpg")["reason"]
+    assert failures[19]["reason"] == "malformed manifest line: expected 'URL YEAR', got 3 fields"
+    assert failures[20]["reason"] == "malformed manifest line: expected 'URL YEAR', got one field"
+    assert failures[21]["reason"] == "malformed manifest line: bad year '19x7'"
+    assert failures[22]["reason"] == "malformed manifest line: unsupported URL scheme 'gopher'"
+    assert len(document["photos"]) + len(document["failures"]) == 19
+
+    # Stdout reads like the tutorial's job output, photos in manifest order.
+    out = proc.stdout.splitlines()
+    assert out[0].startswith("/* Running on host: ")
+    expected_lines = ["[{}, {:.6f}],".format("null" if p["year"] is None else p["year"], p["luminance"])
+                      for p in sorted(document["photos"], key=lambda p: p["record"])]
+    assert out[1:1 + len(expected_lines)] == expected_lines
+    assert out[1 + len(expected_lines)].startswith("/* 9 photos analyzed in ")
+    # Failures on stderr: one line each, naming the manifest line, the URL and the reason.
+    err = proc.stderr.splitlines()
+    assert "stdin:10: {}: HTTP 404 Not Found".format(server.url("/gone.jpg")) in err
+    assert len([line for line in err if line.startswith("stdin:")]) == 10
+
+
+@pytest.mark.slow
+def test_start_and_count_select_records_and_manifest_file_option(pex, site, tmp_path):
+    server, manifest = site
+    sandbox = sandbox_with(pex, tmp_path)
+    shutil.copy(manifest, sandbox / "manifest.txt")
+    proc = run_job(sandbox, os.devnull, "results-2.json", "2", "3", "--manifest", "manifest.txt",
+                   "--metric", "luma", env={"PEX_ROOT": ".pex"})
+    assert proc.returncode == 0, proc.stderr
+    document = results.read(str(sandbox / "results-2.json"))
+    assert [p["record"] for p in document["photos"]] == [2, 3, 4]
+    assert [p["line"] for p in document["photos"]] == [5, 6, 7]
+    assert document["job"]["metric"] == "luma"
+    # PEX_ROOT relative to the sandbox: the pex extracted itself there, no HOME involved.
+    assert (sandbox / ".pex").is_dir()
+
+
+@pytest.mark.slow
+def test_usage_errors_exit_2_with_one_line(pex, tmp_path):
+    sandbox = sandbox_with(pex, tmp_path)
+    proc = run_job(sandbox, os.devnull, "results.json", "zero", "10")
+    assert proc.returncode == 2 and "START" in proc.stderr and "not a whole number" in proc.stderr
+    proc = run_job(sandbox, os.devnull, "results.json", "0", "10", "--manifest", "missing.txt")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "luminance.pex: error: missing.txt: cannot read manifest: No such file or directory"
+    # The job still leaves its results file (HTCondor would hold a job without it), saying why.
+    document = results.read(str(sandbox / "results.json"))
+    assert document["job"]["error"].startswith("missing.txt: cannot read manifest")
+    assert document["job"]["complete"] is False
+
+
+@pytest.mark.slow
+def test_eviction_keeps_finished_results(pex, tmp_path, server):
+    fast_photo = images.jpeg(32, 24)
+    lines = [server.add("/p{}.jpg".format(i), fast_photo) + " 1900" for i in range(3)]
+    lines += [server.add("/stuck{}.jpg".format(i), fast_photo, delay=30) + " 1901" for i in range(3)]
+    manifest = tmp_path / "manifest.txt"
+    manifest.write_text("\n".join(lines) + "\n")
+    sandbox = sandbox_with(pex, tmp_path)
+    with open(manifest) as stdin:
+        proc = subprocess.Popen(["env", "-i", "./luminance.pex", "results.json", "0", "6", "--workers", "6"],
+                                cwd=str(sandbox), stdin=stdin, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, universal_newlines=True)
+        deadline = time.time() + 60
+        while server.hits.get("/stuck2.jpg", 0) == 0 and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    document = results.read(str(sandbox / "results.json"))
+    assert [p["record"] for p in document["photos"]] == [0, 1, 2]
+    assert [(f["record"], f["transient"]) for f in document["failures"]] == [(3, True), (4, True), (5, True)]
+    assert document["job"]["complete"] is False
+    assert json.loads(out.splitlines()[1].rstrip(","))[0] == 1900
