@@ -7,7 +7,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PAYLOAD_SOURCES := $(wildcard payload/luminance/*.py) payload/requirements.txt build.py
 
-.PHONY: venv payload test bench clean
+COUNT ?= 300
+
+.PHONY: venv payload test bench demo clean
 
 venv: $(STAMP)
 
@@ -24,8 +26,13 @@ dist/luminance.pex: $(STAMP) $(PAYLOAD_SOURCES)
 test: $(STAMP)
 	$(PY) -m pytest
 
-bench: $(STAMP)
+bench: dist/luminance.pex
 	$(PY) -m bench
+
+# The whole pipeline on this machine: sample archive, manifest from its XML, a local HTTP server,
+# ./submit --local, ./aggregate > demo/scatter.html. `make demo COUNT=1000` for a bigger archive.
+demo: dist/luminance.pex
+	$(PY) -m photodemo.demo --count $(COUNT)
 
 clean:
 	rm -rf dist build .pytest_cache

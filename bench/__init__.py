@@ -1,0 +1,1 @@
+"""photodemo's benchmarks (`make bench`): they print numbers; no test asserts on timings."""

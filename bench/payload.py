@@ -1,0 +1,138 @@
+"""Benchmark of the payload: the pex end to end over HTTP against the in-process ceiling and the
+tutorial-style sequential baseline, plus pex cold/warm start and peak memory.
+
+One photo set (generated JPEGs of 1-5 megapixels) is used by every row:
+  (1) ceiling: bytes already in memory -> decode + per-band RMS, one thread per core;
+  (2) the pex, run as HTCondor runs it (env -i, empty sandbox), fetching from a local HTTP server
+      with 0 ms and 50 ms added latency per request;
+  (3) sequential: one photo at a time with urllib, like the tutorial's luminance2.
+Targets: (2) >= 0.9 x (1) at both latencies; (2) >= 4 x (3) at 50 ms; peak RSS <= 250 MB;
+cold start <= 2 s.
+"""
+
+import io
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.join(ROOT, "payload"), os.path.join(ROOT, "tests")]
+
+from PIL import Image, ImageStat  # noqa: E402
+
+import images  # noqa: E402  (tests/images.py: the same photo maker the tests use)
+from httpserver import PhotoServer  # noqa: E402
+from luminance import results  # noqa: E402
+from luminance.cpus import available_cpus  # noqa: E402
+
+PHOTOS = int(os.environ.get("BENCH_PHOTOS", "200"))
+
+
+def photo_set(count=PHOTOS, seed=1):
+    """COUNT JPEGs of 1-5 megapixels, 4:3 or 3:4, colour and grayscale."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        megapixels = rng.uniform(1, 5)
+        width = int((megapixels * 1e6 * 4 / 3) ** 0.5)
+        height = int(width * 3 / 4)
+        if rng.random() < 0.3:
+            width, height = height, width
+        small = images.photo(width // 8, height // 8, mode="L" if rng.random() < 0.3 else "RGB", seed=i)
+        big = small.resize((width, height), Image.BICUBIC)
+        grain = Image.effect_noise((width, height), 18).convert(big.mode)
+        out.append(images.encode(Image.blend(big, grain, 0.08), "JPEG", quality=88))
+    return out
+
+
+def measure_bytes(data):
+    with Image.open(io.BytesIO(data)) as image:
+        return ImageStat.Stat(image).rms
+
+
+def ceiling(photos, cpus):
+    began = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=cpus) as pool:
+        list(pool.map(measure_bytes, photos))
+    return len(photos) / (time.perf_counter() - began)
+
+
+def sequential(urls):
+    began = time.perf_counter()
+    for url in urls:
+        with urllib.request.urlopen(url) as response:
+            measure_bytes(response.read())
+    return len(urls) / (time.perf_counter() - began)
+
+
+def run_pex(pex, manifest, sandbox, env=()):
+    if os.path.exists(sandbox):
+        shutil.rmtree(sandbox)
+    os.makedirs(sandbox)
+    shutil.copy(pex, os.path.join(sandbox, "luminance.pex"))
+    began = time.perf_counter()
+    with open(manifest) as stdin:
+        proc = subprocess.run(["env", "-i"] + list(env) + ["./luminance.pex", "results.json", "0",
+                                                            "100000"],
+                              cwd=sandbox, stdin=stdin, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, universal_newlines=True)
+    wall = time.perf_counter() - began
+    if proc.returncode != 0:
+        raise RuntimeError("pex failed ({}): {}".format(proc.returncode, proc.stderr[-500:]))
+    job = results.read(os.path.join(sandbox, "results.json"))["job"]
+    return job["rate"], wall
+
+
+def start_time(pex, sandbox, pex_root):
+    began = time.perf_counter()
+    subprocess.run(["env", "-i", "PEX_ROOT=" + pex_root, os.path.abspath(pex), "--version"],
+                   cwd=sandbox, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - began
+
+
+def rows(pex):
+    cpus = available_cpus()
+    photos = photo_set()
+    megapixels = sum(Image.open(io.BytesIO(p)).size[0] * Image.open(io.BytesIO(p)).size[1]
+                     for p in photos) / 1e6
+    out = [("photo set", "{} JPEGs, {:.0f} MP, {:.0f} MB, {} CPUs".format(
+        len(photos), megapixels, sum(map(len, photos)) / 1e6, cpus))]
+    top = ceiling(photos, cpus)
+    out.append(("(1) in-process ceiling (decode + RMS)", "{:.1f} photos/s".format(top)))
+    with tempfile.TemporaryDirectory(prefix="photodemo-bench-") as tmp:
+        pex_root = os.path.join(tmp, "pex-root")
+        sandbox = os.path.join(tmp, "sandbox")
+        os.makedirs(sandbox)
+        cold = start_time(pex, sandbox, pex_root)
+        warm = min(start_time(pex, sandbox, pex_root) for _ in range(3))
+        for latency in (0.0, 0.05):
+            with PhotoServer(latency=latency) as server:
+                urls = [server.add("/p{}.jpg".format(i), data) for i, data in enumerate(photos)]
+                manifest = os.path.join(tmp, "manifest.txt")
+                with open(manifest, "w") as stream:
+                    stream.writelines("{} {}\n".format(url, 1900 + i) for i, url in enumerate(urls))
+                rate, wall = run_pex(pex, manifest, sandbox, ["PEX_ROOT=" + pex_root])
+                out.append(("(2) pex over HTTP, {:.0f} ms latency".format(latency * 1000),
+                            "{:.1f} photos/s = {:.2f} x (1)   [{:.1f} s wall incl. start]".format(
+                                rate, rate / top, wall)))
+                if latency:
+                    base = sequential(urls[: max(10, len(urls) // 4)])
+                    out.append(("(3) sequential urllib, {:.0f} ms latency".format(latency * 1000),
+                                "{:.1f} photos/s; (2) = {:.1f} x (3)".format(base, rate / base)))
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    out.append(("pex cold start (empty PEX_ROOT)", "{:.2f} s".format(cold)))
+    out.append(("pex warm start", "{:.2f} s".format(warm)))
+    out.append(("peak RSS of the pex job (default workers)", "{:.0f} MB".format(peak)))
+    return out
+
+
+if __name__ == "__main__":
+    for label, value in rows(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "dist", "luminance.pex")):
+        print("{:<45} {}".format(label, value))

@@ -1,0 +1,331 @@
+"""`make demo`: the whole pipeline on this machine, with a sample archive served over HTTP.
+
+    .venv/bin/python -m photodemo.demo [--count 300] [--seed 1] [--chunk 50]
+
+1. the sample archive in demo/archive (photodemo.archive), reused while count and seed match;
+2. an HTTP server process on 127.0.0.1 serving it (the stand-in for the storage service);
+3. demo/manifest.txt from the archive's XML sidecars (make-manifest's code, photodemo.mkmanifest);
+4. `./submit --local` runs the jobs with dist/luminance.pex, results into demo/results;
+5. `./aggregate demo/results` makes demo/scatter.html;
+6. the server is stopped, whatever happened (failure, Ctrl-C, SIGTERM), and a summary printed.
+"""
+
+import argparse
+import contextlib
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import Iterator, List, Optional, Sequence
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if os.path.join(ROOT, "payload") not in sys.path:  # `python -m photodemo.demo` puts only ROOT there
+    sys.path.insert(0, os.path.join(ROOT, "payload"))
+
+from luminance import results  # noqa: E402
+from luminance.errors import PhotodemoError, ResultsError, UsageError  # noqa: E402
+from photodemo import archive, mkmanifest  # noqa: E402
+
+__all__ = ["ensure_archive", "serve", "build_manifest", "run_submit", "run_aggregate", "summarize",
+           "main"]
+
+PROG = "demo"  # error lines: `demo: error: ...`, like its progress lines
+DEFAULT_WORKDIR = os.path.join(ROOT, "demo")
+DEFAULT_PAYLOAD = os.path.join(ROOT, "dist", "luminance.pex")
+DEFAULT_CHUNK = 50
+SERVER_START_S = 15.0
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = """exit codes:
+  0    the page is written; every job succeeded
+  1    internal error (a bug; please report the traceback)
+  2    usage error: bad option, no payload (run make payload), ./submit or ./aggregate missing
+  N    ./submit or ./aggregate failed with exit code N (what they printed says why)
+  130  interrupted (Ctrl-C or SIGTERM); the server is stopped, finished results are kept"""
+
+
+def say(message: str) -> None:
+    print("demo: " + message, flush=True)
+
+
+def ensure_archive(directory: str, count: int, seed: int) -> bool:
+    """The sample archive of COUNT photos for SEED in DIRECTORY: reused if it is that one, else
+    (re)generated. True when it was generated."""
+    stamp = archive.read_stamp(directory)
+    wanted = {"generator": archive.GENERATOR_VERSION, "count": count, "seed": seed}
+    if stamp == wanted:
+        return False
+    try:
+        if os.path.lexists(directory):
+            shutil.rmtree(directory)
+        archive.generate(directory, count, seed, progress=_archive_progress())
+    except OSError as exc:
+        raise UsageError("{}: cannot write the sample archive: {}".format(
+            directory, exc.strerror or exc)) from None
+    return True
+
+
+def _archive_progress():
+    last = [time.monotonic()]
+
+    def show(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now - last[0] > 5:
+            last[0] = now
+            say("drawing photos: {}/{}".format(done, total))
+    return show
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def serve(directory: str, log_path: str, attempts: int = 3) -> Iterator[str]:
+    """A `python -m http.server` process serving DIRECTORY on 127.0.0.1; yields its base URL.
+
+    The port is picked free, then handed to the server: another program may take it in between,
+    so the server counts as up only once it serves the archive's own stamp file, and a server
+    that died (address in use) is retried on a new port. It is stopped on leaving, however left.
+    """
+    stamp = os.path.join(directory, archive.STAMP_NAME)
+    with open(stamp, "rb") as stream:
+        expected = stream.read()
+    with open(log_path, "ab") as log:
+        for _ in range(attempts):
+            port = _free_port()
+            process = subprocess.Popen(
+                [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port),
+                 "--directory", directory],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                url = "http://127.0.0.1:{}".format(port)
+                if _wait_until_serving(process, url + "/" + archive.STAMP_NAME, expected):
+                    yield url
+                    return
+            finally:
+                _stop(process)
+    raise PhotodemoError("could not start an HTTP server on 127.0.0.1 ({} tries; see {})".format(
+        attempts, log_path))
+
+
+def _wait_until_serving(process: subprocess.Popen, url: str, expected: bytes) -> bool:
+    deadline = time.monotonic() + SERVER_START_S
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.read() == expected:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
+def build_manifest(archive_dir: str, base_url: str, path: str) -> List[mkmanifest.Photo]:
+    """Write the manifest of ARCHIVE_DIR served at BASE_URL to PATH, as make-manifest does."""
+    photos = mkmanifest.scan(archive_dir, base_url)
+    mkmanifest.write_atomically(path, mkmanifest.manifest_text(photos))
+    mkmanifest.report(photos, False, lambda message: say("make-manifest: " + message))
+    return photos
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that every finally runs (the server is stopped)."""
+
+
+def _run_child(command: Sequence[str], cwd: str, stdout=None) -> int:
+    """Run COMMAND; when interrupted, let it stop its own jobs and save its work first.
+
+    Ctrl-C reaches the child too (same process group); SIGTERM reached only us, so it is passed
+    on as SIGINT, which ./submit handles by stopping its jobs and keeping finished results.
+    """
+    process = subprocess.Popen(command, cwd=cwd, stdout=stdout)
+    try:
+        return process.wait()
+    except BaseException as exc:
+        if isinstance(exc, Terminated) and process.poll() is None:
+            process.send_signal(signal.SIGINT)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+        _stop(process)
+        raise
+
+
+def _tool(name: str) -> str:
+    path = os.path.join(ROOT, name)
+    if not os.access(path, os.X_OK):
+        raise UsageError("{}: missing or not executable (photodemo checkout incomplete?)".format(path))
+    return path
+
+
+def run_submit(manifest: str, results_dir: str, payload: str, chunk: int, workdir: str) -> int:
+    """`./submit --local` over MANIFEST, results into RESULTS_DIR; its exit code.
+
+    It runs in WORKDIR, so its submit.sub, job.log and log/ stay in demo/ and out of the checkout.
+    """
+    return _run_child([_tool("submit"), "--local", "--manifest", manifest, "--results", results_dir,
+                       "--payload", payload, "--chunk", str(chunk)], cwd=workdir)
+
+
+def run_aggregate(results_dir: str, page: str, workdir: str) -> int:
+    """`./aggregate RESULTS_DIR > PAGE`, PAGE replaced only when aggregate succeeds; its exit code."""
+    tmp = page + ".tmp"
+    try:
+        with open(tmp, "wb") as stream:
+            code = _run_child([_tool("aggregate"), results_dir], cwd=workdir, stdout=stream)
+        if code == 0:
+            os.replace(tmp, page)
+        return code
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def summarize(results_dir: str) -> List[str]:
+    """A few lines about the results in RESULTS_DIR: photos, failures, and the trend by era."""
+    photos, failed, files = [], 0, 0
+    for path in sorted(glob.glob(os.path.join(results_dir, "results-*.json"))):
+        try:
+            document = results.read(path)
+        except ResultsError:
+            continue  # aggregate has already named it
+        files += 1
+        photos += document["photos"]
+        failed += len(document["failures"])
+    unknown = sum(1 for photo in photos if photo["year"] is None)
+    lines = ["{} photos analyzed from {} results files; {} failed; {} of unknown year".format(
+        len(photos), files, failed, unknown)]
+    eras = [("before 1920", lambda y: y < 1920), ("1920-1979", lambda y: 1920 <= y < 1980),
+            ("from 1980", lambda y: y >= 1980)]
+    means = []
+    for label, within in eras:
+        values = [p["luminance"] for p in photos if p["year"] is not None and within(p["year"])]
+        if values:
+            means.append("{} {:.3f} ({} photos)".format(label, sum(values) / len(values), len(values)))
+    if means:
+        lines.append("mean luminance " + ", ".join(means))
+    return lines
+
+
+def _shown(path: str) -> str:
+    """PATH relative to the current directory when below it (demo/scatter.html), else absolute."""
+    return os.path.relpath(path) if path.startswith(os.getcwd() + os.sep) else path
+
+
+def _on_sigterm(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the cleanup short
+    raise Terminated()
+
+
+def run(args: argparse.Namespace) -> int:
+    workdir = os.path.abspath(args.workdir)
+    archive_dir = os.path.join(workdir, "archive")
+    manifest = os.path.join(workdir, "manifest.txt")
+    results_dir = os.path.join(workdir, "results")
+    page = os.path.join(workdir, "scatter.html")
+    payload = os.path.abspath(args.payload)
+    if not os.path.isfile(payload):
+        raise UsageError("{}: no payload; run `make payload` first".format(payload))
+    _tool("submit")
+    _tool("aggregate")
+    os.makedirs(workdir, exist_ok=True)
+
+    started = time.monotonic()
+    if ensure_archive(archive_dir, args.count, args.seed):
+        say("sample archive: {} photos drawn into {} ({:.0f} s)".format(
+            args.count, archive_dir, time.monotonic() - started))
+    else:
+        say("sample archive: {} photos in {} (cached; seed {})".format(args.count, archive_dir, args.seed))
+
+    with serve(archive_dir, os.path.join(workdir, "server.log")) as base_url:
+        say("serving {} at {}/ (python -m http.server, log in {})".format(
+            archive_dir, base_url, os.path.join(workdir, "server.log")))
+        build_manifest(archive_dir, base_url, manifest)
+        say("manifest: {}".format(manifest))
+        # Results from an earlier run name another port's URLs: start from an empty directory.
+        shutil.rmtree(results_dir, ignore_errors=True)
+        os.makedirs(results_dir)
+        analysis = time.monotonic()
+        say("running ./submit --local --chunk {} ...".format(args.chunk))
+        submit_code = run_submit(manifest, results_dir, payload, args.chunk, workdir)
+        analysis = time.monotonic() - analysis
+    say("server stopped")
+
+    if not glob.glob(os.path.join(results_dir, "results-*.json")):
+        say("error: ./submit wrote no results (exit code {})".format(submit_code))
+        return submit_code or 1
+    say("running ./aggregate {} > {} ...".format(_shown(results_dir), _shown(page)))
+    aggregate_code = run_aggregate(results_dir, page, workdir)
+    for line in summarize(results_dir):
+        say(line)
+    say("analysis {:.0f} s, whole demo {:.0f} s".format(analysis, time.monotonic() - started))
+    if aggregate_code != 0:
+        say("error: ./aggregate failed (exit code {}); no page written".format(aggregate_code))
+        return aggregate_code
+    say("the page: {}".format(_shown(page)))
+    say("open it: file://{}".format(page))
+    if submit_code != 0:
+        say("error: ./submit reported failed jobs (exit code {}); the page shows what finished"
+            .format(submit_code))
+    return submit_code
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m photodemo.demo",
+        description="Run photodemo end to end on this machine (what `make demo` does): a sample\n"
+                    "archive served over HTTP, ./submit --local, ./aggregate > demo/scatter.html.",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=archive.DEFAULT_COUNT, metavar="N",
+                        help="photos in the sample archive, 1..{} (default: %(default)s)".format(
+                            archive.MAX_COUNT))
+    parser.add_argument("--seed", type=int, default=archive.DEFAULT_SEED, metavar="S",
+                        help="the sample archive's random seed (default: %(default)s)")
+    parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, metavar="N",
+                        help="photos per job (default: %(default)s)")
+    parser.add_argument("--payload", default=DEFAULT_PAYLOAD, metavar="PEX",
+                        help="the payload built by make payload (default: dist/luminance.pex)")
+    parser.add_argument("--workdir", default=DEFAULT_WORKDIR, metavar="DIR",
+                        help="where the archive, manifest, results and page go (default: demo/)")
+    args = parser.parse_args(argv)
+    if not 1 <= args.count <= archive.MAX_COUNT:
+        parser.exit(2, "{}: error: --count must be 1..{}, got {}\n".format(
+            PROG, archive.MAX_COUNT, args.count))
+    if args.chunk < 1:
+        parser.exit(2, "{}: error: --chunk must be at least 1, got {}\n".format(PROG, args.chunk))
+
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return run(args)
+    except PhotodemoError as exc:
+        sys.stderr.write("{}: error: {}\n".format(PROG, exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("{}: interrupted; the server is stopped, finished results are kept\n".format(PROG))
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

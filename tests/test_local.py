@@ -1,0 +1,261 @@
+"""./submit --local: the same jobs as submit.sub, run here in worker-like sandboxes.
+
+Most tests run a stand-in payload (a small Python program, executed like the pex) that records
+what it was given and exits as told, so sandbox, environment, retries, failures and Ctrl-C are
+checked exactly and fast; the last tests run the real pex against a real HTTP server.
+"""
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from luminance import results
+from luminance.jobs import plan
+
+from images import jpeg  # tests/images.py
+from photodemo import local, submit
+from photodemo.batch import Batch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+FAKE = '''#!{python}
+"""A stand-in for luminance.pex: records what it was given, behaves as control.json says."""
+import json, os, sys, time
+sys.path.insert(0, {payload!r})
+from luminance import results
+state = {state!r}
+name, start, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+counter = os.path.join(state, "attempts.%d" % start)
+attempt = int(open(counter).read()) + 1 if os.path.exists(counter) else 1
+open(counter, "w").write(str(attempt))
+# The environment as executed (os.environ also holds Python's own LC_CTYPE locale coercion).
+with open("/proc/self/environ", "rb") as stream:
+    env = dict(item.decode().split("=", 1) for item in stream.read().split(b"\\0") if item)
+probe = {{"argv": sys.argv, "env": env, "cwd": os.getcwd(),
+          "listing": sorted(os.listdir(".")), "stdin": sys.stdin.read(), "pid": os.getpid()}}
+with open(os.path.join(state, "probe.%d.%d" % (start, attempt)), "w") as stream:
+    json.dump(probe, stream)
+with open(os.path.join(state, "control.json")) as stream:
+    behaviour = json.load(stream).get(str(start), {{}})
+codes = behaviour.get("codes", [0])
+code = codes[min(attempt, len(codes)) - 1]
+print("/* Running on host: fake */", flush=True)
+time.sleep(behaviour.get("sleep", 0))
+document = results.new_document({{"host": "fake", "start": start, "count": count,
+                                  "records": count, "complete": True}})
+for record in range(start, start + count):
+    if code == 3 and record == start:
+        document["failures"].append(results.failure(record, record + 1, "u", "HTTP 503", True))
+        print("stdin:%d: u: HTTP 503 (transient)" % (record + 1), file=sys.stderr)
+    else:
+        document["photos"].append(results.photo(record, record + 1, "u", 1900, 0.5, 1, 1, "L", 1))
+        print("[1900, 0.500000],")
+if not behaviour.get("no_results"):
+    results.write(name, document)
+if code == 1:
+    print("Traceback (most recent call last): boom", file=sys.stderr)
+sys.exit(code)
+'''
+
+
+class Fake:
+    """A stand-in payload in DIRECTORY/dist/luminance.pex, and what its runs recorded."""
+
+    def __init__(self, directory):
+        self.state = directory / "state"
+        self.state.mkdir()
+        (directory / "dist").mkdir()
+        self.path = directory / "dist" / "luminance.pex"
+        self.path.write_text(FAKE.format(python=sys.executable, payload=os.path.join(ROOT, "payload"),
+                                         state=str(self.state)))
+        self.path.chmod(0o755)
+        self.control({})
+
+    def control(self, behaviour):
+        (self.state / "control.json").write_text(json.dumps({str(k): v for k, v in behaviour.items()}))
+
+    def probe(self, start, attempt=1):
+        return json.loads((self.state / "probe.{}.{}".format(start, attempt)).read_text())
+
+    def attempts(self, start):
+        path = self.state / "attempts.{}".format(start)
+        return int(path.read_text()) if path.exists() else 0
+
+
+@pytest.fixture
+def fake(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    manifest = "".join("http://127.0.0.1:9/p{}.jpg {}\n".format(n, 1900 + n) for n in range(25))
+    (tmp_path / "manifest.txt").write_text("# photos\n" + manifest)
+    return Fake(tmp_path)
+
+
+def test_each_job_runs_in_a_fresh_worker_like_sandbox(fake, tmp_path, capsys):
+    code = submit.main(["--local", "--chunk", "10", "--results", "out", "--metric", "luma",
+                        "--request-cpus", "2", "--jobs", "2"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    for chunk in plan(25, 10):
+        document = results.read(str(tmp_path / "out" / chunk.results_name))
+        assert (document["job"]["start"], document["job"]["count"]) == (chunk.start, chunk.count)
+        probe = fake.probe(chunk.start)
+        assert probe["argv"][1:] == chunk.arguments + ["--metric", "luma"]
+        assert probe["env"] == {"PEX_ROOT": probe["env"]["PEX_ROOT"], "TMPDIR": probe["cwd"],
+                                "_CONDOR_SCRATCH_DIR": probe["cwd"], "OMP_NUM_THREADS": "2",
+                                "PYTHON_CPU_COUNT": "2"}  # no PATH, no HOME
+        assert probe["listing"] == ["luminance.pex", "manifest.txt"]  # only what is transferred
+        assert probe["stdin"] == (tmp_path / "manifest.txt").read_text()
+        assert not os.path.exists(probe["cwd"])  # sandboxes are removed
+        log = (tmp_path / chunk.output_name).read_text()
+        assert log.startswith("/* Running on host: fake */") and log.count("[1900") == chunk.count
+    assert "3 jobs in" in out and "3 done" in out and "next: ./aggregate out > scatter.html" in out
+    others = {fake.probe(0)["cwd"], fake.probe(10)["cwd"], fake.probe(20)["cwd"]}
+    assert len(others) == 3
+
+
+def test_a_payload_without_its_execute_bit_runs_and_keeps_its_mode(fake, tmp_path, capsys):
+    fake.path.chmod(0o644)
+    assert submit.main(["--local", "--chunk", "25"]) == 0, capsys.readouterr()
+    assert fake.path.stat().st_mode & 0o777 == 0o644
+
+
+def test_split_jobs_read_their_slice(fake, tmp_path, capsys):
+    assert submit.main(["--local", "--chunk", "10", "--split"]) == 0
+    probe = fake.probe(20)
+    assert probe["listing"] == ["luminance.pex", "manifest.20.txt"]
+    assert probe["stdin"].startswith("#@photodemo offset record=20 line=22\n")
+    assert probe["stdin"].count("\n") == 6
+    assert os.path.exists(tmp_path / "results-20.json")
+
+
+def test_transient_exit_is_retried_like_htcondor(fake, tmp_path, capsys):
+    fake.control({0: {"codes": [3, 3, 0]}, 10: {"codes": [3]}})
+    code = submit.main(["--local", "--chunk", "10", "--max-retries", "2"])
+    out = capsys.readouterr().out
+    assert fake.attempts(0) == 3 and fake.attempts(10) == 3 and fake.attempts(20) == 1
+    assert code == 3, out
+    assert "job 0: exit 3 (transient failures), retry 1 of 2" in out
+    assert "transient failures remain: job 10 (1 records) — see log/job.error.10" in out
+    assert "./submit --local --chunk 10 --max-retries 2 --missing" in out
+    assert results.transient_failures(results.read(str(tmp_path / "results-10.json")))
+    assert not results.transient_failures(results.read(str(tmp_path / "results-0.json")))
+
+
+def test_a_failed_job_is_named_with_its_error_log(fake, tmp_path, capsys):
+    fake.control({10: {"codes": [1]}, 20: {"no_results": True}})
+    code = submit.main(["--local", "--chunk", "10"])
+    out = capsys.readouterr().out
+    assert code == local.EXIT_FAILED
+    assert fake.attempts(10) == 1  # only exit 3 is retried
+    assert ("failed: job 10 (results-10.json): exit 1: Traceback (most recent call last): boom"
+            " — see log/job.error.10") in out
+    assert ("failed: job 20 (results-20.json): exit 0 but left no results-20.json (HTCondor "
+            "would put this job on hold)") in out
+    assert os.path.exists(tmp_path / "results-0.json")
+
+
+def test_progress_line_on_a_terminal(fake, tmp_path):
+    fake.control({0: {"sleep": 1.2}})
+    batch = Batch(plan(25, 25), str(fake.path), "manifest.txt", str(tmp_path), str(tmp_path), [])
+    stream = io.StringIO()
+    outcomes = local.Runner(batch, 1, stream, tty=True).run()
+    assert [o.state for o in outcomes] == [local.DONE]
+    text = stream.getvalue()
+    assert "\r\x1b[Kjobs 0/1 done, 1 running, 0 failed | " in text
+    assert "job 0 (records 0-24): done" not in text  # a terminal shows the line, not every event
+
+
+def test_plain_lines_when_not_a_terminal(fake, tmp_path):
+    batch = Batch(plan(25, 10), str(fake.path), "manifest.txt", str(tmp_path), str(tmp_path), [])
+    stream = io.StringIO()
+    local.Runner(batch, 2, stream, tty=False).run()
+    lines = stream.getvalue().splitlines()
+    assert sorted(line.split(":")[0] for line in lines) == [
+        "job 0 (records 0-9)", "job 10 (records 10-19)", "job 20 (records 20-24)"]
+    assert "\r" not in stream.getvalue()
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_running_jobs_and_keeps_finished_results(fake, tmp_path):
+    fake.control({10: {"sleep": 60}, 20: {"sleep": 60}})
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = dict(os.environ, TMPDIR=str(scratch))
+    proc = subprocess.Popen([os.path.join(ROOT, "submit"), "--local", "--chunk", "10", "--jobs", "2"],
+                            cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, universal_newlines=True)
+    deadline = time.time() + 30
+    while not (fake.attempts(20) and os.path.exists(tmp_path / "results-0.json")):
+        assert time.time() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    time.sleep(0.3)  # both sleepers are in their sleep
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == local.EXIT_INTERRUPTED, out
+    assert os.path.exists(tmp_path / "results-0.json")
+    assert not os.path.exists(tmp_path / "results-10.json")
+    assert not os.path.exists(tmp_path / "results-20.json")
+    for start in (10, 20):
+        pid = fake.probe(start)["pid"]
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert os.listdir(scratch) == []  # every sandbox removed
+    assert "interrupted: finished results are kept; resume with: ./submit --local --chunk 10 " \
+           "--jobs 2 --missing" in out
+
+
+# -- the real pex, against a real HTTP server -----------------------------------------------------
+
+@pytest.fixture
+def archive(server, tmp_path, monkeypatch):
+    """33 photos served over HTTP (one of them missing: a permanent failure), and their manifest."""
+    monkeypatch.chdir(tmp_path)
+    lines = ["# a small archive"]
+    for n in range(32):
+        lines.append("{} {}".format(server.add("/p{}.jpg".format(n), jpeg(48, 32, seed=n)), 1900 + n))
+    lines.append("{} ?".format(server.url("/gone.jpg")))
+    (tmp_path / "manifest.txt").write_text("\n".join(lines) + "\n")
+    return tmp_path
+
+
+def check_results(directory, chunks):
+    for chunk in chunks:
+        document = results.read(str(directory / chunk.results_name))
+        records = sorted(item["record"] for item in document["photos"] + document["failures"])
+        assert records == list(range(chunk.start, chunk.stop))
+
+
+@pytest.mark.slow
+def test_real_pex_locally_and_missing_reruns_exactly_the_lost_chunks(archive, pex, capsys):
+    common = ["--local", "--payload", pex, "--chunk", "10", "--results", "out"]
+    assert submit.main(common) == 0, capsys.readouterr()
+    chunks = plan(33, 10)
+    check_results(archive / "out", chunks)
+    gone = results.read(str(archive / "out" / "results-30.json"))["failures"]
+    assert [(f["record"], f["line"], f["transient"]) for f in gone] == [(32, 34, False)]
+    assert "4 jobs in" in capsys.readouterr().out
+
+    kept = os.stat(archive / "out" / "results-10.json").st_mtime_ns
+    os.unlink(archive / "out" / "results-0.json")
+    os.unlink(archive / "out" / "results-20.json")
+    assert submit.main(common + ["--missing"]) == 0
+    out = capsys.readouterr().out
+    assert "out: 4 chunks: 2 complete, 2 missing" in out
+    assert "rerunning 2 jobs: 0, 20" in out
+    check_results(archive / "out", chunks)
+    assert os.stat(archive / "out" / "results-10.json").st_mtime_ns == kept
+
+
+@pytest.mark.slow
+def test_real_pex_with_split_slices(archive, pex, capsys):
+    assert submit.main(["--local", "--payload", pex, "--chunk", "10", "--split"]) == 0
+    check_results(archive, plan(33, 10))
+    document = results.read(str(archive / "results-30.json"))
+    assert [p["line"] for p in document["photos"]] == [32, 33]  # global line numbers

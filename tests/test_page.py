@@ -1,0 +1,194 @@
+"""The page: escaping and link rules, and the real thing in headless Chromium loaded from a file://
+URL: every photo plotted, no script error, nothing fetched, hover and click work."""
+
+import html.parser
+import json
+import os
+import re
+import subprocess
+
+import pytest
+
+from luminance import results
+from photodemo import aggregate, page
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+         "--window-size=1280,900"]
+needs_chromium = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
+                                    reason="{} is not installed (Debian package chromium; .ci/run installs "
+                                           "it)".format(CHROMIUM))
+EVIL = '</script><script>document.body.dataset.pwned="1"</script>"\'<b id="pwned">x</b>&amp;\u2028'
+
+# Appended after the page's own script: hovers the marks with these indices (a real mousemove at
+# each mark's centre, then a click), recording the tooltip's lines and every window.open call.
+HARNESS = """<script>
+(function () {
+  var opened = [], report = [];
+  window.open = function (url) { opened.push(String(url)); return null; };
+  var svg = document.querySelector("svg.chart"), marks = document.querySelectorAll("g.marks circle");
+  var tip = document.getElementById("tip");
+  INDICES.forEach(function (k) {
+    var box = marks[k].getBoundingClientRect();
+    var at = { clientX: box.left + box.width / 2, clientY: box.top + box.height / 2, bubbles: true };
+    svg.dispatchEvent(new MouseEvent("mousemove", at));
+    var lines = [];
+    for (var c = 0; c < tip.children.length; c++) lines.push(tip.children[c].textContent);
+    svg.dispatchEvent(new MouseEvent("click", at));
+    report.push({ hidden: tip.hidden, lines: lines, opened: opened.length });
+  });
+  document.body.dataset.harness = JSON.stringify({ report: report, opened: opened });
+})();
+</script>
+</body>"""
+
+
+class _Dom(html.parser.HTMLParser):
+    """What the test reads from the DOM Chromium dumps after the scripts ran."""
+
+    def __init__(self, text):
+        super().__init__()
+        self.attrs, self.classes, self.ids = {}, {}, set()
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag in ("html", "body") or attrs.get("id") == "plot":
+            self.attrs[attrs.get("id", tag)] = attrs
+        if attrs.get("id"):
+            self.ids.add(attrs["id"])
+        if "class" in attrs:
+            key = (tag, attrs["class"])
+            self.classes[key] = self.classes.get(key, 0) + 1
+
+
+def chromium(tmp_path, target, *how):
+    """Run headless Chromium on the file TARGET with a fresh profile; its stdout."""
+    proc = subprocess.run([CHROMIUM] + FLAGS + ["--user-data-dir={}".format(tmp_path / "profile")] + list(how)
+                          + ["file://" + str(target)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def render(tmp_path, capsys, *argv):
+    code = aggregate.main([str(arg) for arg in argv])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return out, err
+
+
+def test_link_targets_are_http_https_and_file_urls_only():
+    assert page.link_target("http://a.org/x.jpg") == "http://a.org/x.jpg"
+    assert page.link_target("HTTPS://a.org/x.jpg") == "HTTPS://a.org/x.jpg"
+    assert page.link_target("file:///srv/photos/x.jpg") == "file:///srv/photos/x.jpg"
+    assert page.link_target("/srv/my photos/x.jpg") == "file:///srv/my%20photos/x.jpg"
+    for url in ("javascript:alert(1)", "JavaScript://%0aalert(1)", "data:text/html,<b>", "x.jpg",
+                "//evil.org/x.jpg", " javascript:alert(1)", "vbscript:x", "http:evil", None, "", 12,
+                "http://a.org/\nx"):
+        assert page.link_target(url) is None, url
+
+
+def test_script_json_cannot_end_its_script_element():
+    text = page.script_json({"u": "</script><!-- & \u2028\u2029 >"})
+    assert not set("<>&\u2028\u2029") & set(text)
+    assert json.loads(text) == {"u": "</script><!-- & \u2028\u2029 >"}
+
+
+def test_the_page_forbids_every_fetch():
+    summary = aggregate.Merge().summary()
+    text = page.render(summary, {"mode": "scatter", "points": []}, "t")
+    meta = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', text).group(1)
+    assert meta.startswith("default-src &#x27;none&#x27;; ")
+    assert "http" not in meta and "connect-src" not in meta
+
+
+@needs_chromium
+@pytest.mark.slow
+def test_in_chromium_every_photo_is_plotted_without_errors_or_fetches(tmp_path, capsys, server):
+    # The photos live on a real server, so that a page that fetched any of them would be caught.
+    documents = []
+    for start in (0, 30):
+        document = results.new_document({"host": "node{}.example.org".format(start), "start": start,
+                                         "count": 30, "metric": "perceived", "elapsed": 12.5,
+                                         "started": 1741184000.0 + start, "ended": 1741184060.0 + start,
+                                         "complete": True})
+        for record in range(start, start + 30):
+            url = server.add("/photos/{}.jpg".format(record), b"not fetched")
+            year = None if record % 15 == 14 else 1900 + record
+            if record == 7:
+                url += "?" + EVIL
+            if record == 8:
+                url = "javascript:document.body.dataset.pwned='1'"
+            document["photos"].append(results.photo(record, record + 1, url, year, 0.1 + record / 80, 640, 480,
+                                                    "RGB", 1000))
+        documents.append(document)
+    documents[1]["failures"].append(results.failure(60, 61, server.url("/gone.jpg"),
+                                                    '<img src=x onerror="document.body.dataset.pwned=1">', False))
+    documents[1]["job"]["count"] = 31
+    for document in documents:
+        results.write(str(tmp_path / "results-{}.json".format(document["job"]["start"])), document)
+    text, err = render(tmp_path, capsys, "--title", "Archive <b>test</b>", tmp_path)
+    assert err.strip().splitlines()[-1] == "60 photos from 2 files; 1 failed; 0 chunks missing"
+    # Hover a plain photo, the one with markup in its URL, the javascript: one, and a plain one
+    # again (left showing, for the screenshot).
+    (tmp_path / "scatter.html").write_text(text.replace("</body>", HARNESS.replace("INDICES", "[3, 7, 8, 25]")))
+
+    dom = _Dom(chromium(tmp_path, tmp_path / "scatter.html", "--dump-dom"))
+    root, body, figure = dom.attrs["html"], dom.attrs["body"], dom.attrs["plot"]
+    assert body.get("data-ready") == "1", "the page's script did not finish"
+    assert root.get("data-errors") == "0", root.get("data-lasterror")
+    assert root.get("data-blocked") == "0", root.get("data-lastblocked")  # no fetch was even tried
+    assert body.get("data-resources") == "0" and server.hits == {}
+    assert "data-pwned" not in body and "pwned" not in dom.ids
+    # Every photo is one mark: 56 with a known year on the year axis, 4 in the unknown-year strip.
+    assert figure["data-mode"] == "scatter"
+    assert (figure["data-points"], figure["data-known"], figure["data-unknown"]) == ("60", "56", "4")
+    assert dom.classes[("circle", "pt")] == 56 and dom.classes[("circle", "pt u")] == 4
+    assert dom.classes.get(("circle", "mean-dot"), 0) + dom.classes.get(("circle", "mean-dot sparse"), 0) == 56
+
+    harness = json.loads(body["data-harness"])
+    plain, evil, script, last = harness["report"]
+    assert not plain["hidden"] and plain["lines"][:3] == ["1903", "luminance 0.137500", server.url("/photos/3.jpg")]
+    assert evil["lines"][2] == server.url("/photos/7.jpg") + "?" + EVIL  # shown as text, not markup
+    assert script["lines"][3].startswith("no link") and script["opened"] == evil["opened"]
+    assert harness["opened"] == [server.url("/photos/3.jpg"), server.url("/photos/7.jpg") + "?" + EVIL,
+                                 server.url("/photos/25.jpg")]
+
+    shot = tmp_path / "scatter.png"
+    chromium(tmp_path, tmp_path / "scatter.html", "--screenshot={}".format(shot))
+    assert shot.stat().st_size > 10000
+    assert server.hits == {}
+
+
+@needs_chromium
+@pytest.mark.slow
+def test_in_chromium_the_density_view_stands_for_every_photo(tmp_path, capsys):
+    for start in range(0, 4000, 1000):
+        document = results.new_document({"host": "n", "start": start, "count": 1000, "metric": "luma"})
+        for record in range(start, start + 1000):
+            year = None if record % 100 == 0 else 1860 + record % 140
+            document["photos"].append(results.photo(record, record + 1, "http://x.org/{}.jpg".format(record), year,
+                                                    (record * 7919 % 1000) / 1000, 1, 1, "L", 1))
+        results.write(str(tmp_path / "results-{}.json".format(start)), document)
+    text, err = render(tmp_path, capsys, "--max-points", "1000", tmp_path)
+    hover = """<script>
+      var cell = document.querySelector("rect.cell"), box = cell.getBoundingClientRect();
+      cell.dispatchEvent(new MouseEvent("mousemove", { clientX: box.left + 1, clientY: box.top + 1, bubbles: true }));
+      var tip = document.getElementById("tip"), lines = [];
+      for (var c = 0; c < tip.children.length; c++) lines.push(tip.children[c].textContent);
+      document.body.dataset.harness = JSON.stringify({ hidden: tip.hidden, lines: lines });
+    </script></body>"""
+    (tmp_path / "density.html").write_text(text.replace("</body>", hover))
+    dom = _Dom(chromium(tmp_path, tmp_path / "density.html", "--dump-dom"))
+    root, body, figure = dom.attrs["html"], dom.attrs["body"], dom.attrs["plot"]
+    assert body.get("data-ready") == "1" and root.get("data-errors") == "0" and root.get("data-blocked") == "0"
+    assert figure["data-mode"] == "density"
+    assert (figure["data-points"], figure["data-known"], figure["data-unknown"]) == ("4000", "3960", "40")
+    assert int(figure["data-marks"]) == dom.classes[("rect", "cell")] < 4000
+    hovered = json.loads(body["data-harness"])  # the first cell: 1860's lowest luminance band
+    assert not hovered["hidden"] and hovered["lines"][0] == "1860"
+    assert re.fullmatch(r"luminance 0\.\d\d–0\.\d\d", hovered["lines"][1])
+    assert re.fullmatch(r"1 photo|\d+ photos", hovered["lines"][2])
+    chromium(tmp_path, tmp_path / "density.html", "--screenshot={}".format(tmp_path / "density.png"))
