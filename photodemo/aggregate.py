@@ -498,8 +498,8 @@ def parser() -> argparse.ArgumentParser:
                            "(default: %(default)s)")
     data = cli.add_argument_group("data")
     data.add_argument("--metric", metavar="NAME",
-                      help="use only results of this metric (perceived, luma or relative); needed "
-                           "when the results mix metrics (default: the results' own metric)")
+                      help="use only results of this metric ({}); needed when the results mix "
+                           "metrics (default: the results' own metric)".format(", ".join(results.METRICS)))
     data.add_argument("--manifest", metavar="FILE",
                       help="the manifest the jobs read, so that chunks missing after the last "
                            "results file count too (default: none; coverage ends at the last chunk read)")

@@ -17,6 +17,7 @@ from typing import List, Optional
 from luminance.errors import EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE, PhotodemoError, UsageError
 from luminance.jobs import DEFAULT_CHUNK, Chunk, plan
 from luminance.manifest import count_records
+from luminance import results
 
 from photodemo import condor, local, rescue
 from photodemo.batch import SPLIT_THRESHOLD, Batch, write_slices
@@ -25,7 +26,6 @@ __all__ = ["main"]
 
 DEFAULT_PAYLOAD = os.path.join("dist", "luminance.pex")
 DEFAULT_MANIFEST = "manifest.txt"
-METRICS = ("perceived", "luma", "relative")
 DESCRIPTION = """Cut the manifest into chunks and run one luminance job per chunk: on an HTCondor pool
 (writes submit.sub and runs condor_submit), or on this machine (--local)."""
 
@@ -75,7 +75,7 @@ def parser() -> argparse.ArgumentParser:
     work.add_argument("--results", default=".", metavar="DIR",
                       help="where results-START.json files go, and where ./aggregate and "
                            "--missing look (default: the current directory)")
-    work.add_argument("--metric", choices=METRICS,
+    work.add_argument("--metric", choices=results.METRICS,
                       help="luminance metric passed to every job (default: the payload's, perceived)")
     work.add_argument("--split", action=argparse.BooleanOptionalAction, default=None,
                       help="give each job only its own slice of the manifest (slices/manifest."

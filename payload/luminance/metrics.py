@@ -21,11 +21,10 @@ from typing import NamedTuple
 
 from PIL import Image, ImageStat
 
+from luminance.results import DEFAULT_METRIC, METRICS  # the names belong to the results schema
+
 __all__ = ["METRICS", "DEFAULT_METRIC", "Measurement", "NotAnImage", "measure", "luminance",
            "to_rgb_or_l"]
-
-METRICS = ("perceived", "luma", "relative")
-DEFAULT_METRIC = "perceived"
 
 # A decompression bomb is an error, not a warning: one such photo must not exhaust a worker.
 warnings.simplefilter("error", Image.DecompressionBombWarning)

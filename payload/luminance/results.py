@@ -28,10 +28,12 @@ from typing import Any, Dict, List, Optional
 
 from luminance.errors import ResultsError
 
-__all__ = ["SCHEMA", "JOB_FIELDS", "PHOTO_FIELDS", "FAILURE_FIELDS", "new_document", "photo",
+__all__ = ["SCHEMA", "METRICS", "DEFAULT_METRIC", "JOB_FIELDS", "PHOTO_FIELDS", "FAILURE_FIELDS", "new_document", "photo",
            "failure", "write", "read", "validate", "transient_failures"]
 
 SCHEMA = "photodemo-results/1"
+METRICS = ("perceived", "luma", "relative")  # job.metric: what `luminance` means (metrics.py)
+DEFAULT_METRIC = "perceived"
 JOB_FIELDS = ("host", "site", "start", "count", "records", "metric", "manifest",
               "payload_version", "python", "pillow", "requests", "workers", "cpus", "started",
               "ended", "elapsed", "rate", "complete", "error")
