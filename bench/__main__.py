@@ -1,11 +1,18 @@
 """`make bench`: every benchmark's rows as one table."""
 
 import os
+import subprocess
 import sys
 
-from bench import payload
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _rows(name, args):
+    proc = subprocess.run([sys.executable, "-m", "bench." + name] + args, cwd=ROOT,
+                          stdout=subprocess.PIPE, universal_newlines=True)
+    if proc.returncode != 0:
+        return [(name, "FAILED (exit {})".format(proc.returncode))]
+    return [tuple(line.split("\t", 1)) for line in proc.stdout.splitlines() if "\t" in line]
 
 
 def main(argv=None):
@@ -14,13 +21,8 @@ def main(argv=None):
     if not os.path.exists(pex):
         print("bench: error: {}: no pex (run make payload)".format(pex), file=sys.stderr)
         return 2
-    rows = [("payload: " + label, value) for label, value in payload.rows(pex)]
-    try:
-        from bench import aggregate
-    except ImportError:
-        aggregate = None
-    if aggregate is not None:
-        rows += [("aggregate: " + label, value) for label, value in aggregate.rows()]
+    # Each benchmark in its own process, so that one's peak RSS is not another's.
+    rows = _rows("payload", [pex]) + _rows("aggregate", [])
     width = max(len(label) for label, _ in rows)
     print("| {} | {} |".format("benchmark".ljust(width), "result"))
     print("|-{}-|-{}-|".format("-" * width, "-" * 6))

@@ -113,7 +113,5 @@ def rows() -> List[Tuple[str, str]]:
 
 
 if __name__ == "__main__":
-    measured = rows()
-    width = max(len(label) for label, _ in measured)
-    for label, value in measured:
-        print("{:<{}}  {}".format(label, width, value))
+    for label, value in rows():
+        print("{}\t{}".format(label, value))

@@ -107,6 +107,10 @@ def measure(data: bytes, metric: str = DEFAULT_METRIC) -> Measurement:
                 # Pillow only warns between the limit and twice it; a job refuses the photo.
                 raise Image.DecompressionBombError("{}x{} = {} pixels exceeds the limit of {}".format(
                     image.width, image.height, image.width * image.height, limit))
+            # Hand the decoder the whole file in one call: one GIL release for the whole decode,
+            # instead of one per 64 KiB block, each of which must win the GIL back from the
+            # fetch threads.
+            image.decodermaxblock = max(len(data), 65536)
             image.load()
             value = luminance(to_rgb_or_l(image), metric)
             return Measurement(value, image.width, image.height, mode)
