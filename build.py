@@ -111,7 +111,9 @@ def build(output, platform="all", wheelhouse=None, pythons=PYTHONS, arches=ARCHE
     except ImportError:
         raise BuildError("pex is not installed in {} (run `make payload`, which sets up .venv)"
                          .format(sys.executable)) from None
-    wheelhouse = wheelhouse or os.path.join(HERE, "build", "wheels")
+    # One wheelhouse per platform mode: pex picks from every wheel it finds there, so a wheel
+    # fetched for this machine must not slip into the all-platform pex (it would change its hash).
+    wheelhouse = wheelhouse or os.path.join(HERE, "build", "wheels", platform)
     os.makedirs(wheelhouse, exist_ok=True)
     build_targets = targets(platform, pythons, arches)
     if build_targets:
@@ -148,7 +150,7 @@ def main(argv=None):
                         help="where to write the pex (default: dist/luminance.pex)")
     parser.add_argument("--wheelhouse", default=None,
                         help="where downloaded, hash-checked wheels are kept between builds "
-                             "(default: build/wheels)")
+                             "(default: build/wheels/PLATFORM)")
     args = parser.parse_args(argv)
     pythons = tuple(p.strip() for p in args.pythons.split(",") if p.strip())
     arches = tuple(a.strip() for a in args.arches.split(",") if a.strip())
