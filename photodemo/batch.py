@@ -8,14 +8,14 @@ same Batch on this machine.
 """
 
 import os
-import tempfile
 from typing import Dict, List, NamedTuple, Optional
 
 from luminance.errors import ManifestError, UsageError
+from luminance.files import write_atomically
 from luminance.jobs import Chunk
 from luminance.manifest import iter_records, offset_directive, open_manifest
 
-__all__ = ["Batch", "SLICES_DIR", "SLICE_NAME", "SPLIT_THRESHOLD", "slice_name", "write_slices", "write_atomic"]
+__all__ = ["Batch", "SLICES_DIR", "SLICE_NAME", "SPLIT_THRESHOLD", "slice_name", "write_slices"]
 
 SLICES_DIR = "slices"
 # Every job transfers its input; past this size each job gets only its own slice instead of the
@@ -74,24 +74,6 @@ def slice_name(chunk: Chunk) -> str:
     return SLICE_NAME.format(chunk.start)
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Write TEXT to PATH through a temporary file and a rename: never a half-written file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".{}.".format(os.path.basename(path)), suffix=".tmp",
-                               dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def write_slices(manifest: str, chunks: List[Chunk], workdir: str) -> Dict[int, str]:
     """Write each chunk's slice of MANIFEST under WORKDIR/slices; {start: path}.
 
@@ -119,7 +101,7 @@ def write_slices(manifest: str, chunks: List[Chunk], workdir: str) -> Dict[int, 
             if record.index == current.stop - 1:
                 buffer.extend(lines[first_line - 1:record.line])
                 path = os.path.join(workdir, slice_name(current))
-                write_atomic(path, "".join(buffer))
+                write_atomically(path, "".join(buffer))
                 written[current.start] = path
                 current = None
     if len(written) != len(wanted):

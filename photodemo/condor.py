@@ -12,8 +12,8 @@ import subprocess
 from typing import NamedTuple, Optional
 
 from luminance.errors import EXIT_TRANSIENT, UsageError
-
-from photodemo.batch import SLICE_NAME, Batch, relative_to, write_atomic
+from luminance.files import write_atomically
+from photodemo.batch import SLICE_NAME, Batch, relative_to
 
 __all__ = ["SUBMIT_FILE", "USER_LOG", "describe", "write", "find_condor_submit", "condor_submit",
            "Submitted"]
@@ -142,7 +142,7 @@ def write(workdir: str, text: str) -> str:
     condor_submit expects; the path of submit.sub."""
     os.makedirs(os.path.join(workdir, LOG_DIR), exist_ok=True)
     path = os.path.join(workdir, SUBMIT_FILE)
-    write_atomic(path, text)
+    write_atomically(path, text)
     return path
 
 

@@ -15,10 +15,10 @@ import argparse
 import os
 import pathlib
 import sys
-import tempfile
 import urllib.parse
 from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
+from luminance import files
 from luminance.errors import PhotodemoError, UsageError
 from luminance.manifest import SCHEMES, format_record
 from photodemo import metadata
@@ -122,25 +122,10 @@ def manifest_text(photos: Sequence[Photo], skip_undated: bool = False) -> str:
 
 def write_atomically(path: str, text: str) -> None:
     """Write TEXT to PATH through a temporary file renamed into place: never half a file."""
-    directory = os.path.dirname(os.path.abspath(path))
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".{}.".format(os.path.basename(path)), suffix=".tmp",
-                                   dir=directory)
+        files.write_atomically(path, text)
     except OSError as exc:
         raise UsageError("{}: cannot write: {}".format(path, exc.strerror or exc)) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise UsageError("{}: cannot write: {}".format(path, exc.strerror or exc)) from None
-        raise
 
 
 def report(photos: Sequence[Photo], skip_undated: bool, warn: Callable[[str], None]) -> None:

@@ -8,7 +8,7 @@ from luminance.errors import ManifestError
 from luminance.jobs import plan
 from luminance.manifest import iter_records, open_manifest
 
-from photodemo.batch import Batch, relative_to, write_atomic, write_slices
+from photodemo.batch import Batch, relative_to, write_slices
 
 MANIFEST = """# archive, part 1
 http://h/a.jpg 1880
@@ -76,10 +76,3 @@ def test_relative_to(tmp_path):
     assert relative_to("/elsewhere/x", str(tmp_path)) == "/elsewhere/x"
     assert relative_to(str(tmp_path) + "-sibling", str(tmp_path)) == str(tmp_path) + "-sibling"
 
-
-def test_write_atomic_leaves_no_temporary_file(tmp_path):
-    target = tmp_path / "submit.sub"
-    write_atomic(str(target), "queue\n")
-    write_atomic(str(target), "queue 2\n")
-    assert target.read_text() == "queue 2\n"
-    assert os.listdir(tmp_path) == ["submit.sub"]

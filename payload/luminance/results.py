@@ -22,11 +22,10 @@ Files are written atomically (temporary file in the same directory, then rename)
 """
 
 import json
-import os
-import tempfile
 from typing import Any, Dict, List, Optional
 
 from luminance.errors import ResultsError
+from luminance.files import write_atomically
 
 __all__ = ["SCHEMA", "METRICS", "DEFAULT_METRIC", "JOB_FIELDS", "PHOTO_FIELDS", "FAILURE_FIELDS", "new_document", "photo",
            "failure", "write", "read", "validate", "transient_failures"]
@@ -71,28 +70,11 @@ def dumps(document: Dict[str, Any]) -> str:
 
 def write(path: str, document: Dict[str, Any]) -> None:
     """Write DOCUMENT to PATH atomically: a killed job never leaves a half-written file."""
-    directory = os.path.dirname(os.path.abspath(path))
     text = dumps(document)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".{}.".format(os.path.basename(path)), suffix=".tmp",
-                                   dir=directory)
+        write_atomically(path, text, durable=True)
     except OSError as exc:
         raise ResultsError("{}: cannot write results: {}".format(path, exc.strerror or exc)) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise ResultsError("{}: cannot write results: {}".format(path, exc.strerror or exc)) from None
-        raise
 
 
 def validate(document: Any, name: str = "results") -> Dict[str, Any]:

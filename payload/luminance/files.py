@@ -1,0 +1,32 @@
+"""Writing files atomically: a temporary file in the same directory, then a rename.
+
+A reader (or HTCondor transferring the file back) sees the old file or the new one, never half
+of one, even when the writer is killed. Shared by the results, submit.sub, manifest slices and
+the manifests ./make-manifest writes.
+"""
+
+import os
+import tempfile
+
+__all__ = ["write_atomically"]
+
+
+def write_atomically(path: str, text: str, durable: bool = False) -> None:
+    """Write TEXT (UTF-8, '\\n' newlines) to PATH atomically; DURABLE also fsyncs. Raises OSError."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".{}.".format(os.path.basename(path)), suffix=".tmp",
+                               dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as stream:
+            stream.write(text)
+            if durable:
+                stream.flush()
+                os.fsync(stream.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
