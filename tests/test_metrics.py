@@ -98,6 +98,7 @@ def test_truncated_jpeg_is_not_measured():
         metrics.measure(data[: len(data) // 2])
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 def test_pixel_limit(monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     with pytest.raises(metrics.NotAnImage, match="over the pixel limit"):
