@@ -23,7 +23,7 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from luminance import manifest, results
+from luminance import jobs, manifest, results
 from luminance.errors import EXIT_OK, EXIT_USAGE, PhotodemoError, ResultsError, UsageError
 from photodemo import page
 
@@ -34,7 +34,6 @@ DEFAULT_TITLE = "Photo luminance by year"
 MAX_POINTS = 50000  # above this many photos the page shows density, not one mark per photo
 LUM_BINS = 50  # the density view's luminance bins over 0..1 (0.02 wide)
 MAX_RECORD = 1 << 28  # seen records are a bitmap, 1 bit each: 32 MB at most
-RESULTS_GLOB = "results-*.json"
 TABLE_FIELDS = results.PHOTO_FIELDS + ("host",)
 
 EXIT_CODES_HELP = """exit codes:
@@ -44,14 +43,13 @@ EXIT_CODES_HELP = """exit codes:
      results at all, results of mixed metrics without --metric, or stdout cannot be written;
      on an error nothing is written to stdout"""
 
-_START_RE = re.compile(r"results-(\d+)\.json$")
 _ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]+")
 
 
 def _natural(path: str) -> Tuple[int, int, str]:
     """Sort key: results-200.json before results-1000.json, other names after, by name."""
-    match = _START_RE.search(os.path.basename(path))
-    return (0, int(match.group(1)), path) if match else (1, 0, path)
+    start = jobs.results_start(os.path.basename(path))
+    return (0, start, path) if start is not None else (1, 0, path)
 
 
 def find_inputs(paths: Sequence[str]) -> List[str]:
@@ -60,7 +58,7 @@ def find_inputs(paths: Sequence[str]) -> List[str]:
     files, seen = [], set()
     for path in paths or ["."]:
         if os.path.isdir(path):
-            found = sorted(glob.glob(os.path.join(glob.escape(path), RESULTS_GLOB)), key=_natural)
+            found = sorted(glob.glob(os.path.join(glob.escape(path), jobs.RESULTS_GLOB)), key=_natural)
             if path == ".":
                 found = [os.path.relpath(name) for name in found]
         elif os.path.lexists(path):
@@ -423,7 +421,7 @@ def collect(paths: Sequence[str], metric: Optional[str] = None, max_points: int 
     if not merge.files:
         where = ", ".join(paths) if paths else "the current directory"
         if not files:
-            raise UsageError("no results files ({}) in {}".format(RESULTS_GLOB, where))
+            raise UsageError("no results files ({}) in {}".format(jobs.RESULTS_GLOB, where))
         if metric is not None and len(merge.skipped) == len(files) and \
                 all("(--metric)" in problem for _, problem in merge.skipped):
             raise UsageError("no results of metric {!r} in {}".format(metric, where))
@@ -488,7 +486,7 @@ def parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     cli.add_argument("paths", nargs="*", metavar="PATH",
                      help="results files, or directories whose {} are read (default: the current "
-                          "directory)".format(RESULTS_GLOB))
+                          "directory)".format(jobs.RESULTS_GLOB))
     page = cli.add_argument_group("page")
     page.add_argument("--title", default=DEFAULT_TITLE, metavar="TEXT",
                       help="the page's title (default: %(default)r)")

@@ -15,7 +15,7 @@ from luminance.files import write_atomically
 from luminance.jobs import Chunk
 from luminance.manifest import iter_records, offset_directive, open_manifest
 
-__all__ = ["Batch", "SLICES_DIR", "SLICE_NAME", "SPLIT_THRESHOLD", "slice_name", "write_slices"]
+__all__ = ["Batch", "SLICES_DIR", "SPLIT_THRESHOLD", "write_slices"]
 
 SLICES_DIR = "slices"
 # Every job transfers its input; past this size each job gets only its own slice instead of the
@@ -44,7 +44,7 @@ class Batch(NamedTuple):
     def input_name(self, chunk: Chunk) -> str:
         """The job's stdin, relative to WORKDIR when it lies there (the manifest or its slice)."""
         if self.split:
-            return slice_name(chunk)
+            return chunk.slice_name
         return relative_to(self.manifest, self.workdir)
 
     def input_path(self, chunk: Chunk) -> str:
@@ -64,14 +64,6 @@ def relative_to(path: str, directory: str) -> str:
     if full == base or full.startswith(base.rstrip(os.sep) + os.sep):
         return os.path.relpath(full, base)
     return full
-
-
-SLICE_NAME = SLICES_DIR + "/manifest.{}.txt"
-
-
-def slice_name(chunk: Chunk) -> str:
-    """A chunk's manifest slice, relative to the submit directory."""
-    return SLICE_NAME.format(chunk.start)
 
 
 def write_slices(manifest: str, chunks: List[Chunk], workdir: str) -> Dict[int, str]:
@@ -100,7 +92,7 @@ def write_slices(manifest: str, chunks: List[Chunk], workdir: str) -> Dict[int, 
             last_index = record.index
             if record.index == current.stop - 1:
                 buffer.extend(lines[first_line - 1:record.line])
-                path = os.path.join(workdir, slice_name(current))
+                path = os.path.join(workdir, current.slice_name)
                 write_atomically(path, "".join(buffer))
                 written[current.start] = path
                 current = None

@@ -13,14 +13,16 @@ from typing import NamedTuple, Optional
 
 from luminance.errors import EXIT_TRANSIENT, UsageError
 from luminance.files import write_atomically
-from photodemo.batch import SLICE_NAME, Batch, relative_to
+from luminance.jobs import ERROR_NAME, OUTPUT_NAME, RESULTS_NAME, SLICE_NAME
+from photodemo.batch import Batch, relative_to
 
 __all__ = ["SUBMIT_FILE", "USER_LOG", "describe", "write", "find_condor_submit", "condor_submit",
            "Submitted"]
 
 SUBMIT_FILE = "submit.sub"
 USER_LOG = "job.log"
-LOG_DIR = "log"
+LOG_DIR = os.path.dirname(OUTPUT_NAME)  # made before condor_submit, which does not make it
+RESULTS = RESULTS_NAME.format(start="$(start)")
 # Characters that would change the meaning of a submit-file line: a path holding one cannot be
 # named there safely (whitespace splits arguments and remaps, `$(` starts a macro, `;` and `=`
 # separate remaps, quotes end strings).
@@ -58,7 +60,7 @@ def describe(batch: Batch) -> str:
     executable = _name(batch.payload, workdir, "payload")
     results = _name(batch.results, workdir, "results")
     if batch.split:
-        stdin = SLICE_NAME.format("$(start)")
+        stdin = SLICE_NAME.format(start="$(start)")
         stdin_comment = ("# Each job reads only its own slice of the manifest on stdin (written by "
                          "./submit).")
     else:
@@ -78,14 +80,14 @@ def describe(batch: Batch) -> str:
         "# with the worker's own python3. HTCondor transfers it to the job's sandbox.",
         "executable = {}".format(executable),
         "# Job START analyzes records START .. START+COUNT-1 into results-START.json.",
-        "arguments = results-$(start).json $(start) $(count){}".format(options),
+        "arguments = {} $(start) $(count){}".format(RESULTS, options),
         stdin_comment,
         "input = {}".format(stdin),
         "",
         "# The job's stdout (one [YEAR, LUMINANCE] line per photo) and stderr (one line per failed",
         "# photo), and HTCondor's own event log for the whole cluster (condor_watch_q reads it).",
-        "output = {}/job.output.$(start)".format(LOG_DIR),
-        "error = {}/job.error.$(start)".format(LOG_DIR),
+        "output = {}".format(OUTPUT_NAME.format(start="$(start)")),
+        "error = {}".format(ERROR_NAME.format(start="$(start)")),
         "log = {}".format(USER_LOG),
         "batch_name = photodemo",
         "",
@@ -94,11 +96,10 @@ def describe(batch: Batch) -> str:
         "# missing would go on hold).",
         "should_transfer_files = YES",
         "when_to_transfer_output = ON_EXIT",
-        "transfer_output_files = results-$(start).json",
+        "transfer_output_files = {}".format(RESULTS),
     ]
     if results != ".":
-        lines.append('transfer_output_remaps = "results-$(start).json = {}/results-$(start).json"'
-                     .format(results))
+        lines.append('transfer_output_remaps = "{} = {}/{}"'.format(RESULTS, results, RESULTS))
     lines += [
         "",
         "# The pex unpacks itself on first run; workers have no usable HOME, so unpack into the",

@@ -27,7 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if os.path.join(ROOT, "payload") not in sys.path:  # `python -m photodemo.demo` puts only ROOT there
     sys.path.insert(0, os.path.join(ROOT, "payload"))
 
-from luminance import results  # noqa: E402
+from luminance import jobs, results  # noqa: E402
 from luminance.errors import PhotodemoError, ResultsError, UsageError  # noqa: E402
 from photodemo import archive, mkmanifest  # noqa: E402
 
@@ -204,7 +204,7 @@ def run_aggregate(results_dir: str, page: str, workdir: str) -> int:
 def summarize(results_dir: str) -> List[str]:
     """A few lines about the results in RESULTS_DIR: photos, failures, and the trend by era."""
     photos, failed, files = [], 0, 0
-    for path in sorted(glob.glob(os.path.join(results_dir, "results-*.json"))):
+    for path in sorted(glob.glob(os.path.join(results_dir, jobs.RESULTS_GLOB))):
         try:
             document = results.read(path)
         except ResultsError:
@@ -271,7 +271,7 @@ def run(args: argparse.Namespace) -> int:
         analysis = time.monotonic() - analysis
     say("server stopped")
 
-    if not glob.glob(os.path.join(results_dir, "results-*.json")):
+    if not glob.glob(os.path.join(results_dir, jobs.RESULTS_GLOB)):
         say("error: ./submit wrote no results (exit code {})".format(submit_code))
         return submit_code or 1
     say("running ./aggregate {} > {} ...".format(_shown(results_dir), _shown(page)))

@@ -24,6 +24,7 @@ from typing import IO, Dict, List, NamedTuple, Optional, Tuple
 
 from luminance import results
 from luminance.errors import EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE, ResultsError
+from luminance.files import copy_atomically
 from luminance.jobs import Chunk
 
 from photodemo.batch import Batch
@@ -88,21 +89,6 @@ def _place(source: str, directory: str, executable: bool = False) -> str:
     except OSError:
         shutil.copy(source, target)
     return target
-
-
-def _copy_back(source: str, target: str) -> None:
-    """Copy SOURCE to TARGET atomically, as an output transfer that never leaves half a file."""
-    tmp = os.path.join(os.path.dirname(os.path.abspath(target)),
-                       ".{}.{}.tmp".format(os.path.basename(target), os.getpid()))
-    try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _last_line(path: str) -> str:
@@ -202,7 +188,7 @@ class Runner:
             if not os.path.exists(produced):
                 return code, False
             if not self.stopping.is_set():
-                _copy_back(produced, os.path.join(batch.results, chunk.results_name))
+                copy_atomically(produced, os.path.join(batch.results, chunk.results_name))
             return code, True
         finally:
             shutil.rmtree(sandbox, ignore_errors=True)

@@ -15,6 +15,8 @@ import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import quote
 
+from luminance import jobs
+
 
 __all__ = ["CSP", "METRIC_NOTES", "LINK_SCHEMES", "render", "script_json", "plot_json", "link_target"]
 
@@ -178,7 +180,7 @@ def _coverage(summary: Dict[str, Any]) -> str:
     for lo, hi in coverage["missing"][:MISSING_ROWS]:
         chunks = ""
         if size and lo % size == 0:
-            names = ["results-{}.json".format(start) for start in range(lo, hi, size)]
+            names = [jobs.RESULTS_NAME.format(start=start) for start in range(lo, hi, size)]
             chunks = " — " + ", ".join(names[:4]) + (" …" if len(names) > 4 else "")
         items.append("<li>records {}–{} ({} record{}){}</li>".format(
             _n(lo), _n(hi - 1), _n(hi - lo), "s" if hi - lo != 1 else "", _e(chunks)))

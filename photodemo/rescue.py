@@ -8,12 +8,11 @@ is rerun; every valid file is kept.
 
 import glob
 import os
-import re
 from typing import List, NamedTuple, Set
 
 from luminance import results
 from luminance.errors import ResultsError
-from luminance.jobs import Chunk
+from luminance.jobs import RESULTS_GLOB, Chunk, results_start
 
 __all__ = ["Verdict", "inspect", "to_rerun", "report", "strays", "listing"]
 
@@ -26,7 +25,6 @@ MISMATCH = "for another chunk"
 TRANSIENT = "transient failures"
 # Report order: what a user should look at first.
 STATES = (MISSING, CORRUPT, MISMATCH, FAILED, INCOMPLETE, TRANSIENT)
-_RESULTS_RE = re.compile(r"^results-(\d+)\.json$")
 
 
 class Verdict(NamedTuple):
@@ -74,9 +72,9 @@ def strays(directory: str, chunks: List[Chunk]) -> List[str]:
     """Results files in DIRECTORY that belong to no chunk of this plan (another --chunk size?)."""
     starts: Set[int] = {chunk.start for chunk in chunks}
     found = []
-    for path in sorted(glob.glob(os.path.join(glob.escape(directory), "results-*.json"))):
-        match = _RESULTS_RE.match(os.path.basename(path))
-        if match and int(match.group(1)) not in starts:
+    for path in sorted(glob.glob(os.path.join(glob.escape(directory), RESULTS_GLOB))):
+        start = results_start(os.path.basename(path))
+        if start is not None and start not in starts:
             found.append(path)
     return found
 

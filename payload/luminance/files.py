@@ -6,22 +6,41 @@ the manifests ./make-manifest writes.
 """
 
 import os
+import shutil
 import tempfile
 
-__all__ = ["write_atomically"]
+__all__ = ["write_atomically", "copy_atomically"]
 
 
 def write_atomically(path: str, text: str, durable: bool = False) -> None:
     """Write TEXT (UTF-8, '\\n' newlines) to PATH atomically; DURABLE also fsyncs. Raises OSError."""
+
+    def write(stream):
+        stream.write(text.encode("utf-8"))
+        if durable:
+            stream.flush()
+            os.fsync(stream.fileno())
+
+    _replace(path, write)
+
+
+def copy_atomically(source: str, path: str) -> None:
+    """Copy the file SOURCE to PATH atomically (an output transfer). Raises OSError."""
+
+    def write(stream):
+        with open(source, "rb") as original:
+            shutil.copyfileobj(original, stream)
+
+    _replace(path, write)
+
+
+def _replace(path, write) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".{}.".format(os.path.basename(path)), suffix=".tmp",
                                dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
-            if durable:
-                stream.flush()
-                os.fsync(stream.fileno())
+        with os.fdopen(fd, "wb") as stream:
+            write(stream)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:

@@ -6,11 +6,26 @@ as in the tutorial: `results-START.json START COUNT`, logs `log/job.output.START
 `log/job.error.START`.
 """
 
-from typing import List, NamedTuple
+import re
+from typing import List, NamedTuple, Optional
 
-__all__ = ["Chunk", "plan", "DEFAULT_CHUNK"]
+__all__ = ["Chunk", "plan", "results_start", "DEFAULT_CHUNK", "RESULTS_NAME", "RESULTS_GLOB",
+           "OUTPUT_NAME", "ERROR_NAME", "SLICE_NAME"]
 
 DEFAULT_CHUNK = 200
+# File names of job START, as templates: submit.sub fills in "$(start)", everything else a number.
+RESULTS_NAME = "results-{start}.json"
+RESULTS_GLOB = "results-*.json"
+OUTPUT_NAME = "log/job.output.{start}"
+ERROR_NAME = "log/job.error.{start}"
+SLICE_NAME = "slices/manifest.{start}.txt"  # the job's own manifest slice (./submit --split)
+_RESULTS_RE = re.compile(r"^results-(\d+)\.json$")
+
+
+def results_start(name: str) -> Optional[int]:
+    """START of a results file name (`results-200.json` -> 200), or None for another name."""
+    match = _RESULTS_RE.match(name)
+    return int(match.group(1)) if match else None
 
 
 class Chunk(NamedTuple):
@@ -25,15 +40,19 @@ class Chunk(NamedTuple):
 
     @property
     def results_name(self) -> str:
-        return "results-{}.json".format(self.start)
+        return RESULTS_NAME.format(start=self.start)
 
     @property
     def output_name(self) -> str:
-        return "log/job.output.{}".format(self.start)
+        return OUTPUT_NAME.format(start=self.start)
 
     @property
     def error_name(self) -> str:
-        return "log/job.error.{}".format(self.start)
+        return ERROR_NAME.format(start=self.start)
+
+    @property
+    def slice_name(self) -> str:
+        return SLICE_NAME.format(start=self.start)
 
     @property
     def arguments(self) -> List[str]:
