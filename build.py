@@ -4,8 +4,10 @@
 The pex carries wheels for CPython 3.9-3.14 on manylinux x86_64 and aarch64, so one file runs on
 any worker's `python3` with nothing installed. It boots through /bin/sh (`--sh-boot`), which
 finds a python3 even when HTCondor gives the job no PATH. Every wheel is downloaded with
-`pip download --require-hashes` against payload/requirements.txt, then pex resolves offline from
-that verified wheelhouse, so what goes into the pex is exactly what the hashes pin.
+`pip download --require-hashes` against payload/requirements.txt, so what goes into the pex is
+exactly what the hashes pin. The wheels travel as data (luminance/_wheels/) and the job unpacks
+only those that fit its Python (luminance/bundle.py): pex would install all twelve platforms'
+Pillows on every job's first start.
 
 Usage: build.py [--platform all|current] [--python 3.9,...] [--arch x86_64,aarch64] [--output FILE]
 """
@@ -54,7 +56,13 @@ def _run(command, what):
 
 
 def download(wheelhouse, python=None, arch=None):
-    """Fetch the pinned wheels for one target (or this interpreter) into WHEELHOUSE, hash-checked."""
+    """Fetch the pinned wheels for one target (or this interpreter), hash-checked; their paths.
+
+    Each target has a folder of its own under WHEELHOUSE, so that the pex holds exactly the
+    wheels of the targets asked for, whatever was built before."""
+    wheelhouse = os.path.join(wheelhouse, "cp{}-{}".format(python.replace(".", ""), arch)
+                              if python else "current")
+    os.makedirs(wheelhouse, exist_ok=True)
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
                "--require-hashes", "--no-deps", "--only-binary=:all:", "--dest", wheelhouse,
                "--requirement", REQUIREMENTS]
@@ -71,28 +79,29 @@ def download(wheelhouse, python=None, arch=None):
         _run(command + ["--no-index", "--find-links", wheelhouse], what)
     except BuildError:
         _run(command, what)
+    return sorted(os.path.join(wheelhouse, name) for name in os.listdir(wheelhouse)
+                  if name.endswith(".whl"))
 
 
-def stage_sources(directory):
-    """Copy the luminance package (sources only) to DIRECTORY, for a reproducible pex."""
-    shutil.copytree(PACKAGE, os.path.join(directory, "luminance"),
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+def stage_sources(directory, wheels):
+    """Copy the luminance package (sources only) and WHEELS into DIRECTORY, for a reproducible pex."""
+    package = os.path.join(directory, "luminance")
+    shutil.copytree(PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "_wheels"))
+    os.makedirs(os.path.join(package, "_wheels"))
+    for wheel in wheels:
+        shutil.copy(wheel, os.path.join(package, "_wheels", os.path.basename(wheel)))
 
 
-def pex_command(sources, wheelhouse, output, build_targets):
-    # --no-pre-install-wheels: the pex carries the .whl files as they are, and a worker installs
-    # only the few that fit its Python: a fast cold start from a pex of twelve platforms.
-    command = [sys.executable, "-m", "pex", "--sh-boot", "--no-pre-install-wheels", "--no-pypi",
-               "--find-links", wheelhouse,
-               "--no-build", "--requirement", REQUIREMENTS, "--sources-directory", sources,
+def pex_command(sources, output, build_targets):
+    command = [sys.executable, "-m", "pex", "--sh-boot", "--no-pypi", "--sources-directory", sources,
                "--entry-point", "luminance", "--output-file", output]
-    for python, arch in build_targets:
-        major, minor = python.split(".")
-        command += ["--platform", "{}-cp-{}{}-cp{}{}".format(MANYLINUX[0].format(arch), major,
-                                                           minor, major, minor)]
     if build_targets:
+        versions = sorted({python for python, _ in build_targets},
+                          key=lambda version: tuple(map(int, version.split("."))))
         command += ["--interpreter-constraint", "CPython>={},<3.{}".format(
-            PYTHONS[0], int(PYTHONS[-1].split(".")[1]) + 1)]
+            versions[0], int(versions[-1].split(".")[1]) + 1)]
+    else:
+        command += ["--interpreter-constraint", "CPython=={}.{}.*".format(*sys.version_info[:2])]
     return command
 
 
@@ -111,22 +120,18 @@ def build(output, platform="all", wheelhouse=None, pythons=PYTHONS, arches=ARCHE
     except ImportError:
         raise BuildError("pex is not installed in {} (run `make payload`, which sets up .venv)"
                          .format(sys.executable)) from None
-    # One wheelhouse per platform mode: pex picks from every wheel it finds there, so a wheel
-    # fetched for this machine must not slip into the all-platform pex (it would change its hash).
-    wheelhouse = wheelhouse or os.path.join(HERE, "build", "wheels", platform)
-    os.makedirs(wheelhouse, exist_ok=True)
+    wheelhouse = wheelhouse or os.path.join(HERE, "build", "wheels")
     build_targets = targets(platform, pythons, arches)
-    if build_targets:
-        for python, arch in build_targets:
-            download(wheelhouse, python, arch)
-    else:
-        download(wheelhouse)
+    wheels = {}
+    for python, arch in build_targets or [(None, None)]:
+        for path in download(wheelhouse, python, arch):
+            wheels.setdefault(os.path.basename(path), path)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="photodemo-build-") as tmp:
         sources = os.path.join(tmp, "src")
-        stage_sources(sources)
+        stage_sources(sources, sorted(wheels.values()))
         partial = os.path.join(tmp, "luminance.pex")
-        _run(pex_command(sources, wheelhouse, partial, build_targets), "building the pex")
+        _run(pex_command(sources, partial, build_targets), "building the pex")
         shutil.move(partial, output + ".tmp")
         os.replace(output + ".tmp", output)
     return output
@@ -150,7 +155,7 @@ def main(argv=None):
                         help="where to write the pex (default: dist/luminance.pex)")
     parser.add_argument("--wheelhouse", default=None,
                         help="where downloaded, hash-checked wheels are kept between builds "
-                             "(default: build/wheels/PLATFORM)")
+                             "(default: build/wheels, a folder per target)")
     args = parser.parse_args(argv)
     pythons = tuple(p.strip() for p in args.pythons.split(",") if p.strip())
     arches = tuple(a.strip() for a in args.arches.split(",") if a.strip())

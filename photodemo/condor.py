@@ -107,7 +107,7 @@ def describe(batch: Batch) -> str:
         'environment = "PEX_ROOT=.pex"',
         "",
         "# Resources. The job's peak memory is about 250 MB; the pex is ~90 MB and unpacks to",
-        "# ~260 MB. HTCondor sets OMP_NUM_THREADS to request_cpus: the job decodes with that many.",
+        "# ~200 MB. HTCondor sets OMP_NUM_THREADS to request_cpus: the job decodes with that many.",
         "request_cpus = {}".format(batch.cpus),
         "request_memory = {}".format(batch.memory),
         "request_disk = {}".format(batch.disk),

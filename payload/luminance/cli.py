@@ -11,7 +11,7 @@ import tempfile
 import time
 from typing import Dict, List, Optional
 
-from luminance import __version__, manifest, results
+from luminance import __version__, bundle, manifest, results
 from luminance.cpus import available_cpus
 from luminance.errors import (EXIT_CODES_HELP, EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE, PhotodemoError,
                               UsageError)
@@ -66,8 +66,6 @@ def _seconds(text: str) -> float:
 
 
 def parser() -> argparse.ArgumentParser:
-    from luminance.metrics import DEFAULT_METRIC, METRICS  # noqa: keep Pillow out of --help's way
-
     p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("results", metavar="RESULTS", help="results file to write (JSON), e.g. results-0.json")
@@ -75,7 +73,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("count", metavar="COUNT", type=_count, help="how many records to analyze")
     p.add_argument("--manifest", metavar="FILE",
                    help="read the manifest from FILE (default: standard input)")
-    p.add_argument("--metric", choices=METRICS, default=DEFAULT_METRIC,
+    p.add_argument("--metric", choices=results.METRICS, default=results.DEFAULT_METRIC,
                    help="luminance metric (default: %(default)s; see below)")
     tuning = p.add_argument_group("fetching")
     tuning.add_argument("--workers", type=_positive, default=None, metavar="N",
@@ -165,7 +163,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     workers = args.workers or max(8, 4 * cpus)
     document = results.new_document({"host": socket.gethostname(), "site": _site(), "start": args.start, "count": args.count,
            "records": 0, "metric": args.metric, "manifest": args.manifest or "<stdin>",
-           "payload_version": __version__, "python": platform.python_version(), **_versions(),
+           "payload_version": __version__, "python": platform.python_version(), "pillow": None, "requests": None,
            "workers": workers, "cpus": cpus, "started": _now(), "ended": None, "elapsed": None,
            "rate": None, "complete": False, "error": None})
     job = document["job"]
@@ -175,6 +173,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("{}: error: {}".format(PROG, exc), file=sys.stderr)
         return exc.exit_code
     try:
+        # Pillow and requests come from the wheels the pex carries: the ones for this Python.
+        bundle.activate()
+        job.update(_versions())
         records = _load(args)
     except PhotodemoError as exc:
         # Still leave RESULTS: HTCondor holds a job whose output file is missing, and the

@@ -1,0 +1,114 @@
+"""The third-party wheels frozen into the pex, and putting the ones this Python can use on sys.path.
+
+Why not let pex install them: a pex carrying wheels for twelve platforms installs all twelve
+copies of Pillow on its first start (about 250 MB and 5 s), and every HTCondor job starts cold.
+So build.py ships the hash-checked wheels as data in `luminance/_wheels/`, and at start-up only
+the wheels that fit this interpreter (CPython version, machine, glibc) are unpacked, next to
+them, once per extraction of the pex. Running from a source checkout there is no `_wheels/`,
+and the environment's own packages are used.
+"""
+
+import os
+import platform
+import re
+import shutil
+import sys
+import tempfile
+import zipfile
+from typing import List, Optional
+
+from luminance.errors import PhotodemoError
+
+__all__ = ["WHEELS_DIR", "compatible", "activate"]
+
+WHEELS_DIR = os.path.join(os.path.dirname(os.path.realpath(__file__)), "_wheels")
+_MANYLINUX = re.compile(r"^manylinux(?:(2014)|1|2010|_(\d+)_(\d+))_(\w+)$")
+_LEGACY_GLIBC = {"2014": (2, 17)}
+
+
+class BundleError(PhotodemoError):
+    """A bundled project has no wheel for this Python; the message says what the pex carries."""
+
+
+def _glibc() -> Optional[tuple]:
+    try:
+        version = os.confstr("CS_GNU_LIBC_VERSION")  # "glibc 2.36"
+    except (AttributeError, ValueError, OSError):
+        return None
+    match = re.match(r"glibc (\d+)\.(\d+)", version or "")
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def _platform_fits(tag: str, machine: str, glibc: Optional[tuple]) -> bool:
+    if tag == "any":
+        return True
+    match = _MANYLINUX.match(tag)
+    if not match or match.group(4) != machine or glibc is None:
+        return False
+    needed = _LEGACY_GLIBC.get(match.group(1)) or (int(match.group(2) or 2), int(match.group(3) or 5))
+    return glibc >= needed
+
+
+def compatible(filename: str, version=sys.version_info, machine: Optional[str] = None,
+               glibc: Optional[tuple] = None) -> bool:
+    """Whether the wheel FILENAME installs on this CPython (or the one described)."""
+    machine = machine or platform.machine()
+    glibc = glibc if glibc is not None else _glibc()
+    parts = filename[:-len(".whl")].split("-")
+    if len(parts) < 5:
+        return False
+    python_tags, abi_tags, platform_tags = (tag.split(".") for tag in parts[-3:])
+    cpython = "cp{}{}".format(version[0], version[1])
+    if cpython in python_tags and cpython in abi_tags:
+        pass
+    elif "none" in abi_tags and any(tag in ("py3", "py2.py3") or tag.startswith("py3")
+                                    for tag in python_tags):
+        pass
+    else:
+        return False
+    return any(_platform_fits(tag, machine, glibc) for tag in platform_tags)
+
+
+def _unpack(wheel: str) -> str:
+    """The directory WHEEL is unpacked in, unpacking it first if no process has yet."""
+    target = wheel[:-len(".whl")]
+    if os.path.isdir(target):
+        return target
+    # Unpack beside, then rename: a concurrent start of the same pex never sees half a wheel.
+    work = tempfile.mkdtemp(prefix=".unpack-", dir=os.path.dirname(wheel))
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extractall(work)
+        try:
+            os.rename(work, target)
+        except OSError:
+            if not os.path.isdir(target):
+                raise
+    finally:
+        if os.path.isdir(work):
+            shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def activate(directory: str = WHEELS_DIR) -> List[str]:
+    """Put the bundled wheels that fit this Python first on sys.path; return their directories."""
+    if not os.path.isdir(directory):
+        return []
+    wheels = sorted(name for name in os.listdir(directory) if name.endswith(".whl"))
+    chosen = {}
+    for name in wheels:
+        project = name.split("-")[0].lower()
+        # Prefer this interpreter's own build over a pure-Python fallback of the same project.
+        if compatible(name) and (project not in chosen or "-none-any" in chosen[project]):
+            chosen[project] = name
+    missing = sorted({name.split("-")[0].lower() for name in wheels} - set(chosen))
+    if missing:
+        carried = sorted({"-".join(name.split("-")[-3:-1]) for name in wheels if "-none-any" not in name})
+        raise BundleError("this pex has no {} for CPython {}.{} on {} with glibc {} (it carries: {}); "
+                          "rebuild it with build.py --python/--arch, or run on another python3".format(
+                              ", ".join(missing), sys.version_info[0], sys.version_info[1],
+                              platform.machine(), ".".join(map(str, _glibc() or ("?",))),
+                              ", ".join(carried)))
+    paths = [_unpack(os.path.join(directory, chosen[project])) for project in sorted(chosen)]
+    sys.path[:0] = paths
+    return paths
