@@ -5,9 +5,9 @@ The pex carries wheels for CPython 3.9-3.14 on manylinux x86_64 and aarch64, so 
 any worker's `python3` with nothing installed. It boots through /bin/sh (`--sh-boot`), which
 finds a python3 even when HTCondor gives the job no PATH. Every wheel is downloaded with
 `pip download --require-hashes` against payload/requirements.txt, so what goes into the pex is
-exactly what the hashes pin. The wheels travel as data (luminance/_wheels/) and the job unpacks
-only those that fit its Python (luminance/bundle.py): pex would install all twelve platforms'
-Pillows on every job's first start.
+exactly what the hashes pin. The wheels travel stored in the pex file, outside what pex unpacks,
+and the job unpacks only those that fit its Python (payload/luminance/bundle.py): pex would
+install all twelve platforms' Pillows on every job's first start.
 
 Usage: build.py [--platform all|current] [--python 3.9,...] [--arch x86_64,aarch64] [--output FILE]
 """
@@ -19,10 +19,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PACKAGE = os.path.join(HERE, "payload", "luminance")
 REQUIREMENTS = os.path.join(HERE, "payload", "requirements.txt")
+sys.path.insert(0, os.path.join(HERE, "payload"))
+from luminance.bundle import ZIP_PREFIX  # noqa: E402  (the payload reads the wheels from there)
+
 PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
 ARCHES = ("x86_64", "aarch64")
 # Pillow 11.3.0 ships manylinux2014 (glibc 2.17) wheels: the widest reach among OSPool workers.
@@ -83,13 +87,21 @@ def download(wheelhouse, python=None, arch=None):
                   if name.endswith(".whl"))
 
 
-def stage_sources(directory, wheels):
-    """Copy the luminance package (sources only) and WHEELS into DIRECTORY, for a reproducible pex."""
-    package = os.path.join(directory, "luminance")
-    shutil.copytree(PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "_wheels"))
-    os.makedirs(os.path.join(package, "_wheels"))
-    for wheel in wheels:
-        shutil.copy(wheel, os.path.join(package, "_wheels", os.path.basename(wheel)))
+def stage_sources(directory):
+    """Copy the luminance package (sources only) to DIRECTORY, for a reproducible pex."""
+    shutil.copytree(PACKAGE, os.path.join(directory, "luminance"),
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "_wheels"))
+
+
+def add_wheels(pex_file, wheels):
+    """Store WHEELS in PEX_FILE under bundle.ZIP_PREFIX: as they are (they are zips already),
+    with fixed dates and modes so that the same inputs give the same pex."""
+    with zipfile.ZipFile(pex_file, "a", compression=zipfile.ZIP_STORED) as archive:
+        for wheel in wheels:
+            info = zipfile.ZipInfo(ZIP_PREFIX + os.path.basename(wheel), date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            with open(wheel, "rb") as stream:
+                archive.writestr(info, stream.read())
 
 
 def pex_command(sources, output, build_targets):
@@ -129,9 +141,10 @@ def build(output, platform="all", wheelhouse=None, pythons=PYTHONS, arches=ARCHE
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="photodemo-build-") as tmp:
         sources = os.path.join(tmp, "src")
-        stage_sources(sources, sorted(wheels.values()))
+        stage_sources(sources)
         partial = os.path.join(tmp, "luminance.pex")
         _run(pex_command(sources, partial, build_targets), "building the pex")
+        add_wheels(partial, [wheels[name] for name in sorted(wheels)])
         shutil.move(partial, output + ".tmp")
         os.replace(output + ".tmp", output)
     return output

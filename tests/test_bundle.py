@@ -1,5 +1,7 @@
 """The wheels the pex carries: only those that fit the running Python are unpacked and used."""
 
+import io
+import os
 import sys
 import zipfile
 
@@ -24,35 +26,54 @@ def test_compatible(name, fits):
     assert bundle.compatible(name, version=(3, 11), machine="x86_64", glibc=(2, 36)) is fits
 
 
-def make_wheel(directory, name, module, text):
-    with zipfile.ZipFile(str(directory / name), "w") as archive:
+def make_wheel(module, text):
+    """A wheel (a zip) holding one module, as bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("{}.py".format(module), text)
-    return name
+    return buffer.getvalue()
+
+
+def make_pex(path, wheels):
+    """A zip like the pex build.py makes: some code, and WHEELS stored under bundle.ZIP_PREFIX."""
+    with zipfile.ZipFile(str(path), "w") as archive:
+        archive.writestr("luminance/__init__.py", "")
+        for name, data in wheels.items():
+            archive.writestr(bundle.ZIP_PREFIX + name, data)
+    return str(path)
 
 
 def test_activate_unpacks_only_the_fitting_wheels(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "path", list(sys.path))
-    make_wheel(tmp_path, "demo_a-1.0-py3-none-any.whl", "demo_a", "VALUE = 'pure'\n")
-    make_wheel(tmp_path, "demo_b-1.0-cp27-cp27mu-manylinux1_x86_64.whl", "demo_b", "VALUE = 'old'\n")
-    make_wheel(tmp_path, "demo_b-1.0-py3-none-any.whl", "demo_b", "VALUE = 'fallback'\n")
-    paths = bundle.activate(str(tmp_path))
-    assert sorted(p.rsplit("/", 1)[-1] for p in paths) == ["demo_a-1.0-py3-none-any",
-                                                          "demo_b-1.0-py3-none-any"]
+    pex = make_pex(tmp_path / "luminance.pex", {
+        "demo_a-1.0-py3-none-any.whl": make_wheel("demo_a", "VALUE = 'pure'\n"),
+        "demo_b-1.0-cp27-cp27mu-manylinux1_x86_64.whl": make_wheel("demo_b", "VALUE = 'old'\n"),
+        "demo_b-1.0-py3-none-any.whl": make_wheel("demo_b", "VALUE = 'fallback'\n")})
+    cache = tmp_path / "cache"
+    paths = bundle.activate(pex, str(cache))
+    assert sorted(os.path.basename(p) for p in paths) == ["demo_a-1.0-py3-none-any",
+                                                         "demo_b-1.0-py3-none-any"]
     assert sys.path[:2] == paths
-    assert not (tmp_path / "demo_b-1.0-cp27-cp27mu-manylinux1_x86_64").exists()
+    assert sorted(os.listdir(str(cache))) == ["demo_a-1.0-py3-none-any", "demo_b-1.0-py3-none-any"]
+    import demo_b
+    assert demo_b.VALUE == "fallback"
+    sys.modules.pop("demo_b")
     # A second start finds them unpacked and leaves no work folders behind.
-    assert bundle.activate(str(tmp_path)) == paths
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".unpack-")]
+    assert bundle.activate(pex, str(cache)) == paths
+    assert not [p for p in os.listdir(str(cache)) if p.startswith(".unpack-")]
 
 
 def test_a_project_without_a_fitting_wheel_is_one_clear_error(tmp_path):
-    make_wheel(tmp_path, "demo_c-1.0-cp27-cp27mu-manylinux1_x86_64.whl", "demo_c", "")
+    pex = make_pex(tmp_path / "luminance.pex", {
+        "demo_c-1.0-cp27-cp27mu-manylinux1_x86_64.whl": make_wheel("demo_c", "")})
     with pytest.raises(bundle.BundleError) as info:
-        bundle.activate(str(tmp_path))
+        bundle.activate(pex, str(tmp_path / "cache"))
     message = str(info.value)
     assert "no demo_c for CPython {}.{}".format(*sys.version_info[:2]) in message
     assert "cp27-cp27mu" in message and "\n" not in message
 
 
-def test_from_a_source_checkout_nothing_is_bundled(tmp_path):
-    assert bundle.activate(str(tmp_path / "no-wheels-here")) == []
+def test_from_a_source_checkout_nothing_is_bundled(tmp_path, monkeypatch):
+    monkeypatch.delenv("PEX", raising=False)
+    assert bundle.activate(cache=str(tmp_path)) == []
+    assert bundle.activate(make_pex(tmp_path / "plain.pex", {}), str(tmp_path)) == []

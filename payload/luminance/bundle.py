@@ -2,12 +2,14 @@
 
 Why not let pex install them: a pex carrying wheels for twelve platforms installs all twelve
 copies of Pillow on its first start (about 250 MB and 5 s), and every HTCondor job starts cold.
-So build.py ships the hash-checked wheels as data in `luminance/_wheels/`, and at start-up only
-the wheels that fit this interpreter (CPython version, machine, glibc) are unpacked, next to
-them, once per extraction of the pex. Running from a source checkout there is no `_wheels/`,
-and the environment's own packages are used.
+So build.py stores the hash-checked wheels, uncompressed, under ZIP_PREFIX in the pex file, a
+folder pex itself never unpacks, and at start-up only the wheels that fit this interpreter
+(CPython version, machine, glibc) are read from the pex (its path is in $PEX) and unpacked, once
+per extraction of the pex. Running from a source checkout there is no pex, and the
+environment's own packages are used.
 """
 
+import io
 import os
 import platform
 import re
@@ -19,9 +21,10 @@ from typing import List, Optional
 
 from luminance.errors import PhotodemoError
 
-__all__ = ["WHEELS_DIR", "compatible", "activate"]
+__all__ = ["ZIP_PREFIX", "BundleError", "compatible", "choose", "activate"]
 
-WHEELS_DIR = os.path.join(os.path.dirname(os.path.realpath(__file__)), "_wheels")
+ZIP_PREFIX = ".deps/photodemo-wheels/"  # pex extracts user code only, never .deps/
+CACHE_DIR = os.path.join(os.path.dirname(os.path.realpath(__file__)), "_wheels")
 _MANYLINUX = re.compile(r"^manylinux(?:(2014)|1|2010|_(\d+)_(\d+))_(\w+)$")
 _LEGACY_GLIBC = {"2014": (2, 17)}
 
@@ -69,16 +72,18 @@ def compatible(filename: str, version=sys.version_info, machine: Optional[str] =
     return any(_platform_fits(tag, machine, glibc) for tag in platform_tags)
 
 
-def _unpack(wheel: str) -> str:
-    """The directory WHEEL is unpacked in, unpacking it first if no process has yet."""
-    target = wheel[:-len(".whl")]
+def _unpack(archive: zipfile.ZipFile, name: str, cache: str) -> str:
+    """The folder the bundled wheel NAME is unpacked in, under CACHE; unpacked first if need be."""
+    target = os.path.join(cache, name[:-len(".whl")])
     if os.path.isdir(target):
         return target
+    os.makedirs(cache, exist_ok=True)
     # Unpack beside, then rename: a concurrent start of the same pex never sees half a wheel.
-    work = tempfile.mkdtemp(prefix=".unpack-", dir=os.path.dirname(wheel))
+    work = tempfile.mkdtemp(prefix=".unpack-", dir=cache)
     try:
-        with zipfile.ZipFile(wheel) as archive:
-            archive.extractall(work)
+        # Read into memory first: seeking inside a member of the pex re-reads it from its start.
+        with zipfile.ZipFile(io.BytesIO(archive.read(ZIP_PREFIX + name))) as wheel:
+            wheel.extractall(work)
         try:
             os.rename(work, target)
         except OSError:
@@ -90,13 +95,10 @@ def _unpack(wheel: str) -> str:
     return target
 
 
-def activate(directory: str = WHEELS_DIR) -> List[str]:
-    """Put the bundled wheels that fit this Python first on sys.path; return their directories."""
-    if not os.path.isdir(directory):
-        return []
-    wheels = sorted(name for name in os.listdir(directory) if name.endswith(".whl"))
+def choose(wheels: List[str]) -> List[str]:
+    """The wheel of each project in WHEELS that this Python should use. Raises BundleError."""
     chosen = {}
-    for name in wheels:
+    for name in sorted(wheels):
         project = name.split("-")[0].lower()
         # Prefer this interpreter's own build over a pure-Python fallback of the same project.
         if compatible(name) and (project not in chosen or "-none-any" in chosen[project]):
@@ -109,6 +111,20 @@ def activate(directory: str = WHEELS_DIR) -> List[str]:
                               ", ".join(missing), sys.version_info[0], sys.version_info[1],
                               platform.machine(), ".".join(map(str, _glibc() or ("?",))),
                               ", ".join(carried)))
-    paths = [_unpack(os.path.join(directory, chosen[project])) for project in sorted(chosen)]
+    return [chosen[project] for project in sorted(chosen)]
+
+
+def activate(pex: Optional[str] = None, cache: str = CACHE_DIR) -> List[str]:
+    """Put the wheels bundled in PEX (default: the running one) that fit this Python first on
+    sys.path; return their folders. Nothing is bundled when not running from a pex."""
+    pex = pex or os.environ.get("PEX")
+    if not pex or not zipfile.is_zipfile(pex):
+        return []
+    with zipfile.ZipFile(pex) as archive:
+        wheels = [name[len(ZIP_PREFIX):] for name in archive.namelist()
+                  if name.startswith(ZIP_PREFIX) and name.endswith(".whl")]
+        if not wheels:
+            return []
+        paths = [_unpack(archive, name, cache) for name in choose(wheels)]
     sys.path[:0] = paths
     return paths
