@@ -15,10 +15,12 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from typing import Dict, NamedTuple, Optional
+from typing import Dict, NamedTuple, Optional, Tuple
 
 import requests
 import requests.adapters
+import requests.utils
+import urllib3.exceptions
 
 __all__ = ["Fetcher", "FetchError", "Body", "frontier_proxies", "DEFAULT_MAX_BYTES"]
 
@@ -79,12 +81,17 @@ class Fetcher:
         self.proxies = frontier_proxies()
         self.user_agent = USER_AGENT.format(version, requests.__version__)
         self._local = threading.local()
+        self._hosts: Dict[Tuple[str, str], Tuple[Dict[str, str], object]] = {}
 
     def _session(self) -> requests.Session:
         # One keep-alive session per thread: requests.Session is not documented as thread-safe.
         session = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
+            # The environment (proxies, no_proxy, CA bundle) is read once per host in _settings,
+            # not on every request: requests' per-request lookups cost more CPU than the rest of
+            # a photo's fetch, CPU that the decoders need.
+            session.trust_env = False
             adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=self.pool_size,
                                                     max_retries=0)
             session.mount("http://", adapter)
@@ -92,10 +99,21 @@ class Fetcher:
             session.headers["User-Agent"] = self.user_agent
             # Photos are compressed already; identity keeps byte counts and limits honest.
             session.headers["Accept-Encoding"] = "identity"
-            if self.proxies:
-                session.proxies.update(self.proxies)
             self._local.session = session
         return session
+
+    def _settings(self, url: str) -> Tuple[Dict[str, str], object]:
+        """(proxies, verify) for URL's scheme and host, from the environment, as requests reads it."""
+        parts = urllib.parse.urlsplit(url)
+        key = (parts.scheme.lower(), parts.netloc)
+        settings = self._hosts.get(key)
+        if settings is None:
+            proxies = requests.utils.get_environ_proxies(url)  # http(s)_proxy, all_proxy, no_proxy
+            if self.proxies and not requests.utils.should_bypass_proxies(url, None):
+                proxies = dict(self.proxies, **proxies)
+            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+            settings = self._hosts[key] = (proxies, verify)
+        return settings
 
     def get(self, url: str) -> Body:
         """The bytes at URL, after retries. Raises FetchError."""
@@ -136,10 +154,11 @@ class Fetcher:
                 attempt += 1
 
     def _try_http(self, url: str) -> Body:
-        received = 0
+        proxies, verify = self._settings(url)
+        response = None
         try:
             with self._session().get(url, stream=True, timeout=(min(self.timeout, 10.0), self.timeout),
-                                     allow_redirects=True) as response:
+                                     allow_redirects=True, proxies=proxies, verify=verify) as response:
                 status = response.status_code
                 if status != 200:
                     reason = "HTTP {} {}".format(status, response.reason or "").strip()
@@ -147,19 +166,17 @@ class Fetcher:
                         raise FetchError(reason, transient=True,
                                          retry_after=_retry_after(response.headers.get("Retry-After")))
                     raise FetchError(reason, transient=False)
-                declared = response.headers.get("Content-Length")
-                if declared and declared.isdigit() and int(declared) > self.max_bytes:
-                    raise FetchError(self._too_big(int(declared)), transient=False)
-                data = bytearray()
-                for chunk in response.iter_content(CHUNK):
-                    data += chunk
-                    received = len(data)
-                    if received > self.max_bytes:
-                        raise FetchError(self._too_big(received, at_least=True), transient=False)
-                if declared and declared.isdigit() and received < int(declared):
+                declared = response.headers.get("Content-Length", "")
+                declared = int(declared) if declared.isdigit() else None
+                if declared is not None and declared > self.max_bytes:
+                    raise FetchError(self._too_big(declared), transient=False)
+                if response.headers.get("Content-Encoding", "identity") != "identity":
+                    declared = None  # the declared length is the encoded one; read to the end
+                data = self._read_body(response.raw, declared)
+                if declared is not None and len(data) < declared:
                     raise FetchError("connection dropped mid-body after {} of {} bytes".format(
-                        received, declared), transient=True)
-                return Body(bytes(data), response.headers.get("Content-Type", ""))
+                        len(data), declared), transient=True)
+                return Body(data, response.headers.get("Content-Type", ""))
         except FetchError:
             raise
         except requests.exceptions.SSLError as exc:
@@ -169,15 +186,19 @@ class Fetcher:
                              transient=True) from None
         except requests.exceptions.ReadTimeout:
             raise FetchError("read timed out after {:g}s".format(self.timeout), transient=True) from None
-        except requests.exceptions.ChunkedEncodingError as exc:
+        except urllib3.exceptions.ReadTimeoutError:
+            raise FetchError("read timed out after {:g}s".format(self.timeout), transient=True) from None
+        except (requests.exceptions.ChunkedEncodingError, urllib3.exceptions.ProtocolError) as exc:
             raise FetchError("connection dropped mid-body after {} bytes: {}".format(
-                received, _short(exc)), transient=True) from None
+                _received(response), _short(exc)), transient=True) from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise FetchError("request failed: {}".format(_short(exc)), transient=True) from None
         except requests.exceptions.ConnectionError as exc:
             if "timed out" in str(exc).lower():
                 raise FetchError("read timed out after {:g}s".format(self.timeout), transient=True) from None
-            if received:
+            if _received(response):
                 raise FetchError("connection dropped mid-body after {} bytes: {}".format(
-                    received, _short(exc)), transient=True) from None
+                    _received(response), _short(exc)), transient=True) from None
             raise FetchError("connection failed: {}".format(_short(exc)), transient=True) from None
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                 requests.exceptions.InvalidSchema, requests.exceptions.TooManyRedirects) as exc:
@@ -185,9 +206,31 @@ class Fetcher:
         except requests.exceptions.RequestException as exc:
             raise FetchError("request failed: {}".format(_short(exc)), transient=True) from None
 
+    def _read_body(self, raw, declared: Optional[int]) -> bytes:
+        """The body, read straight from urllib3 in as few calls as it takes: one when its length
+        is declared (requests' iter_content would copy it in small pieces, holding the GIL)."""
+        if declared is not None:
+            return raw.read(declared)
+        data = bytearray()
+        while True:
+            chunk = raw.read(CHUNK)
+            if not chunk:
+                return bytes(data)
+            data += chunk
+            if len(data) > self.max_bytes:
+                raise FetchError(self._too_big(len(data), at_least=True), transient=False)
+
     def _too_big(self, size: int, at_least: bool = False) -> str:
         return "body of {}{:.1f} MB is over the limit of {:.1f} MB (--max-bytes)".format(
             "over " if at_least else "", size / 1e6, self.max_bytes / 1e6)
+
+
+def _received(response: Optional[requests.Response]) -> int:
+    """How many body bytes had arrived when RESPONSE's read failed."""
+    try:
+        return response.raw.tell() if response is not None else 0
+    except (AttributeError, OSError, ValueError):
+        return 0
 
 
 _KNOWN = ((re.compile(r"Failed to resolve '([^']+)'"), "cannot resolve host {}"),
