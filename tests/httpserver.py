@@ -6,14 +6,17 @@
         server.add("/flaky.jpg", jpeg_bytes, fail_first=1)     # one 500 (fail_status), then 200
         server.add("/cut.jpg", jpeg_bytes, fault="drop")       # connection closed mid-body
         server.add("/slow.jpg", jpeg_bytes, delay=5)           # answers after 5 s
+        server.add("/old.jpg", status=301, headers={"Location": "/a.jpg"})
+        server.add("/raw.jpg", jpeg_bytes, fault="no-length")  # no Content-Length: ends at close
         server.url("/a.jpg"), server.hits["/a.jpg"]
 
 `server.proxied` lists the absolute URLs asked of it as an HTTP proxy. `latency` adds a delay to every request (the storage server's round trip); `directory` serves
-files below it for paths not added.
+files below it for paths not added; `tls=(certfile, keyfile)` serves HTTPS.
 """
 
 import http.server
 import os
+import ssl
 import threading
 import time
 from typing import Dict, Optional
@@ -64,6 +67,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             return
+        if route.fault == "no-length":
+            # HTTP/1.0 style: the body ends when the connection closes.
+            self.send_response(200)
+            self.send_header("Content-Type", route.content_type)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(route.body)
+            self.close_connection = True
+            return
         self._send(route.status, route.body, route.content_type, route.headers)
 
     def _send(self, status, body, content_type, headers=None):
@@ -87,7 +99,7 @@ class _Server(http.server.ThreadingHTTPServer):
 class PhotoServer:
     """An HTTP server on 127.0.0.1 (a free port) serving routes added by the test."""
 
-    def __init__(self, directory: Optional[str] = None, latency: float = 0.0):
+    def __init__(self, directory: Optional[str] = None, latency: float = 0.0, tls=None):
         self.routes: Dict[str, Route] = {}
         self.hits: Dict[str, int] = {}
         self.proxied = []  # absolute URLs requested of this server as an HTTP proxy
@@ -97,6 +109,12 @@ class PhotoServer:
         self.httpd = _Server(("127.0.0.1", 0), _Handler)
         self.httpd.photo_server = self
         self.port = self.httpd.server_address[1]
+        self.scheme = "http"
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def add(self, path: str, body: bytes = b"", **route) -> str:
@@ -104,7 +122,7 @@ class PhotoServer:
         return self.url(path)
 
     def url(self, path: str) -> str:
-        return "http://127.0.0.1:{}{}".format(self.port, path)
+        return "{}://127.0.0.1:{}{}".format(self.scheme, self.port, path)
 
     def file_route(self, path: str) -> Optional[Route]:
         full = os.path.normpath(os.path.join(self.directory, path.lstrip("/")))

@@ -1,8 +1,12 @@
 """Fetching over real HTTP on 127.0.0.1: retries, timeouts, limits, proxies."""
 
+import shutil
+import subprocess
 import time
 
 import pytest
+
+from httpserver import PhotoServer
 
 from luminance import fetch
 from luminance.fetch import Fetcher, FetchError
@@ -104,3 +108,75 @@ def test_requests_go_through_the_proxy(server, monkeypatch, variable):
     server.add("/via-proxy.jpg", BODY)
     assert fast().get("http://photos.example.invalid/via-proxy.jpg").data == BODY
     assert server.proxied == ["http://photos.example.invalid/via-proxy.jpg"]
+
+
+def test_no_proxy_is_honoured(server, monkeypatch):
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    url = server.add("/direct.jpg", BODY)
+    assert fast().get(url).data == BODY and server.proxied == []
+
+
+def test_redirects_are_followed_to_another_host(server):
+    with PhotoServer() as other:
+        final = other.add("/moved.jpg", BODY)
+        server.add("/old.jpg", status=301, headers={"Location": final})
+        server.add("/here.jpg", status=302, headers={"Location": "/old.jpg"})
+        assert fast().get(server.url("/here.jpg")).data == BODY
+        assert other.hits["/moved.jpg"] == 1
+
+
+def test_redirect_loop_is_a_permanent_failure(server):
+    url = server.add("/loop.jpg", status=302, headers={"Location": "/loop.jpg"})
+    with pytest.raises(FetchError, match="redirects") as info:
+        fast().get(url)
+    assert not info.value.transient
+
+
+def test_body_without_content_length_is_read_to_the_end(server):
+    url = server.add("/raw.jpg", BODY, fault="no-length")
+    assert fast().get(url).data == BODY
+    with pytest.raises(FetchError, match="over the limit"):
+        fast(max_bytes=1000).get(url)
+
+
+def test_keep_alive_survives_an_error_response(server):
+    fetcher = fast(retries=0)
+    server.add("/gone.jpg", status=404)
+    url = server.add("/a.jpg", BODY)
+    for _ in range(3):
+        with pytest.raises(FetchError):
+            fetcher.get(server.url("/gone.jpg"))
+        assert fetcher.get(url).data == BODY
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1: (certfile, keyfile)."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    return cert, key
+
+
+def test_tls_is_verified(certificate, monkeypatch):
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    with PhotoServer(tls=certificate) as https:
+        url = https.add("/secure.jpg", BODY)
+        with pytest.raises(FetchError, match="TLS verification failed") as info:
+            fast().get(url)
+        assert not info.value.transient
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", certificate[0])  # a site's own CA, as requests reads it
+        assert fast().get(url).data == BODY
+
+
+@pytest.mark.parametrize("url", ["http://[::1/a.jpg", "http:///a.jpg", "http://127.0.0.1:99999/a.jpg"])
+def test_bad_urls_are_permanent_failures(url):
+    with pytest.raises(FetchError, match="bad URL") as info:
+        fast().get(url)
+    assert not info.value.transient
