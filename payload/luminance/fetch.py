@@ -96,9 +96,9 @@ class Fetcher:
                                                       max_retries=0)
         self._routes: Dict[Tuple[str, str], Tuple[object, bool]] = {}
 
-    def _route(self, url: str) -> Tuple[object, bool]:
-        """(the connection pool for URL's scheme and host, whether requests on it name the whole
-        URL, as they do through an HTTP proxy), made on first use from the environment."""
+    def _route(self, url: str) -> Tuple[object, str]:
+        """(the connection pool for URL's scheme and host, made on first use from the environment;
+        the request target: the path, or the whole URL through an HTTP proxy)."""
         parts = urllib.parse.urlsplit(url)
         key = (parts.scheme.lower(), parts.netloc)
         route = self._routes.get(key)
@@ -111,7 +111,10 @@ class Fetcher:
             pool = self._adapter.get_connection_with_tls_context(request, verify, proxies)
             proxied = bool(requests.utils.select_proxy(url, proxies)) and key[0] != "https"
             route = self._routes[key] = (pool, proxied)
-        return route
+        pool, proxied = route
+        if proxied:
+            return pool, url
+        return pool, (parts.path or "/") + ("?" + parts.query if parts.query else "")
 
     def get(self, url: str) -> Body:
         """The bytes at URL, after retries. Raises FetchError."""
@@ -208,12 +211,7 @@ class Fetcher:
     def _open(self, url: str):
         """The response to GET URL, its body not yet read, after following redirects."""
         for _ in range(MAX_REDIRECTS + 1):
-            pool, proxied = self._route(url)
-            if proxied:
-                target = url
-            else:
-                parts = urllib.parse.urlsplit(url)
-                target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+            pool, target = self._route(url)
             response = pool.urlopen("GET", target, headers=self._headers, redirect=False,
                                     assert_same_host=False, preload_content=False, retries=False,
                                     timeout=self._timeout)
