@@ -9,11 +9,13 @@
 import argparse
 import os
 import shlex
+import signal
 import sys
 import tempfile
 import time
 from typing import List, Optional
 
+from luminance.arguments import seconds, whole_number
 from luminance.errors import EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE, PhotodemoError, UsageError
 from luminance.jobs import DEFAULT_CHUNK, Chunk, plan
 from luminance.manifest import count_records
@@ -36,7 +38,8 @@ EPILOG = """exit codes:
   3  --local: some jobs still had transient failures after their retries (results kept;
      rerun them with --missing)
   4  condor_submit failed, or a --local job failed: the lines above name its error log
-  130  --local interrupted (Ctrl-C): finished results are kept; resume with --missing
+  130  --local interrupted (Ctrl-C; 143 for SIGTERM): finished results are kept; resume with
+       --missing
 
 Files: submit.sub, job.log, log/job.output.START, log/job.error.START (and slices/ with
 --split) are written in the current directory, results-START.json files in --results.
@@ -50,16 +53,14 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError("{} (see ./submit --help)".format(message))
 
 
-def _count(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError("{!r} is not a whole number".format(text)) from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError("must be at least {}, got {}".format(minimum, value))
-        return value
-    return parse
+def payload_options(args: argparse.Namespace) -> List[str]:
+    """The options ./submit passes on to every job, as the job's command line spells them."""
+    options = []
+    for name in ("metric", "workers", "timeout", "retries"):
+        value = getattr(args, name)
+        if value is not None:
+            options += ["--" + name, "{:g}".format(value) if isinstance(value, float) else str(value)]
+    return options
 
 
 def parser() -> argparse.ArgumentParser:
@@ -68,7 +69,7 @@ def parser() -> argparse.ArgumentParser:
     work = p.add_argument_group("what to run")
     work.add_argument("--manifest", default=DEFAULT_MANIFEST, metavar="FILE",
                       help="the photos to analyze, one `URL YEAR` per line (default: %(default)s)")
-    work.add_argument("--chunk", type=_count(1), default=DEFAULT_CHUNK, metavar="N",
+    work.add_argument("--chunk", type=whole_number(1), default=DEFAULT_CHUNK, metavar="N",
                       help="records per job; the last job gets the rest (default: %(default)s)")
     work.add_argument("--payload", default=DEFAULT_PAYLOAD, metavar="PEX",
                       help="the job's executable, built by `make payload` (default: %(default)s)")
@@ -77,6 +78,15 @@ def parser() -> argparse.ArgumentParser:
                            "--missing look (default: the current directory)")
     work.add_argument("--metric", choices=results.METRICS,
                       help="luminance metric passed to every job (default: the payload's, perceived)")
+    work.add_argument("--workers", type=whole_number(1), metavar="N",
+                      help="photos each job fetches at once (default: the payload's, 8 per CPU "
+                           "and at least 16)")
+    work.add_argument("--timeout", type=seconds, metavar="SECONDS",
+                      help="each job's connect and read timeout per request (default: the "
+                           "payload's, 30)")
+    work.add_argument("--retries", type=whole_number(0), metavar="N",
+                      help="each job's retries of a photo's transient failure (default: the "
+                           "payload's, 4); --max-retries reruns whole jobs")
     work.add_argument("--split", action=argparse.BooleanOptionalAction, default=None,
                       help="give each job only its own slice of the manifest (slices/manifest."
                            "START.txt) instead of the whole file (default: only for manifests "
@@ -88,7 +98,7 @@ def parser() -> argparse.ArgumentParser:
     mode.add_argument("--local", action="store_true",
                       help="run the jobs on this machine, each in a fresh sandbox as on a worker, "
                            "instead of submitting them to HTCondor")
-    mode.add_argument("--jobs", type=_count(1), default=0, metavar="N",
+    mode.add_argument("--jobs", type=whole_number(1), default=0, metavar="N",
                       help="with --local: jobs at once (default: CPUs here / --request-cpus, "
                            "now {})".format(local.default_jobs(1)))
     mode.add_argument("--missing", action="store_true",
@@ -99,14 +109,15 @@ def parser() -> argparse.ArgumentParser:
     pool.add_argument("--project", metavar="NAME",
                       help="OSPool project to account the jobs to (+ProjectName; default: your "
                            "default project)")
-    pool.add_argument("--request-cpus", type=_count(1), default=1, metavar="N",
+    pool.add_argument("--request-cpus", type=whole_number(1), default=1, metavar="N",
                       help="CPUs per job; the job decodes with that many (default: %(default)s)")
     pool.add_argument("--request-memory", default="1GB", metavar="SIZE",
-                      help="memory per job; the job peaks near 250 MB (default: %(default)s)")
+                      help="memory per job; the job peaks near 120 MB with photos of a few "
+                           "megapixels, more with bigger ones (default: %(default)s)")
     pool.add_argument("--request-disk", default="2GB", metavar="SIZE",
-                      help="disk per job; the pex and its unpacked copy take ~250 MB "
-                           "(default: %(default)s)")
-    pool.add_argument("--max-retries", type=_count(0), default=3, metavar="N",
+                      help="disk per job; the pex (86 MB) and the libraries it unpacks "
+                           "(~30 MB) (default: %(default)s)")
+    pool.add_argument("--max-retries", type=whole_number(0), default=3, metavar="N",
                       help="rerun a job up to N times while it exits {} (transient failures "
                            "such as timeouts); other exits are final (default: %(default)s)"
                       .format(EXIT_TRANSIENT))
@@ -218,7 +229,7 @@ def _run(args: argparse.Namespace, argv: List[str]) -> int:
         split = os.path.getsize(args.manifest) > SPLIT_THRESHOLD
     batch = Batch(chunks=chunks, payload=args.payload, manifest=args.manifest,
                   results=args.results, workdir=".",
-                  options=["--metric", args.metric] if args.metric else [],
+                  options=payload_options(args),
                   cpus=args.request_cpus, memory=args.request_memory, disk=args.request_disk,
                   max_retries=args.max_retries,
                   split=split, project=args.project, container=args.container,
@@ -267,7 +278,17 @@ def _run_local(batch: Batch, args: argparse.Namespace, argv: List[str]) -> int:
         min(runner.jobs, len(batch.chunks))), file=out)
     out.flush()
     began = time.monotonic()
-    outcomes = runner.run()
+    terminated = []
+
+    def on_sigterm(signum, frame):  # `kill`, a session ending, a batch system's time limit
+        terminated.append(signum)
+        raise KeyboardInterrupt  # stop as Ctrl-C does, keeping every finished result
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        outcomes = runner.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     for line in local.summary(outcomes, time.monotonic() - began):
         print(line, file=out)
     code = local.exit_code(outcomes)
@@ -278,7 +299,7 @@ def _run_local(batch: Batch, args: argparse.Namespace, argv: List[str]) -> int:
               file=out)
     else:
         print("rerun what is left: {}".format(_again(argv)), file=out)
-    return code
+    return 128 + terminated[0] if terminated else code
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -140,13 +140,14 @@ def test_no_retries(workdir):
 def test_every_option_reaches_the_ads(workdir, tmp_path):
     write_manifest(workdir / "manifest.txt", 12)
     assert submit.main(["--dry-run", "--chunk", "4", "--results", "out", "--metric", "luma",
-                        "--request-cpus", "4", "--request-memory", "2GB", "--request-disk",
+                        "--workers", "8", "--timeout", "2.5", "--retries", "0", "--request-cpus", "4", "--request-memory", "2GB", "--request-disk",
                         "3 GB", "--container", "/cvmfs/singularity.opensciencegrid.org/htc/rocky:9",
                         "--requirements", '(Arch == "X86_64" || Arch == "aarch64")',
                         "--project", "My_Project"]) == 0
     ads = job_ads(workdir)
     assert [ad["Args"] for ad in ads] == [
-        "results-{0}.json {0} 4 --metric luma".format(start) for start in (0, 4, 8)]
+        "results-{0}.json {0} 4 --metric luma --workers 8 --timeout 2.5 --retries 0".format(start)
+        for start in (0, 4, 8)]
     for ad in ads:
         start = ad["Args"].split()[1]
         assert ad["TransferOutputRemaps"] == "results-{0}.json = out/results-{0}.json".format(start)

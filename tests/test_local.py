@@ -183,7 +183,10 @@ def test_plain_lines_when_not_a_terminal(fake, tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_running_jobs_and_keeps_finished_results(fake, tmp_path):
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, local.EXIT_INTERRUPTED),
+                                          (signal.SIGTERM, 128 + signal.SIGTERM)])
+def test_ctrl_c_or_sigterm_stops_running_jobs_and_keeps_finished_results(fake, tmp_path, signum,
+                                                                          code):
     fake.control({10: {"sleep": 60}, 20: {"sleep": 60}})
     scratch = tmp_path / "scratch"
     scratch.mkdir()
@@ -196,9 +199,9 @@ def test_ctrl_c_stops_running_jobs_and_keeps_finished_results(fake, tmp_path):
         assert time.time() < deadline and proc.poll() is None
         time.sleep(0.05)
     time.sleep(0.3)  # both sleepers are in their sleep
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == local.EXIT_INTERRUPTED, out
+    assert proc.returncode == code, out
     assert os.path.exists(tmp_path / "results-0.json")
     assert not os.path.exists(tmp_path / "results-10.json")
     assert not os.path.exists(tmp_path / "results-20.json")

@@ -62,7 +62,7 @@ def test_help_explains_every_option_and_the_exit_codes(capsys):
     for option in ("--chunk", "--manifest", "--payload", "--results", "--project", "--request-memory",
                    "--request-disk", "--request-cpus", "--max-retries", "--container",
                    "--requirements", "--metric", "--dry-run", "--local", "--missing", "--jobs",
-                   "--split"):
+                   "--split", "--workers", "--timeout", "--retries"):
         assert option in text
     assert "exit codes:" in text and "130" in text
 
@@ -114,6 +114,9 @@ def test_local_dry_run_writes_nothing(workdir, capsys):
     (["--chunk", "ten"], "argument --chunk: 'ten' is not a whole number"),
     (["--frobnicate"], "unrecognized arguments: --frobnicate"),
     (["--metric", "brightness"], "argument --metric: invalid choice: 'brightness'"),
+    (["--timeout", "0"], "argument --timeout: must be more than 0 seconds, got 0"),
+    (["--timeout", "soon"], "argument --timeout: not a number of seconds: 'soon'"),
+    (["--workers", "0"], "argument --workers: must be at least 1, got 0"),
     (["--manifest", "nope.txt"], "nope.txt: cannot read manifest: No such file or directory"),
     (["--manifest", "dist"], "dist: is a directory, not a manifest"),
     (["--manifest", "empty.txt"], "empty.txt: no records"),

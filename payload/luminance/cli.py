@@ -12,6 +12,7 @@ import time
 from typing import Dict, List, Optional
 
 from luminance import __version__, bundle, manifest, results
+from luminance.arguments import seconds, whole_number
 from luminance.cpus import available_cpus
 from luminance.errors import (EXIT_CODES_HELP, EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE, PhotodemoError,
                               UsageError)
@@ -38,55 +39,28 @@ http_proxy is set. OMP_NUM_THREADS (set by HTCondor to the slot's CPUs) caps the
 """ + EXIT_CODES_HELP
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("not a whole number: {!r}".format(text)) from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more, got {}".format(value))
-    return value
-
-
-def _positive(text: str) -> int:
-    value = _count(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1, got {}".format(value))
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("not a number of seconds: {!r}".format(text)) from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be more than 0, got {}".format(text))
-    return value
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("results", metavar="RESULTS", help="results file to write (JSON), e.g. results-0.json")
-    p.add_argument("start", metavar="START", type=_count, help="first record to analyze (0-based)")
-    p.add_argument("count", metavar="COUNT", type=_count, help="how many records to analyze")
+    p.add_argument("start", metavar="START", type=whole_number(0), help="first record to analyze (0-based)")
+    p.add_argument("count", metavar="COUNT", type=whole_number(0), help="how many records to analyze")
     p.add_argument("--manifest", metavar="FILE",
                    help="read the manifest from FILE (default: standard input)")
     p.add_argument("--metric", choices=results.METRICS, default=results.DEFAULT_METRIC,
                    help="luminance metric (default: %(default)s; see below)")
     tuning = p.add_argument_group("fetching")
-    tuning.add_argument("--workers", type=_positive, default=None, metavar="N",
+    tuning.add_argument("--workers", type=whole_number(1), default=None, metavar="N",
                         help="photos fetched at once (default: 8 per CPU, at least 16: enough to hide "
                              "50 ms of storage latency)")
-    tuning.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
+    tuning.add_argument("--timeout", type=seconds, default=30.0, metavar="SECONDS",
                         help="connect and read timeout per request (default: %(default)g)")
-    tuning.add_argument("--retries", type=_count, default=4, metavar="N",
+    tuning.add_argument("--retries", type=whole_number(0), default=4, metavar="N",
                         help="retries of a transient failure (timeouts, dropped connections, "
                              "HTTP 429/5xx), with exponential backoff (default: %(default)s)")
-    tuning.add_argument("--max-bytes", type=_positive, default=64 * 1024 * 1024, metavar="N",
+    tuning.add_argument("--max-bytes", type=whole_number(1), default=64 * 1024 * 1024, metavar="N",
                         help="largest photo accepted, in bytes (default: %(default)s)")
-    tuning.add_argument("--max-pixels", type=_positive, default=None, metavar="N",
+    tuning.add_argument("--max-pixels", type=whole_number(1), default=None, metavar="N",
                         help="largest image accepted, in pixels (default: Pillow's "
                              "decompression-bomb limit, 89478485)")
     p.add_argument("--version", action="version", version="%(prog)s {}".format(__version__))

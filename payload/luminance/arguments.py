@@ -1,0 +1,31 @@
+"""Command-line value types, shared by the job's command line (cli.py) and ./submit, so that both
+word a bad value the same way. Stdlib only."""
+
+import argparse
+from typing import Callable
+
+__all__ = ["whole_number", "seconds"]
+
+
+def whole_number(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer of at least MINIMUM."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("{!r} is not a whole number".format(text)) from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError("must be at least {}, got {}".format(minimum, value))
+        return value
+    return parse
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds, more than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a number of seconds: {!r}".format(text)) from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError("must be more than 0 seconds, got {}".format(text))
+    return value
