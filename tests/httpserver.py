@@ -10,12 +10,15 @@
         server.add("/raw.jpg", jpeg_bytes, fault="no-length")  # no Content-Length: ends at close
         server.url("/a.jpg"), server.hits["/a.jpg"]
 
-`server.proxied` lists the absolute URLs asked of it as an HTTP proxy. `latency` adds a delay to every request (the storage server's round trip); `directory` serves
+`server.proxied` lists the absolute URLs asked of it as an HTTP proxy, and "CONNECT host:port"
+for each tunnel asked of it as an HTTPS proxy. `latency` adds a delay to every request (the storage server's round trip); `directory` serves
 files below it for paths not added; `tls=(certfile, keyfile)` serves HTTPS.
 """
 
 import http.server
 import os
+import select
+import socket
 import ssl
 import threading
 import time
@@ -77,6 +80,37 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self._send(route.status, route.body, route.content_type, route.headers)
+
+    def do_CONNECT(self):
+        """As an HTTPS proxy: tunnel to the host:port asked for (only on 127.0.0.1)."""
+        server = self.server.photo_server
+        host, _, port = self.path.rpartition(":")
+        server.proxied.append("CONNECT " + self.path)
+        if host != "127.0.0.1" or not port.isdigit():
+            return self._send(403, b"tunnels only to 127.0.0.1\n", "text/plain")
+        try:
+            upstream = socket.create_connection((host, int(port)), timeout=10)
+        except OSError:
+            return self._send(502, b"cannot connect\n", "text/plain")
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        self.wfile.flush()
+        sockets = [self.connection, upstream]
+        try:
+            while True:
+                readable, _, _ = select.select(sockets, [], [], 10)
+                if not readable:
+                    break
+                for source in readable:
+                    data = source.recv(65536)
+                    if not data:
+                        return
+                    (upstream if source is self.connection else self.connection).sendall(data)
+        except OSError:
+            pass
+        finally:
+            upstream.close()
+            self.close_connection = True
 
     def _send(self, status, body, content_type, headers=None):
         self.send_response(status)

@@ -180,3 +180,15 @@ def test_bad_urls_are_permanent_failures(url):
     with pytest.raises(FetchError, match="bad URL") as info:
         fast().get(url)
     assert not info.value.transient
+
+
+def test_https_goes_through_the_https_proxy_tunnel(certificate, server, monkeypatch):
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certificate[0])
+    with PhotoServer(tls=certificate) as https:
+        url = https.add("/tunnelled.jpg", BODY)
+        monkeypatch.setenv("https_proxy", server.url(""))
+        assert fast().get(url).data == BODY
+        assert server.proxied == ["CONNECT 127.0.0.1:{}".format(https.port)]
+        assert https.hits["/tunnelled.jpg"] == 1
