@@ -192,3 +192,19 @@ def test_https_goes_through_the_https_proxy_tunnel(certificate, server, monkeypa
         assert fast().get(url).data == BODY
         assert server.proxied == ["CONNECT 127.0.0.1:{}".format(https.port)]
         assert https.hits["/tunnelled.jpg"] == 1
+
+
+def test_many_hosts(monkeypatch):
+    # More hosts than the fetcher keeps connection pools for (and than requests' adapter keeps):
+    # a host forgotten to make room for others is reached again through a new pool.
+    for name in ("http_proxy", "HTTP_PROXY", "FRONTIER_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    servers = [PhotoServer().start() for _ in range(fetch.MAX_HOSTS + 4)]
+    try:
+        urls = [s.add("/a.jpg", BODY) for s in servers]
+        fetcher = fast(retries=0)
+        for url in urls + urls:
+            assert fetcher.get(url).data == BODY
+    finally:
+        for s in servers:
+            s.stop()

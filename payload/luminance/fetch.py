@@ -17,6 +17,7 @@ import email.utils
 import os
 import random
 import re
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -36,6 +37,7 @@ MAX_RETRY_AFTER = 120.0
 CHUNK = 256 * 1024
 DRAIN_LIMIT = 64 * 1024  # bytes read to keep a connection after an error response
 MAX_REDIRECTS = 10
+MAX_HOSTS = 32  # hosts whose connection pools a job keeps
 USER_AGENT = "photodemo-luminance/{} (+requests {})"
 
 
@@ -95,6 +97,7 @@ class Fetcher:
         self._adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=pool_size,
                                                       max_retries=0)
         self._routes: Dict[Tuple[str, str], Tuple[object, bool]] = {}
+        self._routes_lock = threading.Lock()
 
     def _route(self, url: str) -> Tuple[object, str]:
         """(the connection pool for URL's scheme and host, made on first use from the environment;
@@ -103,6 +106,20 @@ class Fetcher:
         key = (parts.scheme.lower(), parts.netloc)
         route = self._routes.get(key)
         if route is None:
+            route = self._new_route(url, key)
+        pool, proxied = route
+        if proxied:
+            return pool, url
+        return pool, (parts.path or "/") + ("?" + parts.query if parts.query else "")
+
+    def _new_route(self, url: str, key: Tuple[str, str]) -> Tuple[object, bool]:
+        with self._routes_lock:
+            if key in self._routes:  # another thread made it meanwhile
+                return self._routes[key]
+            if len(self._routes) >= MAX_HOSTS:
+                # Forget the oldest host: its pool's idle connections close once no thread uses
+                # it, so a manifest naming thousands of hosts does not run out of descriptors.
+                del self._routes[next(iter(self._routes))]
             proxies = requests.utils.get_environ_proxies(url)  # http(s)_proxy, all_proxy, no_proxy
             if self.proxies and not requests.utils.should_bypass_proxies(url, None):
                 proxies = dict(self.proxies, **proxies)
@@ -111,10 +128,7 @@ class Fetcher:
             pool = self._adapter.get_connection_with_tls_context(request, verify, proxies)
             proxied = bool(requests.utils.select_proxy(url, proxies)) and key[0] != "https"
             route = self._routes[key] = (pool, proxied)
-        pool, proxied = route
-        if proxied:
-            return pool, url
-        return pool, (parts.path or "/") + ("?" + parts.query if parts.query else "")
+            return route
 
     def get(self, url: str) -> Body:
         """The bytes at URL, after retries. Raises FetchError."""
