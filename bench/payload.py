@@ -18,6 +18,7 @@ import io
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -116,11 +117,6 @@ def start_time(pex, sandbox, pex_root):
     return time.perf_counter() - began
 
 
-def _median(values):
-    values = sorted(values)
-    return values[len(values) // 2] if len(values) % 2 else sum(values[len(values) // 2 - 1:][:2]) / 2
-
-
 def rows(pex):
     cpus = available_cpus()
     photos = photo_set()
@@ -172,7 +168,7 @@ def rows(pex):
             out.append(("(2) pex over HTTP, {:.0f} ms latency".format(latency * 1000),
                         "{:.2f} x (1) (median of rounds: {}); {:.1f} photos/s steady state, job's own "
                         "rate {:.1f}/s ({:.2f} s fixed cost), {:.1f} s wall; server {:.2f} ms CPU/photo"
-                        .format(_median([run[1] for run in runs[latency]]),
+                        .format(statistics.median(run[1] for run in runs[latency]),
                                 ", ".join("{:.2f}".format(run[1]) for run in runs[latency]),
                                 steady, rate, fixed[latency], wall, served)))
         base = sequential(slow.urls()[: max(10, len(photos) // 4)])
