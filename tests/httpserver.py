@@ -8,6 +8,7 @@
         server.add("/slow.jpg", jpeg_bytes, delay=5)           # answers after 5 s
         server.add("/old.jpg", status=301, headers={"Location": "/a.jpg"})
         server.add("/raw.jpg", jpeg_bytes, fault="no-length")  # no Content-Length: ends at close
+        server.add("/bye.jpg", jpeg_bytes, fault="close-after")  # hangs up after a keep-alive reply
         server.url("/a.jpg"), server.hits["/a.jpg"]
 
 `server.proxied` lists the absolute URLs asked of it as an HTTP proxy, and "CONNECT host:port"
@@ -45,6 +46,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if path.startswith("http://"):  # asked as a proxy: remember it, then serve the path
             server.proxied.append(path)
+            server.proxy_authorization.append(self.headers.get("Proxy-Authorization"))
             path = "/" + path.split("/", 3)[3] if path.count("/") >= 3 else "/"
         with server.lock:
             server.hits[path] = server.hits.get(path, 0) + 1
@@ -80,12 +82,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self._send(route.status, route.body, route.content_type, route.headers)
+        if route.fault == "close-after":
+            # A whole keep-alive response, then the server hangs up: its idle timeout, a restart.
+            self.close_connection = True
 
     def do_CONNECT(self):
         """As an HTTPS proxy: tunnel to the host:port asked for (only on 127.0.0.1)."""
         server = self.server.photo_server
         host, _, port = self.path.rpartition(":")
         server.proxied.append("CONNECT " + self.path)
+        server.proxy_authorization.append(self.headers.get("Proxy-Authorization"))
         if host != "127.0.0.1" or not port.isdigit():
             return self._send(403, b"tunnels only to 127.0.0.1\n", "text/plain")
         try:
@@ -137,6 +143,7 @@ class PhotoServer:
         self.routes: Dict[str, Route] = {}
         self.hits: Dict[str, int] = {}
         self.proxied = []  # absolute URLs requested of this server as an HTTP proxy
+        self.proxy_authorization = []  # the Proxy-Authorization header of each (None: none)
         self.lock = threading.Lock()
         self.directory = directory
         self.latency = latency

@@ -1,5 +1,6 @@
 """Fetching over real HTTP on 127.0.0.1: retries, timeouts, limits, proxies."""
 
+import base64
 import shutil
 import subprocess
 import time
@@ -110,6 +111,24 @@ def test_requests_go_through_the_proxy(server, monkeypatch, variable):
     assert server.proxied == ["http://photos.example.invalid/via-proxy.jpg"]
 
 
+def test_proxy_credentials_are_sent_to_the_proxy(server, monkeypatch):
+    for name in ("HTTP_PROXY", "FRONTIER_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", "http://photo%40lab:s3cret@127.0.0.1:{}".format(server.port))
+    server.add("/private.jpg", BODY)
+    assert fast().get("http://photos.example.invalid/private.jpg").data == BODY
+    assert server.proxy_authorization == ["Basic " + base64.b64encode(b"photo@lab:s3cret").decode()]
+
+
+def test_a_proxy_that_is_not_http_is_a_clear_permanent_failure(monkeypatch):
+    for name in ("HTTP_PROXY", "FRONTIER_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", "socks5://user:secret@127.0.0.1:1080")
+    with pytest.raises(FetchError, match="unsupported proxy socks5://127.0.0.1:1080") as info:
+        fast().get("http://photos.example.invalid/a.jpg")
+    assert not info.value.transient and "secret" not in info.value.reason
+
+
 def test_no_proxy_is_honoured(server, monkeypatch):
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # nothing listens there
     monkeypatch.setenv("no_proxy", "127.0.0.1")
@@ -138,6 +157,19 @@ def test_body_without_content_length_is_read_to_the_end(server):
     assert fast().get(url).data == BODY
     with pytest.raises(FetchError, match="over the limit"):
         fast(max_bytes=1000).get(url)
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced(server):
+    url = server.add("/bye.jpg", BODY, fault="close-after")
+    fetcher = fast(retries=0)  # not retried: a failure would raise
+    for _ in range(5):
+        assert fetcher.get(url).data == BODY
+    assert server.hits["/bye.jpg"] == 5
+
+
+def test_non_ascii_urls_are_percent_encoded(server):
+    server.add("/caf%C3%A9%20noir.jpg", BODY)
+    assert fast().get(server.url("/café noir.jpg")).data == BODY
 
 
 def test_keep_alive_survives_an_error_response(server):

@@ -6,14 +6,14 @@ not retried. `http_proxy`/`https_proxy` are honoured (requests reads them); when
 and `FRONTIER_PROXY` is, it is used as the HTTP proxy, the OSG site convention the tutorial's job
 wrapper followed.
 
-requests decides how to reach each host, once per host: the proxy for it from the environment
-(no_proxy included, user:password in the proxy URL) and TLS verification against its CA bundle
-(certifi's, or REQUESTS_CA_BUNDLE). Each photo is then one GET on a kept-alive connection of the
-standard library's http.client, taken from the fetcher's own pool: plain HTTP, HTTP through the
-proxy (the whole URL as the target), or HTTPS (directly, or through the proxy's CONNECT tunnel).
-requests' per-request machinery (a Session's settings merge, cookies, hooks, a Response) cost
-1.4 ms of CPU per photo and urllib3's pool and response layers 0.3 ms more, on the two cores a
-job decodes with; http.client's GET costs ~0.2 ms.
+requests decides how to reach each host, once per host (a Route): the proxy for it from the
+environment (no_proxy included, user:password in the proxy URL) and TLS verification against its
+CA bundle (certifi's, or REQUESTS_CA_BUNDLE). Each photo is then one GET with the standard
+library's http.client on a kept-alive connection from the fetcher's own pool: plain HTTP, HTTP
+through the proxy (the whole URL as the target), or HTTPS (directly, or through the proxy's
+CONNECT tunnel). The CPU a GET costs is taken from the cores that decode: in a 2-core job,
+requests' Session.get cost 2.1 ms per photo, a urllib3 call on requests' connection pool
+0.5-0.8 ms, and http.client 0.3 ms (0.18 ms in a single thread).
 """
 
 import base64
