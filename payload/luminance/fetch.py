@@ -291,30 +291,13 @@ class Fetcher:
             conn.set_tunnel(*route.tunnel, headers=route.proxy_headers)
         try:
             conn.connect()
-            conn.sock.settimeout(self.timeout)
-            return conn
-        except ssl.SSLCertVerificationError as exc:
-            raise FetchError("TLS verification failed: {}".format(exc.verify_message or exc.reason),
-                             transient=False) from None
-        except ssl.SSLError as exc:
-            raise FetchError("TLS handshake failed: {}".format(exc.reason or exc), transient=True) from None
-        except socket.gaierror:
-            raise FetchError("connection failed: cannot resolve host {}".format(route.address[0]),
-                             transient=True) from None
-        except socket.timeout:
-            raise FetchError("connect timed out after {:g}s".format(self.connect_timeout),
-                             transient=True) from None
-        except (http.client.HTTPException, OSError) as exc:
-            text = str(exc)
-            if text.startswith("Tunnel connection failed: "):  # the proxy refused the CONNECT
-                status = text.split(": ", 1)[1]
-                code = int(status[:3]) if status[:3].isdigit() else 0
-                raise FetchError("proxy failed: {}".format(status),
-                                 transient=not 400 <= code < 500 or code == 429) from None
-            raise FetchError("connection failed: {}".format(_describe(exc)), transient=True) from None
-        finally:
-            if conn.sock is None:
-                conn.close()
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, (OSError, http.client.HTTPException)):  # ssl's and socket's included
+                raise _connect_error(exc, route.address[0], self.connect_timeout) from None
+            raise
+        conn.sock.settimeout(self.timeout)
+        return conn
 
     def _tls_context(self) -> ssl.SSLContext:
         with self._lock:
@@ -379,6 +362,26 @@ class Fetcher:
     def _too_big(self, size: int, at_least: bool = False) -> str:
         return "body of {}{:.1f} MB is over the limit of {:.1f} MB (--max-bytes)".format(
             "over " if at_least else "", size / 1e6, self.max_bytes / 1e6)
+
+
+def _connect_error(exc: BaseException, host: str, timeout: float) -> FetchError:
+    """The FetchError for EXC, raised while connecting to HOST (or tunnelling, or TLS)."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return FetchError("TLS verification failed: {}".format(exc.verify_message or exc.reason),
+                          transient=False)
+    if isinstance(exc, ssl.SSLError):
+        return FetchError("TLS handshake failed: {}".format(exc.reason or exc), transient=True)
+    if isinstance(exc, socket.gaierror):
+        return FetchError("connection failed: cannot resolve host {}".format(host), transient=True)
+    if isinstance(exc, socket.timeout):
+        return FetchError("connect timed out after {:g}s".format(timeout), transient=True)
+    text = str(exc)
+    if text.startswith("Tunnel connection failed: "):  # the proxy refused the CONNECT
+        status = text.split(": ", 1)[1]
+        code = int(status[:3]) if status[:3].isdigit() else 0
+        return FetchError("proxy failed: {}".format(status),
+                          transient=not 400 <= code < 500 or code == 429)
+    return FetchError("connection failed: {}".format(_describe(exc)), transient=True)
 
 
 def _readable(sock: socket.socket) -> bool:
