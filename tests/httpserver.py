@@ -9,6 +9,7 @@
         server.add("/old.jpg", status=301, headers={"Location": "/a.jpg"})
         server.add("/raw.jpg", jpeg_bytes, fault="no-length")  # no Content-Length: ends at close
         server.add("/bye.jpg", jpeg_bytes, fault="close-after")  # hangs up after a keep-alive reply
+        server.add("/bit.jpg", jpeg_bytes, fault="chunked")      # Transfer-Encoding: chunked
         server.url("/a.jpg"), server.hits["/a.jpg"]
 
 `server.proxied` lists the absolute URLs asked of it as an HTTP proxy, and "CONNECT host:port"
@@ -40,6 +41,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):  # noqa: A002  (quiet: tests read stderr of the job)
         pass
+
+    def setup(self):  # once per connection
+        super().setup()
+        with self.server.photo_server.lock:
+            self.server.photo_server.connections += 1
 
     def do_GET(self):
         server = self.server.photo_server
@@ -80,6 +86,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(route.body)
             self.close_connection = True
+            return
+        if route.fault == "chunked":
+            # HTTP/1.1 chunked transfer coding: no Content-Length, the connection kept alive.
+            self.send_response(200)
+            self.send_header("Content-Type", route.content_type)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for i in range(0, len(route.body), 1000):
+                piece = route.body[i:i + 1000]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
             return
         self._send(route.status, route.body, route.content_type, route.headers)
         if route.fault == "close-after":
@@ -144,6 +161,7 @@ class PhotoServer:
         self.hits: Dict[str, int] = {}
         self.proxied = []  # absolute URLs requested of this server as an HTTP proxy
         self.proxy_authorization = []  # the Proxy-Authorization header of each (None: none)
+        self.connections = 0  # connections accepted
         self.lock = threading.Lock()
         self.directory = directory
         self.latency = latency

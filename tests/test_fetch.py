@@ -25,6 +25,7 @@ def test_ok_and_keep_alive(server):
     fetcher = fast()
     assert fetcher.get(url) == (BODY, "image/jpeg")
     assert fetcher.get(url).data == BODY
+    assert server.connections == 1  # the second GET went on the first's connection
 
 
 def test_404_is_permanent_and_not_retried(server):
@@ -159,6 +160,14 @@ def test_body_without_content_length_is_read_to_the_end(server):
         fast(max_bytes=1000).get(url)
 
 
+def test_a_chunked_body_is_read_and_its_connection_kept(server):
+    url = server.add("/bit.jpg", BODY, fault="chunked")
+    fetcher = fast(retries=0)
+    assert fetcher.get(url).data == BODY
+    assert fetcher.get(url).data == BODY
+    assert (server.hits["/bit.jpg"], server.connections) == (2, 1)
+
+
 def test_a_connection_the_server_closed_while_idle_is_replaced(server):
     url = server.add("/bye.jpg", BODY, fault="close-after")
     fetcher = fast(retries=0)  # not retried: a failure would raise
@@ -180,6 +189,7 @@ def test_keep_alive_survives_an_error_response(server):
         with pytest.raises(FetchError):
             fetcher.get(server.url("/gone.jpg"))
         assert fetcher.get(url).data == BODY
+    assert server.connections == 1
 
 
 @pytest.fixture(scope="module")
