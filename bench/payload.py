@@ -113,6 +113,8 @@ def run_pex(pex, manifest, sandbox, env=()):
         if proc.wait() != 0:
             stderr.seek(0)
             raise RuntimeError("pex failed ({}): {}".format(proc.returncode, stderr.read()[-500:]))
+    if len(stamps) < 2:
+        raise RuntimeError("pex analyzed {} photos of {}".format(len(stamps), manifest))
     job = results.read(os.path.join(sandbox, "results.json"))["job"]
     steady = (len(stamps) - 1) / max(1e-9, stamps[-1] - stamps[0])
     with open(peak) as stream:
