@@ -70,29 +70,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._send(route.fail_status, b"try again\n", "text/plain", route.fail_headers)
         if route.fault == "drop":
             # Promise the whole body, send half, then hang up.
-            self.send_response(200)
-            self.send_header("Content-Type", route.content_type)
-            self.send_header("Content-Length", str(len(route.body)))
-            self.end_headers()
+            self._head(200, route.content_type, {"Content-Length": str(len(route.body))})
             self.wfile.write(route.body[: len(route.body) // 2])
             self.wfile.flush()
             self.close_connection = True
             return
         if route.fault == "no-length":
             # HTTP/1.0 style: the body ends when the connection closes.
-            self.send_response(200)
-            self.send_header("Content-Type", route.content_type)
-            self.send_header("Connection", "close")
-            self.end_headers()
+            self._head(200, route.content_type, {"Connection": "close"})
             self.wfile.write(route.body)
             self.close_connection = True
             return
         if route.fault == "chunked":
             # HTTP/1.1 chunked transfer coding: no Content-Length, the connection kept alive.
-            self.send_response(200)
-            self.send_header("Content-Type", route.content_type)
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
+            self._head(200, route.content_type, {"Transfer-Encoding": "chunked"})
             for i in range(0, len(route.body), 1000):
                 piece = route.body[i:i + 1000]
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
@@ -135,13 +126,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             upstream.close()
             self.close_connection = True
 
-    def _send(self, status, body, content_type, headers=None):
+    def _head(self, status, content_type, headers):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
+        for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
+
+    def _send(self, status, body, content_type, headers=None):
+        self._head(status, content_type, dict({"Content-Length": str(len(body))}, **(headers or {})))
         try:
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
