@@ -130,6 +130,15 @@ def test_a_proxy_that_is_not_http_is_a_clear_permanent_failure(monkeypatch):
     assert not info.value.transient and "secret" not in info.value.reason
 
 
+def test_a_proxy_url_that_cannot_be_parsed_is_named_without_its_password(monkeypatch):
+    for name in ("HTTP_PROXY", "FRONTIER_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", "http://user:secret@squid.example:99999")
+    with pytest.raises(FetchError, match="proxy URL .* cannot be parsed") as info:
+        fast().get("http://photos.example.invalid/a.jpg")
+    assert not info.value.transient and "secret" not in info.value.reason
+
+
 def test_no_proxy_is_honoured(server, monkeypatch):
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # nothing listens there
     monkeypatch.setenv("no_proxy", "127.0.0.1")

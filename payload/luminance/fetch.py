@@ -262,12 +262,13 @@ class Fetcher:
         proxy = requests.utils.select_proxy(url, proxies)
         if not proxy:
             return Route((host, port), https, None, False, origin, {})
-        proxy = requests.utils.prepend_scheme_if_needed(proxy, "http")
         try:
+            proxy = requests.utils.prepend_scheme_if_needed(proxy, "http")
             where = urllib.parse.urlsplit(proxy)
             address = (where.hostname, where.port or 80)
-        except ValueError as exc:
-            raise FetchError("bad proxy URL {}: {}".format(proxy, exc), transient=False) from None
+        except ValueError:  # neither it nor the error is echoed: the URL may hold a password
+            raise FetchError("the proxy URL for {} (http_proxy, https_proxy or FRONTIER_PROXY) "
+                             "cannot be parsed".format(url), transient=False) from None
         if where.scheme.lower() != "http" or not where.hostname:
             raise FetchError("unsupported proxy {} (an http:// proxy is needed)".format(
                 requests.utils.urldefragauth(proxy)), transient=False)
