@@ -15,6 +15,18 @@ from luminance.fetch import Fetcher, FetchError
 BODY = bytes(range(256)) * 400
 
 
+PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
+                   "FRONTIER_PROXY", "no_proxy", "NO_PROXY")
+
+
+@pytest.fixture
+def env(monkeypatch):
+    """monkeypatch, with no proxy variable set: each test sets the ones it is about."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
 def fast(**options):
     options.setdefault("backoff", 0.01)
     return Fetcher(**options)
@@ -103,38 +115,27 @@ def test_frontier_proxy_is_the_http_proxy_only_when_no_http_proxy():
 
 
 @pytest.mark.parametrize("variable", ["http_proxy", "FRONTIER_PROXY"])
-def test_requests_go_through_the_proxy(server, monkeypatch, variable):
-    for name in ("http_proxy", "HTTP_PROXY", "FRONTIER_PROXY", "no_proxy", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv(variable, "http://127.0.0.1:{}".format(server.port))
+def test_requests_go_through_the_proxy(server, env, variable):
+    env.setenv(variable, "http://127.0.0.1:{}".format(server.port))
     server.add("/via-proxy.jpg", BODY)
     assert fast().get("http://photos.example.invalid/via-proxy.jpg").data == BODY
     assert server.proxied == ["http://photos.example.invalid/via-proxy.jpg"]
 
 
-def test_proxy_credentials_are_sent_to_the_proxy(server, monkeypatch):
-    for name in ("HTTP_PROXY", "FRONTIER_PROXY", "no_proxy", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("http_proxy", "http://photo%40lab:s3cret@127.0.0.1:{}".format(server.port))
+def test_proxy_credentials_are_sent_to_the_proxy(server, env):
+    env.setenv("http_proxy", "http://photo%40lab:s3cret@127.0.0.1:{}".format(server.port))
     server.add("/private.jpg", BODY)
     assert fast().get("http://photos.example.invalid/private.jpg").data == BODY
     assert server.proxy_authorization == ["Basic " + base64.b64encode(b"photo@lab:s3cret").decode()]
 
 
-def test_a_proxy_that_is_not_http_is_a_clear_permanent_failure(monkeypatch):
-    for name in ("HTTP_PROXY", "FRONTIER_PROXY", "no_proxy", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("http_proxy", "socks5://user:secret@127.0.0.1:1080")
-    with pytest.raises(FetchError, match="unsupported proxy socks5://127.0.0.1:1080") as info:
-        fast().get("http://photos.example.invalid/a.jpg")
-    assert not info.value.transient and "secret" not in info.value.reason
-
-
-def test_a_proxy_url_that_cannot_be_parsed_is_named_without_its_password(monkeypatch):
-    for name in ("HTTP_PROXY", "FRONTIER_PROXY", "no_proxy", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("http_proxy", "http://user:secret@squid.example:99999")
-    with pytest.raises(FetchError, match="proxy URL .* cannot be parsed") as info:
+@pytest.mark.parametrize("proxy, message", [
+    ("socks5://user:secret@127.0.0.1:1080", "unsupported proxy socks5://127.0.0.1:1080"),
+    ("http://user:secret@squid.example:99999", "proxy URL .* cannot be parsed"),
+])
+def test_a_proxy_that_cannot_be_used_is_a_permanent_failure_without_its_password(env, proxy, message):
+    env.setenv("http_proxy", proxy)
+    with pytest.raises(FetchError, match=message) as info:
         fast().get("http://photos.example.invalid/a.jpg")
     assert not info.value.transient and "secret" not in info.value.reason
 
@@ -233,23 +234,19 @@ def test_bad_urls_are_permanent_failures(url):
     assert not info.value.transient
 
 
-def test_https_goes_through_the_https_proxy_tunnel(certificate, server, monkeypatch):
-    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certificate[0])
+def test_https_goes_through_the_https_proxy_tunnel(certificate, server, env):
+    env.setenv("REQUESTS_CA_BUNDLE", certificate[0])
     with PhotoServer(tls=certificate) as https:
         url = https.add("/tunnelled.jpg", BODY)
-        monkeypatch.setenv("https_proxy", server.url(""))
+        env.setenv("https_proxy", server.url(""))
         assert fast().get(url).data == BODY
         assert server.proxied == ["CONNECT 127.0.0.1:{}".format(https.port)]
         assert https.hits["/tunnelled.jpg"] == 1
 
 
-def test_many_hosts(monkeypatch):
-    # More hosts than the fetcher keeps connection pools for (and than requests' adapter keeps):
-    # a host forgotten to make room for others is reached again through a new pool.
-    for name in ("http_proxy", "HTTP_PROXY", "FRONTIER_PROXY"):
-        monkeypatch.delenv(name, raising=False)
+def test_many_hosts(env):
+    # More hosts than the fetcher keeps routes and idle connections for: a host forgotten to
+    # make room for others is reached again on a new connection.
     servers = [PhotoServer().start() for _ in range(fetch.MAX_HOSTS + 4)]
     try:
         urls = [s.add("/a.jpg", BODY) for s in servers]
