@@ -28,7 +28,7 @@ if os.path.join(ROOT, "payload") not in sys.path:  # `python -m photodemo.demo` 
     sys.path.insert(0, os.path.join(ROOT, "payload"))
 
 from luminance import jobs, results  # noqa: E402
-from luminance.errors import PhotodemoError, ResultsError, UsageError  # noqa: E402
+from luminance.errors import EXIT_INTERRUPTED, PhotodemoError, ResultsError, UsageError  # noqa: E402
 from photodemo import archive, mkmanifest  # noqa: E402
 
 __all__ = ["ensure_archive", "serve", "build_manifest", "run_submit", "run_aggregate", "summarize",
@@ -39,7 +39,6 @@ DEFAULT_WORKDIR = os.path.join(ROOT, "demo")
 DEFAULT_PAYLOAD = os.path.join(ROOT, "dist", "luminance.pex")
 DEFAULT_CHUNK = 50
 SERVER_START_S = 15.0
-EXIT_INTERRUPTED = 130
 
 EXIT_CODES_HELP = """exit codes:
   0    the page is written; every job succeeded

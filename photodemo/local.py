@@ -23,7 +23,8 @@ from collections import deque
 from typing import IO, Dict, List, NamedTuple, Optional, Tuple
 
 from luminance import results
-from luminance.errors import EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE, ResultsError
+from luminance.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE,
+                              ResultsError)
 from luminance.files import copy_atomically
 from luminance.jobs import Chunk
 
@@ -32,8 +33,6 @@ from photodemo.batch import Batch
 __all__ = ["Outcome", "Runner", "run", "summary", "exit_code", "default_jobs", "EXIT_FAILED",
            "EXIT_INTERRUPTED"]
 
-EXIT_FAILED = 4  # a job failed (crashed, usage error, no valid results): its error log says why
-EXIT_INTERRUPTED = 130  # Ctrl-C: finished results are kept
 
 DONE = "done"
 TRANSIENT = "transient"
