@@ -77,3 +77,12 @@ def test_from_a_source_checkout_nothing_is_bundled(tmp_path, monkeypatch):
     monkeypatch.delenv("PEX", raising=False)
     assert bundle.activate(cache=str(tmp_path)) == []
     assert bundle.activate(make_pex(tmp_path / "plain.pex", {}), str(tmp_path)) == []
+
+
+def test_targets_lists_the_pythons_and_machines_a_pex_carries(pex):
+    # The pex built for this machine's Python carries exactly this Python and machine.
+    import platform
+    import sys
+    found = bundle.targets(pex)
+    assert found.pythons == ("{}.{}".format(*sys.version_info[:2]),)
+    assert found.arches == (platform.machine(),)

@@ -17,11 +17,11 @@ import shutil
 import sys
 import tempfile
 import zipfile
-from typing import List, Optional
+from typing import List, NamedTuple, Optional, Tuple
 
 from luminance.errors import PhotodemoError
 
-__all__ = ["ZIP_PREFIX", "BundleError", "compatible", "choose", "activate"]
+__all__ = ["ZIP_PREFIX", "BundleError", "Targets", "compatible", "choose", "activate", "targets"]
 
 ZIP_PREFIX = ".deps/photodemo-wheels/"  # pex extracts user code only, never .deps/
 CACHE_DIR = os.path.join(os.path.dirname(os.path.realpath(__file__)), "_wheels")
@@ -31,6 +31,34 @@ _LEGACY_GLIBC = {"2014": (2, 17)}
 
 class BundleError(PhotodemoError):
     """A bundled project has no wheel for this Python; the message says what the pex carries."""
+
+
+class Targets(NamedTuple):
+    """What a pex serves: the CPython versions ("3.9", ...) and machines ("x86_64", ...) it carries
+    wheels for; both empty for a pex that uses its environment's own packages."""
+
+    pythons: Tuple[str, ...]
+    arches: Tuple[str, ...]
+
+
+def targets(pex: str) -> Targets:
+    """The Pythons and machines the pex file PEX carries wheels for (stdlib only: ./submit asks)."""
+    pythons, arches = set(), set()
+    with zipfile.ZipFile(pex) as archive:
+        for name in archive.namelist():
+            if not (name.startswith(ZIP_PREFIX) and name.endswith(".whl")):
+                continue
+            parts = name[len(ZIP_PREFIX):-len(".whl")].split("-")
+            if len(parts) < 5 or parts[-2] == "none":
+                continue
+            for tag in parts[-3].split("."):
+                if re.match(r"^cp3\d+$", tag):
+                    pythons.add("3.{}".format(tag[3:]))
+            for tag in parts[-1].split("."):
+                match = _MANYLINUX.match(tag)
+                if match:
+                    arches.add(match.group(4))
+    return Targets(tuple(sorted(pythons, key=lambda v: int(v.split(".")[1]))), tuple(sorted(arches)))
 
 
 def _glibc() -> Optional[tuple]:
