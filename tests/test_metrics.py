@@ -98,10 +98,12 @@ def test_truncated_jpeg_is_not_measured():
         metrics.measure(data[: len(data) // 2])
 
 
-@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
-def test_pixel_limit(monkeypatch):
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
-    with pytest.raises(metrics.NotAnImage, match="over the pixel limit"):
-        metrics.measure(images.jpeg(40, 30))  # 1200 pixels: over the limit, under twice it
-    with pytest.raises(metrics.NotAnImage, match="over the pixel limit"):
-        metrics.measure(images.jpeg(80, 60))  # Pillow's hard error above twice the limit
+def test_pixel_limit_is_the_jobs_and_quoted():
+    # No warning filter: the job's own check is the one that runs, whatever Pillow's limit is.
+    limits = metrics.Limits(max_pixels=1000)
+    with pytest.raises(metrics.NotAnImage, match=r"over the pixel limit: 40x30 RGB JPEG = 1200 "
+                                                 r"pixels, the job's limit is 1000$"):
+        metrics.measure(images.jpeg(40, 30), limits=limits)  # over the limit, under twice it
+    with pytest.raises(metrics.NotAnImage, match="the job's limit is 1000$"):
+        metrics.measure(images.jpeg(80, 60), limits=limits)  # above twice it: Pillow's would say 2000
+    assert metrics.measure(images.jpeg(40, 25), limits=limits).width == 40  # 1000: at the limit

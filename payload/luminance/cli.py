@@ -6,12 +6,13 @@ import os
 import platform
 import signal
 import socket
+import stat
 import sys
 import tempfile
 import time
 from typing import Dict, List, Optional
 
-from luminance import __version__, bundle, manifest, results
+from luminance import __version__, bundle, limits, manifest, output, results
 from luminance.arguments import seconds, whole_number
 from luminance.cpus import available_cpus
 from luminance.errors import (EXIT_CODES_HELP, EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE, PhotodemoError,
@@ -60,9 +61,17 @@ def parser() -> argparse.ArgumentParser:
                              "HTTP 429/5xx), with exponential backoff (default: %(default)s)")
     tuning.add_argument("--max-bytes", type=whole_number(1), default=64 * 1024 * 1024, metavar="N",
                         help="largest photo accepted, in bytes (default: %(default)s)")
-    tuning.add_argument("--max-pixels", type=whole_number(1), default=None, metavar="N",
-                        help="largest image accepted, in pixels (default: Pillow's "
-                             "decompression-bomb limit, 89478485)")
+    bounds = p.add_argument_group("limits per photo (a photo over one is that photo's failure)")
+    bounds.add_argument("--max-pixels", type=whole_number(1), default=limits.DEFAULT_MAX_PIXELS,
+                        metavar="N", help="largest image accepted, in pixels (default: %(default)s, "
+                                          "Pillow's decompression-bomb limit)")
+    bounds.add_argument("--decode-seconds", type=seconds, default=limits.DEFAULT_DECODE_SECONDS,
+                        metavar="SECONDS", help="CPU time one photo's decoding may take "
+                                                "(default: %(default)g)")
+    bounds.add_argument("--memory", type=whole_number(1), default=None, metavar="MB",
+                        help="memory the job has; the decoders together keep within it, less "
+                             "{} MB (default: request_memory from the HTCondor job ad, else {})"
+                             .format(limits.RESERVE_MB, limits.DEFAULT_MEMORY_MB))
     p.add_argument("--version", action="version", version="%(prog)s {}".format(__version__))
     return p
 
@@ -97,6 +106,8 @@ def _versions() -> Dict[str, str]:
 
 
 def _check_writable(path: str) -> None:
+    if not path:
+        raise UsageError("RESULTS is empty: name the results file to write, e.g. results-0.json")
     directory = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise UsageError("{}: is a directory; RESULTS must be a file name".format(path))
@@ -115,7 +126,7 @@ def _load(args) -> List[manifest.Record]:
         raise UsageError("no manifest: pipe one on standard input (< manifest.txt) or use --manifest FILE")
     if sys.stdin.isatty():
         raise UsageError("no manifest on standard input (a terminal): use < manifest.txt or --manifest FILE")
-    stream = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False)
+    stream = open(sys.stdin.fileno(), encoding="utf-8", errors=manifest.UNDECODABLE, closefd=False)
     return manifest.read_records(stream, args.start, args.count)
 
 
@@ -167,36 +178,76 @@ def main(argv: Optional[List[str]] = None) -> int:
     return _run(args, document, records, workers, cpus, started)
 
 
+MAX_PREVIOUS_BYTES = 64 << 20  # an earlier results file bigger than this is no job's
+
+
+def _note(message: str) -> None:
+    print("{}: note: {}".format(PROG, message), file=sys.stderr, flush=True)
+
+
+def _previous(path: str, args, records: List[manifest.Record]) -> Dict[int, Dict]:
+    """What to keep of an earlier run's results at PATH, by record: its photos and permanent
+    failures of this job's records (same start, count and metric; same URL). HTCondor transfers
+    the chunk's results file into the sandbox of a rerun; a corrupt or foreign one is a note."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return {}
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_PREVIOUS_BYTES:
+        _note("{}: ignoring what is there: not a results file of a bounded size".format(path))
+        return {}
+    try:
+        document = results.read(path)
+        job = document["job"]
+        if (job.get("start"), job.get("count"), job.get("metric")) != (args.start, args.count, args.metric):
+            _note("{}: ignoring the results of another job (start {}, count {}, metric {})".format(
+                path, job.get("start"), job.get("count"), job.get("metric")))
+            return {}
+        urls = {record.index: record for record in records if not record.error}
+        kept = {}
+        for entry in results.merge_entries(document["failures"], document["photos"]):
+            record = urls.get(entry["record"])
+            if record is not None and entry["url"] == record.url and \
+                    ("luminance" in entry or entry["transient"] is False):
+                kept[record.index] = dict(entry, line=record.line)
+        return kept
+    except Exception as exc:  # whatever is in the file, the job runs as if it were not there
+        _note("ignoring the earlier results: {}".format(exc if isinstance(exc, PhotodemoError)
+                                                       else "{}: {}: {}".format(path, type(exc).__name__, exc)))
+        return {}
+
+
 def _run(args, document, records, workers, cpus, started) -> int:
     from luminance.fetch import Fetcher
     from luminance.job import run
-    from PIL import Image
+    from luminance.metrics import MemoryBudget
 
-    if args.max_pixels:
-        Image.MAX_IMAGE_PIXELS = args.max_pixels
     job = document["job"]
-    print("/* Running on host: {} */".format(job["host"]), flush=True)
+    print(output.header(job["host"]), flush=True)
     fetcher = Fetcher(timeout=args.timeout, retries=args.retries, max_bytes=args.max_bytes,
                       pool_size=workers, version=job["payload_version"])
+    bounds = limits.Limits(max_pixels=args.max_pixels, decode_seconds=args.decode_seconds)
+    budget = MemoryBudget(limits.decode_budget(args.memory or limits.job_memory_mb()))
+    kept = _previous(args.results, args, records)
+    source = args.manifest or "stdin"
 
     def report(entry: Dict) -> None:
         if "luminance" in entry:
-            year = "null" if entry["year"] is None else entry["year"]
-            print("[{}, {:.6f}],".format(year, entry["luminance"]), flush=True)
+            print(output.photo_line(entry["year"], entry["luminance"]), flush=True)
         else:
-            print("{}:{}: {}: {}{}".format(
-                args.manifest or "stdin", entry["line"], entry["url"] or "-", entry["reason"],
-                " (transient)" if entry["transient"] else ""), file=sys.stderr, flush=True)
+            print(output.failure_line(source, entry), file=sys.stderr, flush=True)
 
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        entries, complete = run(records, fetcher, args.metric, workers, cpus, report)
+        entries, complete = run(records, fetcher, args.metric, workers, cpus, report, bounds,
+                                budget, kept)
     finally:
         signal.signal(signal.SIGTERM, previous)
+    entries = results.merge_entries(list(kept.values()), entries)
     elapsed = time.time() - started
     document["photos"] = [entry for entry in entries if "luminance" in entry]
     document["failures"] = [entry for entry in entries if "luminance" not in entry]
-    analyzed = len(document["photos"])
+    analyzed = sum(1 for entry in document["photos"] if entry["record"] not in kept)
     job.update(ended=_now(), elapsed=round(elapsed, 3), rate=round(analyzed / elapsed, 3) if elapsed else None,
                complete=complete)
     try:
@@ -204,12 +255,9 @@ def _run(args, document, records, workers, cpus, started) -> int:
     except PhotodemoError as exc:
         print("{}: error: {}".format(PROG, exc), file=sys.stderr)
         return exc.exit_code
-    print("/* {} photos analyzed in {:.2f}s ({:.2f}/s) */".format(
-        analyzed, elapsed, analyzed / elapsed if elapsed else 0.0), flush=True)
     transient = len(results.transient_failures(document))
-    if document["failures"]:
-        print("/* {} records failed: {} permanently, {} transiently */".format(
-            len(document["failures"]), len(document["failures"]) - transient, transient), flush=True)
+    for line in output.footer(analyzed, elapsed, len(document["failures"]), transient, len(kept)):
+        print(line, flush=True)
     if not complete:
         sys.stdout.flush()
         # Fetch threads may sit in a read for up to --timeout; the results are safe, so go now.

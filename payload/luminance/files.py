@@ -16,7 +16,8 @@ def write_atomically(path: str, text: str, durable: bool = False) -> None:
     """Write TEXT (UTF-8, '\\n' newlines) to PATH atomically; DURABLE also fsyncs. Raises OSError."""
 
     def write(stream):
-        stream.write(text.encode("utf-8"))
+        # surrogateescape: a manifest's undecodable bytes go into its slices as they came
+        stream.write(text.encode("utf-8", "surrogateescape"))
         if durable:
             stream.flush()
             os.fsync(stream.fileno())

@@ -127,3 +127,24 @@ def read(path: str) -> Dict[str, Any]:
 def transient_failures(document: Dict[str, Any]) -> List[Dict[str, Any]]:
     """The failures of a results document that a rerun may fix."""
     return [item for item in document["failures"] if item.get("transient")]
+
+
+def _rank(entry: Dict[str, Any]) -> int:
+    if "luminance" in entry:
+        return 2
+    return 0 if entry.get("transient") else 1
+
+
+def merge_entries(*runs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """One entry per record from the photo and failure entries of RUNS (oldest first), by record.
+
+    The better entry wins: a photo over a permanent failure over a transient one; between equals
+    the later run's (its reason is the newer). A rerun, aggregate and rescue all merge this way,
+    so measuring a chunk again during a storage outage never loses a photo already measured."""
+    best: Dict[int, Dict[str, Any]] = {}
+    for entries in runs:
+        for entry in entries:
+            kept = best.get(entry["record"])
+            if kept is None or _rank(entry) >= _rank(kept):
+                best[entry["record"]] = entry
+    return [best[record] for record in sorted(best)]
