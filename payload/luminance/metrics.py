@@ -21,7 +21,7 @@ import time
 from contextlib import contextmanager
 from typing import Iterator, NamedTuple, Optional, Tuple
 
-from PIL import Image, ImageStat
+from PIL import Image, ImageStat, features
 
 from luminance.limits import Limits
 from luminance.results import DEFAULT_METRIC, METRICS  # the names belong to the results schema
@@ -34,6 +34,8 @@ __all__ = ["METRICS", "DEFAULT_METRIC", "Measurement", "NotAnImage", "Limits", "
 # server sent, and rarely used plugins are where crafted files find bugs.
 FORMATS = ("JPEG", "PNG", "TIFF", "JPEG2000", "WEBP", "GIF", "BMP", "AVIF")
 _FORMAT_NAMES = "JPEG, PNG, TIFF, JPEG 2000, WebP, GIF, BMP, AVIF"
+# Pillow before 11.2 has no AVIF plugin, and Image.open raises KeyError for an id it lacks.
+_OPENED = FORMATS if "avif" in features.modules else FORMATS[:-1]
 
 # The job checks the pixel limit itself (Limits.max_pixels), so that its message quotes the
 # job's limit: Pillow's own check only warns up to twice its limit, then quotes twice it.
@@ -146,21 +148,23 @@ def luminance(image: Image.Image, metric: str = DEFAULT_METRIC) -> float:
 # makes on the way to L or RGB, and the buffers of decoders that hold a whole image of their own.
 _STORED = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}  # else 4
 _CONVERTED = {"L": 0, "RGB": 0, "1": 1, "LA": 1, "PA": 8, "F": 5}  # I*: 9; else 4 (an RGB copy)
-_DECODER = {"JPEG2000": 4, "WEBP": 12, "AVIF": 12}  # JPEG 2000: per band (openjpeg's int32s)
+_DECODER = {"JPEG2000": 6, "WEBP": 16, "AVIF": 16}  # JPEG 2000: per band (openjpeg's int32s)
+_OVERHEAD = 16 << 20  # the decoder libraries' own buffers, malloc's slack
 
 
 def decode_bytes(image: Image.Image) -> int:
-    """About how many bytes decoding and measuring the opened IMAGE takes at its peak."""
+    """About how many bytes decoding and measuring the opened IMAGE takes at its peak: a bound
+    measured for each format (tests/test_metrics.py runs each in a process and reads its peak)."""
     mode, bands = image.mode, len(image.getbands())
     per_pixel = _STORED.get(mode, 4) + _CONVERTED.get(mode, 9 if mode.startswith("I") else 4)
     extra = _DECODER.get(image.format, 0)
     if image.format == "JPEG2000":
         extra *= bands
     elif image.format in ("JPEG", "MPO") and image.info.get("progressive"):
-        extra = 2 * bands  # every DCT coefficient of every scan, two bytes each
+        extra = 3 * bands  # libjpeg keeps every DCT coefficient (two bytes each) for the scans
     elif image.format == "TIFF":
         extra = _STORED.get(mode, 4)  # libtiff may read a whole strip or tile first
-    return image.width * image.height * (per_pixel + extra)
+    return image.width * image.height * (per_pixel + extra) + _OVERHEAD
 
 
 class _Deadline(io.BytesIO):
@@ -206,7 +210,7 @@ def measure(data: bytes, metric: str = DEFAULT_METRIC, limits: Limits = Limits()
     a crafted file may make any decoder raise any exception, and it is that photo's failure."""
     stream = _Deadline(data, limits.decode_seconds)
     try:
-        with Image.open(stream, formats=[name for name in FORMATS if name in Image.ID]) as image:
+        with Image.open(stream, formats=_OPENED) as image:
             mode = image.mode
             need, what = _check(image, data, limits)
             with (budget or _UNLIMITED).reserve(need, what):
