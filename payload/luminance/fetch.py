@@ -28,7 +28,6 @@ import ssl
 import threading
 import time
 import urllib.parse
-import urllib.request
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import requests.certs
@@ -123,7 +122,9 @@ class Fetcher:
         if scheme in ("http", "https"):
             return self._get_http(url)
         if scheme == "file":
-            return self._read_file(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
+            # The escapes are the file name's bytes (make-manifest writes a Latin-1 name as %E9),
+            # so they are decoded as the file system would, never as UTF-8 with replacement.
+            return self._read_file(os.fsdecode(urllib.parse.unquote_to_bytes(urllib.parse.urlsplit(url).path)))
         if scheme and len(scheme) > 1:
             raise FetchError("unsupported URL scheme {!r}".format(scheme), transient=False)
         return self._read_file(url)
