@@ -23,7 +23,7 @@ from typing import IO, Iterable, Iterator, List, NamedTuple, Optional
 
 from luminance.errors import ManifestError
 
-__all__ = ["Record", "parse_year", "MIN_YEAR", "max_year", "UNDECODABLE", "parse_line", "iter_records", "read_records", "count_records",
+__all__ = ["Record", "parse_year", "MIN_YEAR", "max_year", "UNDECODABLE", "printable", "parse_line", "iter_records", "read_records", "count_records",
            "format_record", "offset_directive", "UNKNOWN_YEARS", "SCHEMES"]
 
 UNKNOWN_YEARS = ("?", "unknown", "n.d.")
@@ -73,7 +73,7 @@ def _not_utf8(text: str) -> Optional[str]:
     return None
 
 
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
     """TEXT with its undecodable bytes as \\xNN escapes: safe to print and to write as JSON."""
     return text.encode("utf-8", UNDECODABLE).decode("utf-8", "backslashreplace")
 
@@ -85,7 +85,7 @@ def parse_line(text: str, index: int, line: int) -> Optional[Record]:
         return None
     undecodable = _not_utf8(stripped)
     if undecodable:
-        return Record(index, line, _printable(stripped.split()[0]), None, undecodable)
+        return Record(index, line, printable(stripped.split()[0]), None, undecodable)
     fields = stripped.split()
     if len(fields) != 2:
         what = "one field" if len(fields) == 1 else "{} fields".format(len(fields))
