@@ -146,3 +146,19 @@ def test_an_earlier_entry_for_another_url_is_not_kept(site, tmp_path):
     assert run(tmp_path, manifest) == EXIT_OK
     again = results.read(str(tmp_path / "results.json"))
     assert again["photos"][0]["url"].endswith("/a.jpg") and again["photos"][0]["luminance"] != 0.999
+
+
+def test_an_earlier_photo_keeps_only_what_the_manifest_and_the_metric_allow(site, tmp_path):
+    # A worker can write anything into its results file: the year comes from the manifest, and
+    # a luminance outside 0..1 is measured again.
+    server, manifest = site
+    assert run(tmp_path, manifest) == EXIT_OK
+    document = results.read(str(tmp_path / "results.json"))
+    document["photos"][0]["year"] = 10 ** 20
+    document["photos"][1]["luminance"] = 1e308
+    results.write(str(tmp_path / "results.json"), document)
+    hits = dict(server.hits)
+    assert run(tmp_path, manifest) == EXIT_OK
+    again = results.read(str(tmp_path / "results.json"))["photos"]
+    assert again[0]["year"] == 1901 and 0 <= again[1]["luminance"] <= 1
+    assert server.hits["/b.jpg"] == hits["/b.jpg"] + 1 and server.hits["/a.jpg"] == hits["/a.jpg"]

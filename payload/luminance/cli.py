@@ -207,8 +207,11 @@ def _previous(path: str, args, records: List[manifest.Record]) -> Dict[int, Dict
         kept = {}
         for entry in results.merge_entries(document["failures"], document["photos"]):
             record = urls.get(entry["record"])
-            if record is not None and entry["url"] == record.url and \
-                    ("luminance" in entry or entry["transient"] is False):
+            if record is None or entry["url"] != record.url:
+                continue  # not this job's record, or the manifest changed under it
+            if "luminance" in entry and 0 <= entry["luminance"] <= 1:  # (a NaN is not)
+                kept[record.index] = dict(entry, line=record.line, year=record.year)
+            elif "luminance" not in entry and entry["transient"] is False:
                 kept[record.index] = dict(entry, line=record.line)
         return kept
     except Exception as exc:  # whatever is in the file, the job runs as if it were not there
