@@ -25,7 +25,10 @@ Measure the average luminance of photos listed in a manifest (lines `URL YEAR`).
 Analyzes records START .. START+COUNT-1 (0-based; blank and # comment lines are not records),
 prints `[YEAR, LUMINANCE],` for each photo in manifest order (the tutorial's output), reports
 failures on stderr (one line each: manifest line, URL, reason), and writes every result to
-RESULTS as one JSON document, atomically."""
+RESULTS as one JSON document, atomically. When RESULTS already holds this job's results (a
+rerun), their photos and permanent failures are kept and only the other records analyzed.
+Photos are decoded only from JPEG, PNG, TIFF, JPEG 2000, WebP, GIF, BMP and AVIF, within the
+limits below."""
 
 EPILOG = """\
 metrics (--metric):
