@@ -26,15 +26,14 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
+from PIL import Image, ImageStat
+
+from bench.server import Server
+from luminance import metrics, results
+from luminance.cpus import available_cpus
+from photodemo import images  # the same photo maker the tests use
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "payload"), os.path.join(ROOT, "tests")]
-
-from PIL import Image, ImageStat  # noqa: E402
-
-import images  # noqa: E402  (tests/images.py: the same photo maker the tests use)
-from bench.server import Server  # noqa: E402
-from luminance import metrics, results  # noqa: E402
-from luminance.cpus import available_cpus  # noqa: E402
 
 PHOTOS = int(os.environ.get("BENCH_PHOTOS", "200"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))

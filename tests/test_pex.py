@@ -12,8 +12,8 @@ import time
 import pytest
 from PIL import Image
 
-import images
 from luminance import results
+from photodemo import images
 from test_metrics import independent, pixels_of
 
 # Manifest line -> what the job must make of it.
