@@ -131,6 +131,23 @@ def test_an_error_is_one_line_naming_the_input(module, name, prog, argv, tmp_pat
     assert capsys.readouterr().err == "{}: error: {}\n".format(name, message)
 
 
+def test_the_job_in_process_exits_0_or_3_as_its_help_says(server, tmp_path, monkeypatch, capsys):
+    # cli.main in this process, with the .venv's Pillow, against a real server: what the pex runs.
+    from luminance import cli, results
+    from photodemo import images
+    monkeypatch.chdir(tmp_path)
+    manifest = tmp_path / "manifest.txt"
+    manifest.write_text("{} 1900\n{} 1901\n".format(server.add("/a.jpg", images.jpeg()),
+                                                     server.add("/gone.jpg", status=404)))
+    assert cli.main(["results.json", "0", "2", "--manifest", str(manifest)]) == cli.EXIT_OK == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("[1900, ")
+    busy = server.add("/busy.jpg", images.jpeg(), fail_first=100, fail_status=503)
+    manifest.write_text("{} 1902\n".format(busy))
+    assert cli.main(["results.json", "0", "1", "--manifest", str(manifest), "--retries", "0"]) == 3
+    assert results.transient_failures(results.read("results.json"))
+    assert "HTTP 503" in capsys.readouterr().err
+
+
 def test_a_failed_build_step_is_one_line_and_exit_4(tmp_path, monkeypatch, capsys):
     build = _build_module()
     monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python"))  # pip cannot be run

@@ -193,6 +193,8 @@ def _run(args, document, records, workers, cpus, started) -> int:
             len(document["failures"]), len(document["failures"]) - transient, transient), flush=True)
     if not complete:
         sys.stdout.flush()
-        # Fetch threads may sit in a read for up to --timeout; the results are safe, so go now.
+        print("{}: interrupted; finished results are kept".format(PROG), file=sys.stderr, flush=True)
+        # Fetch threads may sit in a read for up to --timeout; the results are safe, so go now
+        # (the frame's exit code for a signal, without waiting for the threads).
         os._exit(command.interrupted_code())
     return EXIT_TRANSIENT if transient else EXIT_OK
