@@ -1,7 +1,7 @@
 """photodemo's submit-node side: ./submit, ./aggregate, the sample archive and the demo.
 
-Stdlib only (the sample-archive generator excepted, which draws photos with Pillow), so the
-commands run on a submit node's bare `python3`. Formats come from the payload's own modules
+Stdlib only (archive.py and images.py excepted, which draw photos with Pillow), so the commands
+run on a submit node's bare `python3`. Formats come from the payload's own modules
 (payload/luminance: manifest, results, jobs, errors): one definition each.
 """
 
