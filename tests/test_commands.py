@@ -78,6 +78,25 @@ def exit_code_lines(help_text):
     return codes
 
 
+# -- the one bootstrap -----------------------------------------------------------------------------
+
+BARE_PYTHON = os.path.join(sys.base_prefix, "bin", "python3")  # the .venv's base: no Pillow, no pex
+
+
+@pytest.mark.parametrize("argv", [["submit"], ["aggregate"], ["make-manifest"], ["build.py"],
+                                  ["-m", "photodemo.demo"], ["-m", "photodemo.archive"]],
+                         ids=lambda argv: argv[-1])
+def test_every_command_runs_from_the_clone_on_a_bare_python(argv, tmp_path):
+    # photodemo/__init__.py puts payload/ on sys.path: nothing installed, no PYTHONPATH, any cwd
+    # (`python -m` runs from the clone, as the README says).
+    script = argv[0] != "-m"
+    command_line = [BARE_PYTHON, os.path.join(ROOT, argv[0])] if script else [BARE_PYTHON] + argv
+    proc = subprocess.run(["env", "-i"] + command_line + ["--help"], cwd=str(tmp_path if script else ROOT),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert "\nexit codes:\n" in proc.stdout
+
+
 # -- --help and usage errors, in-process -----------------------------------------------------------
 
 @pytest.mark.parametrize("module, name, prog, argv", COMMANDS, ids=IDS)
