@@ -9,7 +9,7 @@ from typing import Dict, Iterator
 
 from PIL import Image
 
-import images
+from photodemo import images
 
 
 def j2k(width: int, height: int) -> bytes:

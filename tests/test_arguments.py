@@ -46,5 +46,5 @@ def test_seconds_refuses(text, message):
 def test_a_bad_value_is_a_one_line_usage_error_of_the_job(capsys):
     from luminance import cli
     assert cli.main(["results.json", "0", "-5"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].endswith("argument COUNT: must be at least 0, got -5")
+    assert capsys.readouterr().err == ("luminance.pex: error: argument COUNT: must be at least 0, "
+                                       "got -5 (see luminance.pex --help)\n")

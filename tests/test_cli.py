@@ -7,9 +7,9 @@ import os
 import pytest
 
 import hostile
-import images
 from luminance import cli, output, results
 from luminance.errors import EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE
+from photodemo import images
 
 
 @pytest.fixture

@@ -4,10 +4,10 @@ whatever one photo raises staying that photo's failure. Against a real HTTP serv
 import threading
 
 import hostile
-import images
 from luminance import job, metrics
 from luminance.fetch import Fetcher
 from luminance.manifest import Record
+from photodemo import images
 
 
 def records_for(server, paths, start=0):

@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 
 import hostile
-import images
 from conftest import ROOT
 from luminance import metrics
+from photodemo import images
 
 
 def srgb_linear(v):

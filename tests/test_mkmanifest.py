@@ -7,12 +7,10 @@ import sys
 
 import pytest
 
-import images
-
 from luminance import manifest
 from luminance.fetch import Fetcher
 from luminance.manifest import iter_records
-from photodemo import archive, metadata, mkmanifest
+from photodemo import archive, images, metadata, mkmanifest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "make-manifest")
