@@ -348,7 +348,8 @@ def _run(args: argparse.Namespace, argv: List[str], record: Optional[runs.Record
     if args.local:
         return _run_local(batch, args)
     condor.write(batch.workdir, text)
-    print("wrote {} ({} jobs)".format(condor.SUBMIT_FILE, len(chunks)), file=out)
+    print("wrote {} ({} job{})".format(condor.SUBMIT_FILE, len(chunks), "" if len(chunks) == 1 else "s"),
+          file=out)
     if args.dry_run:
         print("dry run: nothing submitted; submit with `condor_submit {}`".format(
             condor.SUBMIT_FILE), file=out)
