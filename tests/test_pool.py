@@ -109,10 +109,17 @@ def _old_python_config(base):
     return config
 
 
+def _unavailable(reason):
+    """Skip with REASON; fail instead where CI says the pool must run (PHOTODEMO_REQUIRE_POOL=1)."""
+    if os.environ.get("PHOTODEMO_REQUIRE_POOL") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def pool():
     if not os.path.isfile(PERSONAL_POOL):
-        pytest.skip("no personal HTCondor pool at {} (set PHOTODEMO_SHARED to the folder "
+        _unavailable("no personal HTCondor pool at {} (set PHOTODEMO_SHARED to the folder "
                     "holding htcondor/)".format(PERSONAL_POOL))
     base = tempfile.mkdtemp(prefix="photodemo-pool-")
     os.chmod(base, 0o755)  # the pool's user must reach it
@@ -123,7 +130,7 @@ def pool():
                              stderr=subprocess.STDOUT, universal_newlines=True, timeout=300)
     if started.returncode != 0:
         shutil.rmtree(base, ignore_errors=True)
-        pytest.skip("the personal pool did not start: {}".format(
+        _unavailable("the personal pool did not start: {}".format(
             (started.stdout.strip().splitlines() or ["?"])[-1]))
     try:
         yield Pool(base)
@@ -274,6 +281,29 @@ def test_a_worker_without_a_usable_python_leaves_no_job_on_hold_without_a_reason
         assert verdict.state in (rescue.PENDING, rescue.FAILED)
     assert all(e.detail[0].startswith("photodemo:") for e in events(directory)
                if e.code == eventlog.HELD_EVENT)
+
+
+def test_exit_5_is_held_with_the_reason_released_and_kept_off_that_machine(pool, pex, server):
+    """The payload's "this worker cannot run me" (exit 5), from a stand-in for the pex."""
+    _, lines = archive(server, 2)
+    directory = pool.submit_dir(pex, lines)
+    stand_in = os.path.join(directory, "dist", "unsuitable.sh")
+    with open(stand_in, "w") as stream:
+        stream.write("#!/bin/sh\necho 'no python3 >= 3.9 here' >&2\nexit 5\n")
+    os.chmod(stand_in, 0o755)
+    first = pool.submit(directory, "--chunk", "2", "--payload", "dist/unsuitable.sh")
+    assert first.returncode == 0, first.stdout + first.stderr
+    jobs = wait_for(directory, lambda jobs: all(job.holds and job.status == eventlog.IDLE
+                                                for job in jobs.values()))
+    job = next(iter(jobs.values()))
+    assert job.hold_reason == "photodemo: the worker has no Python the payload can use (exit 5)"
+    assert (job.hold_code, job.hold_subcode, job.starts) == (3, 5, 1)
+    time.sleep(15)  # three negotiation cycles, two free slots: it must not match this machine
+    ad = pool.run(["condor_q", job.id, "-af", "JobStatus", "NumJobStarts", "MachineAttrMachine0"],
+                  directory).stdout.split()
+    machine = pool.run(["condor_status", "-af", "Machine"], directory).stdout.split()[0]
+    assert ad == ["1", "1", machine]
+    assert pool.run(["condor_rm", job.id], directory).returncode == 0
 
 
 def test_max_running_runs_one_job_at_a_time(pool, pex, server):
