@@ -33,6 +33,8 @@ RESULTS = RESULTS_NAME.format(start="$(start)")
 _UNSAFE_PATH = re.compile(r"""[\s"';=#$,\\]""")
 # A size with its unit: HTCondor reads a bare number as MB for memory but KB for disk.
 _SIZE = re.compile(r"^\d+(\.\d+)?\s*[KMGT]B?$", re.IGNORECASE)
+# In --container, where the image differs per architecture: HTCondor's $$(Arch) at match time.
+ARCH_PLACEHOLDER = "{arch}"
 # HTCondor's Arch for each machine a manylinux wheel names.
 ARCH = {"x86_64": "X86_64", "aarch64": "aarch64", "ppc64le": "ppc64le", "i686": "INTEL"}
 # OSPool workers advertise their OS as OSGVO_OS_STRING ("RHEL 9"); the default python3 of RHEL 8
@@ -205,8 +207,10 @@ def _placement(batch: Batch) -> List[str]:
         lines += ["", "# The OSPool project these jobs are accounted to (quoted).",
                   '+ProjectName = "{}"'.format(check_line(batch.project, "--project", quoted=True))]
     if batch.container is not None:
-        lines += ["", "# Run inside this container image (it needs a python3 >= 3.9).",
-                  "container_image = {}".format(check_line(batch.container, "--container"))]
+        image = check_line(batch.container, "--container")
+        lines += ["", "# Run inside this container image (it needs a python3 >= 3.9){}.".format(
+            "; HTCondor puts the machine's Arch in $$(Arch)" if ARCH_PLACEHOLDER in image else ""),
+                  "container_image = {}".format(image.replace(ARCH_PLACEHOLDER, "$$(Arch)"))]
     expression = requirements(batch)
     if expression is not None:
         lines += ["",

@@ -159,8 +159,10 @@ def parser() -> argparse.ArgumentParser:
                            "at most N running: bounds the load on the photo server (default: no "
                            "limit)")
     pool.add_argument("--container", metavar="IMAGE",
-                      help="container_image for the jobs, one with python3 >= 3.9 and for every "
-                           "architecture the pex serves (default: none, the worker's own system)")
+                      help="container_image for the jobs, one with python3 >= 3.9 for every "
+                           "architecture the pex serves; {arch} in IMAGE becomes the machine's "
+                           "Arch (X86_64, aarch64) where images differ per architecture "
+                           "(default: none, the worker's own system)")
     pool.add_argument("--requirements", metavar="EXPR",
                       help="an HTCondor requirements expression, added to photodemo's own (the "
                            "machines the pex serves) (default: none)")

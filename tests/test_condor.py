@@ -17,8 +17,9 @@ classad = pytest.importorskip("classad")
 from photodemo import submit  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# The tutorial's real manifest (5,576 records), kept beside the checkout.
-SEED = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "seed", "manifest.txt"))
+# The tutorial's real manifest (5,576 records), kept beside the checkout (or in PHOTODEMO_SHARED).
+SHARED = os.environ.get("PHOTODEMO_SHARED") or os.path.join(HERE, "..", "..", "shared")
+SEED = os.path.normpath(os.path.join(SHARED, "seed", "manifest.txt"))
 
 
 @pytest.fixture
@@ -198,6 +199,14 @@ def test_a_job_that_found_no_usable_python_runs_elsewhere(workdir):
     assert not machine(name="bad").matches(ad)
     assert machine(name="good").matches(ad)
     assert not machine(name="good", Cpus=2).matches(ad)  # the user's requirements still hold
+
+
+def test_a_container_per_architecture(workdir):
+    fake_pex(workdir / "dist" / "luminance.pex")
+    write_manifest(workdir / "manifest.txt", 3)
+    assert submit.main(["--dry-run", "--container", "docker://example/photo:1-{arch}"]) == 0
+    ad = job_ads(workdir)[0]
+    assert ad["ContainerImage"] == "docker://example/photo:1-$$(Arch)"  # filled in at match time
 
 
 def test_no_retries(workdir):
