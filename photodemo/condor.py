@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import textwrap
 from typing import List, NamedTuple, Optional
 
 from luminance.errors import EXIT_TRANSIENT, EXIT_UNSUITABLE, UsageError
@@ -213,12 +214,15 @@ def _placement(batch: Batch) -> List[str]:
                   "container_image = {}".format(image.replace(ARCH_PLACEHOLDER, "$$(Arch)"))]
     expression = requirements(batch)
     if expression is not None:
-        lines += ["",
-                  "# Only on machines the pex carries libraries for{}{}{}.".format(
-                      "; not on OSPool workers whose OS has no Python 3.9+" if batch.os_check else "",
-                      "; not where this job found no usable Python" if batch.max_retries else "",
-                      "; and the --requirements given" if batch.requirements else ""),
-                  "requirements = {}".format(expression)]
+        why = ["the machines the pex carries libraries for"]
+        if batch.os_check:
+            why.append("not OSPool workers whose OS has no Python 3.9+ (--no-os-check)")
+        if batch.max_retries:
+            why.append("not the machine where this job last found no usable Python")
+        if batch.requirements:
+            why.append("and --requirements")
+        lines += [""] + ["# " + line for line in textwrap.wrap("Only on " + "; ".join(why) + ".", 94)]
+        lines.append("requirements = {}".format(expression))
     if batch.max_running > 0:
         lines += ["", "# At most {} jobs of this run in the queue at once (so at most {} running):"
                   .format(batch.max_running, batch.max_running),

@@ -171,8 +171,7 @@ def report(directory: str, verdicts: List[Verdict], stray: List[str]) -> List[st
         if state in (MISSING, PENDING):
             lines.append("  {}: {}".format(state, listing([v.chunk.results_name for v in these])))
         else:
-            lines += ["  {}: {}{}".format(state, verdict.detail, " (left to HTCondor)"
-                                          if state in IN_QUEUE else "") for verdict in these]
+            lines += ["  {}: {}".format(state, verdict.detail) for verdict in these]
     head = "{}: {} chunk{}: {}".format(directory, len(verdicts), "" if len(verdicts) == 1 else "s",
                                        ", ".join(counts))
     for path in stray:

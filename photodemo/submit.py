@@ -310,8 +310,9 @@ def _prepare(batch: Batch, args: argparse.Namespace, argv: List[str], keep: List
     if not args.missing:
         runs.start(batch.workdir, argv)
     os.makedirs(args.results, exist_ok=True)
-    for chunk in batch.chunks:
-        keep_logs(batch.workdir, chunk)
+    if not args.dry_run:
+        for chunk in batch.chunks:
+            keep_logs(batch.workdir, chunk)
     remove_slices(batch.workdir, set(keep) | {chunk.start for chunk in batch.chunks})
     if batch.split:
         write_slices(args.manifest, batch.chunks, batch.workdir)
@@ -369,8 +370,8 @@ def _run(args: argparse.Namespace, argv: List[str], record: Optional[runs.Record
         runs.add_cluster(batch.workdir, int(submitted.cluster), [c.start for c in chunks])
     if args.wait or args.test:
         return _follow(batch, args, int(submitted.cluster or 0))
-    print("watch:     ./submit --missing --dry-run shows each chunk; condor_watch_q; held jobs: "
-          "condor_q -hold {}".format(cluster), file=out)
+    print("watch:     condor_watch_q   (held jobs and why: condor_q -hold {}; each chunk: "
+          "./submit --missing --dry-run)".format(cluster), file=out)
     print("when done: ./aggregate{} > scatter.html".format(_results_arg(args.results)), file=out)
     print("rescue:    {}   (reruns the chunks without a complete results file)".format(
         _again()), file=out)
