@@ -10,8 +10,9 @@ sends it, so a rerun starts from what earlier runs measured; exit code 3 (transi
 retried up to max_retries times, as submit.sub's holds and releases do, each earlier attempt's
 logs moved aside (log/job.error.START.1, ...).
 
-Three parts: `attempt` runs one try of a job in its sandbox, `Progress` renders what the jobs
-do on a terminal or a log, `Runner` schedules the jobs and their retries.
+The parts: `attempt` runs one try of a job in its sandbox, `judge` says how a job ended,
+`Progress` renders what the jobs do on a terminal or a log, `Runner` schedules the jobs and
+their retries.
 """
 
 import os
@@ -37,7 +38,7 @@ from luminance.jobs import OUTPUT_NAME, Chunk
 from photodemo.batch import Batch, keep_logs
 from photodemo.watch import duration as _duration
 
-__all__ = ["Outcome", "Runner", "Progress", "attempt", "summary", "exit_code", "default_jobs"]
+__all__ = ["Outcome", "Runner", "Progress", "attempt", "judge", "summary", "exit_code", "default_jobs"]
 
 LOG_DIR = os.path.dirname(OUTPUT_NAME)
 
@@ -162,6 +163,31 @@ def attempt(batch: Batch, chunk: Chunk, number: int, root: str,
         shutil.rmtree(sandbox, ignore_errors=True)
 
 
+def judge(batch: Batch, chunk: Chunk, attempts: int, code: int, produced: bool,
+          elapsed: float) -> Outcome:
+    """How CHUNK's job ended, from its last exit CODE and the results file it PRODUCED (or not)."""
+    error_log = os.path.normpath(os.path.join(batch.workdir, chunk.error_name))
+    path = os.path.join(batch.results, chunk.results_name)
+    if code not in (EXIT_OK, EXIT_TRANSIENT):
+        detail = _last_line(error_log)
+        reason = _describe_exit(code) + ("" if code != EXIT_USAGE else " (usage error)")
+        return Outcome(chunk, FAILED, attempts, code, elapsed=elapsed,
+                       reason=reason + (": " + detail if detail else ""), error_log=error_log)
+    if not produced:
+        return Outcome(chunk, FAILED, attempts, code, elapsed=elapsed, error_log=error_log,
+                       reason="{} but left no {} (HTCondor would put this job on hold)"
+                       .format(_describe_exit(code), chunk.results_name))
+    try:
+        document = results.read(path)
+    except ResultsError as exc:
+        return Outcome(chunk, FAILED, attempts, code, elapsed=elapsed, reason=str(exc),
+                       error_log=error_log)
+    transient = len(results.transient_failures(document))
+    state = TRANSIENT if code == EXIT_TRANSIENT or transient else DONE
+    return Outcome(chunk, state, attempts, code, len(document["photos"]),
+                   len(document["failures"]), transient, elapsed, error_log=error_log)
+
+
 class Runner:
     """Runs a Batch's jobs, JOBS at a time, reporting progress on STREAM."""
 
@@ -214,26 +240,7 @@ class Runner:
                     chunk.start, code, attempts, batch.max_retries), always=True)
                 continue
             break
-        elapsed = time.monotonic() - began
-        path = os.path.join(batch.results, chunk.results_name)
-        if code not in (EXIT_OK, EXIT_TRANSIENT):
-            detail = _last_line(error_log)
-            reason = _describe_exit(code) + ("" if code != EXIT_USAGE else " (usage error)")
-            return Outcome(chunk, FAILED, attempts, code, elapsed=elapsed,
-                           reason=reason + (": " + detail if detail else ""), error_log=error_log)
-        if not produced:
-            return Outcome(chunk, FAILED, attempts, code, elapsed=elapsed, error_log=error_log,
-                           reason="{} but left no {} (HTCondor would put this job on hold)"
-                           .format(_describe_exit(code), chunk.results_name))
-        try:
-            document = results.read(path)
-        except ResultsError as exc:
-            return Outcome(chunk, FAILED, attempts, code, elapsed=elapsed, reason=str(exc),
-                           error_log=error_log)
-        transient = len(results.transient_failures(document))
-        state = TRANSIENT if code == EXIT_TRANSIENT or transient else DONE
-        return Outcome(chunk, state, attempts, code, len(document["photos"]),
-                       len(document["failures"]), transient, elapsed, error_log=error_log)
+        return judge(batch, chunk, attempts, code, produced, time.monotonic() - began)
 
     def _worker(self) -> None:
         try:

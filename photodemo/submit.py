@@ -80,6 +80,13 @@ def _payload_default(name: str):
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="./submit", description=DESCRIPTION,
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _work_options(p)
+    _mode_options(p)
+    _pool_options(p)
+    return p
+
+
+def _work_options(p: argparse.ArgumentParser) -> None:
     work = p.add_argument_group("what to run (recorded in {}: --missing reuses them)".format(
         runs.RUN_FILE))
     work.add_argument("--manifest", default=DEFAULT_MANIFEST, metavar="FILE",
@@ -110,6 +117,9 @@ def parser() -> argparse.ArgumentParser:
                       help="give each job only its own slice of the manifest (slices/manifest."
                            "START.txt) instead of the whole file (default: only for manifests "
                            "over {} MiB)".format(SPLIT_THRESHOLD // (1024 * 1024)))
+
+
+def _mode_options(p: argparse.ArgumentParser) -> None:
     mode = p.add_argument_group("how to run")
     mode.add_argument("--dry-run", action="store_true",
                       help="write submit.sub and print the plan, submit nothing (with --local: "
@@ -133,6 +143,9 @@ def parser() -> argparse.ArgumentParser:
                       help="after submitting, follow job.log with one progress line until every "
                            "job is done or held for good; print the holds' reasons and what to "
                            "run next")
+
+
+def _pool_options(p: argparse.ArgumentParser) -> None:
     pool = p.add_argument_group("HTCondor job settings (also used by --local where they apply)")
     pool.add_argument("--project", metavar="NAME",
                       help="OSPool project to account the jobs to (+ProjectName; default: your "
@@ -170,7 +183,6 @@ def parser() -> argparse.ArgumentParser:
                       help="keep jobs off OSPool workers whose OS (OSGVO_OS_STRING RHEL 6-8) has "
                            "no python3 >= 3.9; no effect on pools that do not advertise it "
                            "(default: on)")
-    return p
 
 
 def _writable_dir(path: str, what: str) -> None:

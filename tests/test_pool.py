@@ -289,7 +289,7 @@ def test_exit_5_is_held_with_the_reason_released_and_kept_off_that_machine(pool,
     directory = pool.submit_dir(pex, lines)
     stand_in = os.path.join(directory, "dist", "unsuitable.sh")
     with open(stand_in, "w") as stream:
-        stream.write("#!/bin/sh\necho 'no python3 >= 3.9 here' >&2\nexit 5\n")
+        stream.write("#!/bin/sh\nls\necho 'no python3 >= 3.9 here' >&2\nexit 5\n")
     os.chmod(stand_in, 0o755)
     first = pool.submit(directory, "--chunk", "2", "--payload", "dist/unsuitable.sh")
     assert first.returncode == 0, first.stdout + first.stderr
@@ -298,6 +298,9 @@ def test_exit_5_is_held_with_the_reason_released_and_kept_off_that_machine(pool,
     job = next(iter(jobs.values()))
     assert job.hold_reason == "photodemo: the worker has no Python the payload can use (exit 5)"
     assert (job.hold_code, job.hold_subcode, job.starts) == (3, 5, 1)
+    # The sandbox held the chunk's results file (a pending one): every run finds it there.
+    sandbox = open(os.path.join(directory, "log", "job.output.0")).read().split()
+    assert "results-0.json" in sandbox and "unsuitable.sh" in sandbox
     time.sleep(15)  # three negotiation cycles, two free slots: it must not match this machine
     ad = pool.run(["condor_q", job.id, "-af", "JobStatus", "NumJobStarts", "MachineAttrMachine0"],
                   directory).stdout.split()
