@@ -402,7 +402,8 @@ def _follow(batch: Batch, args: argparse.Namespace, cluster: int) -> int:
     for line in watch.summary(ended, verdicts, batch.chunks, args.max_retries):
         print(line, file=out)
     if args.test:
-        for line in watch.test_report(ended, args.results, batch.chunks, args.chunk):
+        for line in watch.test_report(ended, args.results, batch.chunks, args.chunk,
+                                      batch.memory, batch.disk):
             print(line, file=out)
     left = [v for v in verdicts if v.state != rescue.COMPLETE]
     if args.test:

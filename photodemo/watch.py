@@ -123,22 +123,23 @@ def _photo_seconds(results_dir: str, chunks: List[Chunk]) -> Optional[float]:
 
 
 def test_report(jobs: Dict[int, eventlog.Job], results_dir: str, chunks: List[Chunk],
-                chunk_size: int) -> List[str]:
+                chunk_size: int, memory: str = "?", disk: str = "?") -> List[str]:
     """--test: the rate, memory and disk the test jobs measured, and a --chunk to use."""
     lines = []
     per_photo = _photo_seconds(results_dir, chunks)
-    memory = [job.memory_mb for job in jobs.values() if job.memory_mb is not None]
-    disk = [job.disk_kb for job in jobs.values() if job.disk_kb is not None]
+    used_memory = [job.memory_mb for job in jobs.values() if job.memory_mb is not None]
+    used_disk = [job.disk_kb for job in jobs.values() if job.disk_kb is not None]
     if per_photo is None:
         lines.append("test: no job analyzed a photo; nothing to suggest (see the reasons above)")
         return lines
     lines.append("test: {:.3f} s per photo ({:.1f} photos/s per job), measured by the jobs"
                  .format(per_photo, 1 / per_photo if per_photo else 0))
-    if memory:
-        lines.append("test: memory used at most {} MB (HTCondor's measure, job.log)".format(
-            max(memory)))
-    if disk:
-        lines.append("test: disk used at most {:.0f} MB".format(max(disk) / 1024))
+    if used_memory:
+        lines.append("test: memory used at most {} MB of --request-memory {} (HTCondor's measure, "
+                     "job.log)".format(max(used_memory), memory))
+    if used_disk:
+        lines.append("test: disk used at most {:.0f} MB of --request-disk {}".format(
+            max(used_disk) / 1024, disk))
     suggested = max(1, int(TARGET_MINUTES * 60 / per_photo)) if per_photo else chunk_size
     lines.append("test: --chunk {} gives jobs of about {} minutes (this run: --chunk {}, about {})"
                  .format(suggested, TARGET_MINUTES, chunk_size, duration(per_photo * chunk_size)))
