@@ -149,20 +149,22 @@ def keep_logs(workdir: str, chunk: Chunk) -> None:
         os.replace(path, "{}.{}".format(path, number))
 
 
-def pending_document(chunk: Chunk) -> Dict:
-    """A valid results document for CHUNK that holds nothing yet: the job was not run."""
+def pending_document(chunk: Chunk, metric: str = results.DEFAULT_METRIC) -> Dict:
+    """A valid results document for CHUNK that holds nothing yet: the job was not run. It names
+    the run's METRIC, so that ./aggregate reads it beside the finished ones."""
     job = {field: None for field in results.JOB_FIELDS}
-    job.update(start=chunk.start, count=chunk.count, complete=False)
+    job.update(start=chunk.start, count=chunk.count, metric=metric, complete=False)
     return results.new_document(job)
 
 
-def write_pending(directory: str, chunks: Sequence[Chunk]) -> int:
+def write_pending(directory: str, chunks: Sequence[Chunk],
+                  metric: str = results.DEFAULT_METRIC) -> int:
     """Write a pending results file for every chunk of CHUNKS that has none in DIRECTORY (HTCondor
     holds a job whose input file is missing, and every job is sent its results file); how many."""
     written = 0
     for chunk in chunks:
         path = os.path.join(directory, chunk.results_name)
         if not os.path.lexists(path):
-            results.write(path, pending_document(chunk))
+            results.write(path, pending_document(chunk, metric))
             written += 1
     return written

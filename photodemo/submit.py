@@ -329,7 +329,7 @@ def _prepare(batch: Batch, args: argparse.Namespace, argv: List[str], keep: List
     if batch.split:
         write_slices(args.manifest, batch.chunks, batch.workdir)
     if not args.local:
-        write_pending(args.results, batch.chunks)
+        write_pending(args.results, batch.chunks, args.metric or _payload_default("metric"))
 
 
 def _run(args: argparse.Namespace, argv: List[str], record: Optional[runs.Record]) -> int:

@@ -118,3 +118,16 @@ def test_pending_results_are_written_only_where_none_is(tmp_path):
     assert write_pending(str(tmp_path), chunks) == 1
     assert (tmp_path / "results-0.json").read_text() == "kept"
     assert rescue.judge(str(tmp_path / "results-10.json"), chunks[1]).state == rescue.PENDING
+
+
+def test_pending_results_are_read_by_aggregate_beside_finished_ones(tmp_path, capsys):
+    from luminance import results
+    from photodemo import aggregate
+    chunks = plan(4, 2)
+    document = results.new_document({"host": "h", "start": 0, "count": 2, "records": 2,
+                                      "metric": "luma", "complete": True})
+    document["photos"] = [results.photo(r, r + 1, "u", 1900, 0.5, 1, 1, "L", 1) for r in (0, 1)]
+    results.write(str(tmp_path / "results-0.json"), document)
+    write_pending(str(tmp_path), chunks, "luma")
+    assert aggregate.main([str(tmp_path)]) == 0
+    assert "2 photos from 2 files" in capsys.readouterr().err

@@ -107,6 +107,11 @@ def test_dry_run_prints_the_plan(workdir, capsys):
                                 "submit.json", "submit.sub"]  # pending results: inputs of the jobs
 
 
+def test_pending_results_name_the_runs_metric(workdir):
+    assert submit.main(["--dry-run", "--chunk", "10", "--metric", "luma"]) == 0
+    assert results.read(str(workdir / "results-20.json"))["job"]["metric"] == "luma"
+
+
 def test_local_dry_run_writes_nothing(workdir, capsys):
     assert submit.main(["--local", "--dry-run", "--results", "out"]) == 0
     assert "dry run: nothing run" in capsys.readouterr().out
