@@ -6,6 +6,7 @@ from a real HTTP server on 127.0.0.1. Marked `pool` (deselect with `-m "not pool
 are a few seconds (--backoff) so the whole module takes a few minutes.
 """
 
+import glob
 import json
 import os
 import pwd
@@ -29,7 +30,8 @@ ROOT = os.path.dirname(HERE)
 SHARED = os.environ.get("PHOTODEMO_SHARED") or os.path.join(ROOT, "..", "shared")
 PERSONAL_POOL = os.path.normpath(os.path.join(SHARED, "htcondor", "personal-pool"))
 POOL_USER = "condorpool"  # the user personal-pool runs jobs as, when started by root
-OLD_PYTHON = "/root/.pyenv/versions/3.6.15"  # a worker with only EL8's python3 (where it exists)
+# A CPython 3.6, EL8's python3, to make a worker with no usable Python (pyenv's, where it exists).
+OLD_PYTHON = (sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.6.*"))) or ["(none)"])[-1]
 
 pytestmark = [pytest.mark.pool, pytest.mark.slow]
 
