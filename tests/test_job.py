@@ -4,7 +4,7 @@ whatever one photo raises staying that photo's failure. Against a real HTTP serv
 import threading
 
 import hostile
-from luminance import job, metrics
+from luminance import job, metrics, results
 from luminance.fetch import Fetcher
 from luminance.manifest import Record
 from photodemo import images
@@ -109,3 +109,15 @@ def test_malformed_records_are_failures_naming_why():
     entries, complete = run_job([Record(0, 3, "x.jpg", None, "implausible year 1500")])
     assert entries == [{"record": 0, "line": 3, "url": "x.jpg", "transient": False,
                         "reason": "malformed manifest line: implausible year 1500"}]
+
+
+def test_a_reason_quoting_a_file_name_that_is_not_utf8_stays_utf8(tmp_path):
+    # make-manifest writes a Latin-1 name as %E9; the fetch opens exactly those bytes, and a
+    # reason quoting them must not make RESULTS invalid UTF-8.
+    url = "file://{}/caf%E9.jpg".format(tmp_path)
+    entries, _ = run_job([Record(0, 1, url, 1900)])
+    assert entries[0]["reason"].startswith("cannot read {}/caf\\xe9.jpg: ".format(tmp_path))
+    document = results.new_document({"start": 0, "count": 1})
+    document["failures"] = entries
+    results.write(str(tmp_path / "results.json"), document)
+    assert results.read(str(tmp_path / "results.json"))["failures"] == entries

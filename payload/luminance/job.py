@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from luminance import metrics, results
 from luminance.fetch import FetchError, Fetcher
-from luminance.manifest import Record
+from luminance.manifest import Record, printable
 
 __all__ = ["analyze", "run", "INTERRUPTED"]
 
@@ -29,16 +29,19 @@ def analyze(record: Record, fetcher: Fetcher, metric: str, decoders: Executor,
 
     Whatever one photo raises is that photo's failure, never the job's: a crafted URL or file
     may make the fetch or a decoder raise anything. The exception's type names an unexpected one."""
+
+    def failure(reason: str, transient: bool = False) -> Dict:
+        # A reason may quote a file name that is not UTF-8: as \xNN, so RESULTS stays UTF-8.
+        return results.failure(record.index, record.line, record.url, printable(reason), transient)
+
     if record.error:
-        return results.failure(record.index, record.line, record.url,
-                               "malformed manifest line: {}".format(record.error), transient=False)
+        return failure("malformed manifest line: {}".format(record.error))
     try:
         body = fetcher.get(record.url)
     except FetchError as exc:
-        return results.failure(record.index, record.line, record.url, exc.reason, exc.transient)
+        return failure(exc.reason, exc.transient)
     except Exception as exc:
-        return results.failure(record.index, record.line, record.url,
-                               "cannot fetch: {}: {}".format(type(exc).__name__, exc), transient=False)
+        return failure("cannot fetch: {}: {}".format(type(exc).__name__, exc))
     try:
         measured = decoders.submit(metrics.measure, body.data, metric, limits, budget).result()
     except metrics.NotAnImage as exc:
@@ -46,10 +49,9 @@ def analyze(record: Record, fetcher: Fetcher, metric: str, decoders: Executor,
         if body.content_type and not body.content_type.startswith("image/"):
             reason += " (the server sent {}, {} bytes)".format(body.content_type.split(";")[0],
                                                                len(body.data))
-        return results.failure(record.index, record.line, record.url, reason, transient=False)
+        return failure(reason)
     except Exception as exc:
-        return results.failure(record.index, record.line, record.url,
-                               "cannot measure: {}: {}".format(type(exc).__name__, exc), transient=False)
+        return failure("cannot measure: {}: {}".format(type(exc).__name__, exc))
     return results.photo(record.index, record.line, record.url, record.year, measured.luminance,
                          measured.width, measured.height, measured.mode, len(body.data))
 
