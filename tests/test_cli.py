@@ -162,3 +162,12 @@ def test_an_earlier_photo_keeps_only_what_the_manifest_and_the_metric_allow(site
     again = results.read(str(tmp_path / "results.json"))["photos"]
     assert again[0]["year"] == 1901 and 0 <= again[1]["luminance"] <= 1
     assert server.hits["/b.jpg"] == hits["/b.jpg"] + 1 and server.hits["/a.jpg"] == hits["/a.jpg"]
+
+
+def test_a_manifest_named_in_latin1_is_named_in_utf8_results(site, tmp_path):
+    server, manifest = site
+    latin1 = os.path.join(str(tmp_path), os.fsdecode(b"caf\xe9.txt"))
+    os.rename(str(manifest), latin1)
+    assert run(tmp_path, latin1) == EXIT_OK
+    document = results.read(str(tmp_path / "results.json"))
+    assert document["job"]["manifest"].endswith("caf\\xe9.txt") and len(document["photos"]) == 3

@@ -32,7 +32,11 @@ def test_a_failed_write_keeps_the_old_file(tmp_path):
 def test_undecodable_manifest_bytes_are_written_as_they_came(tmp_path):
     # A manifest read with surrogateescape (manifest.UNDECODABLE): its slices keep the bytes.
     target = tmp_path / "slice.txt"
-    write_atomically(str(target), b"caf\xe9 1901\n".decode("utf-8", "surrogateescape"))
+    text = b"caf\xe9 1901\n".decode("utf-8", "surrogateescape")
+    write_atomically(str(target), text, errors="surrogateescape")
+    assert target.read_bytes() == b"caf\xe9 1901\n"
+    with pytest.raises(UnicodeEncodeError):  # by default a file is UTF-8 or not written
+        write_atomically(str(target), text)
     assert target.read_bytes() == b"caf\xe9 1901\n"
 
 

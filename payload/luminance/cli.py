@@ -144,7 +144,7 @@ def _main(args: argparse.Namespace) -> int:
     cpus = available_cpus()
     workers = args.workers or max(16, 8 * cpus)
     document = results.new_document({"host": socket.gethostname(), "site": _site(), "start": args.start, "count": args.count,
-           "records": 0, "metric": args.metric, "manifest": args.manifest or "<stdin>",
+           "records": 0, "metric": args.metric, "manifest": manifest.printable(args.manifest or "<stdin>"),
            "payload_version": __version__, "python": platform.python_version(), "pillow": None, "requests": None,
            "workers": workers, "cpus": cpus, "started": _now(), "ended": None, "elapsed": None,
            "rate": None, "complete": False, "error": None})

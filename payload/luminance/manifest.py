@@ -105,8 +105,8 @@ def iter_records(lines: Iterable[str]) -> Iterator[Record]:
     """Every record of a manifest (or manifest slice), in order, with global numbers."""
     index, offset = 0, 0
     for line, text in enumerate(lines, start=1):
-        if line == 1 and text.startswith(_BOM):
-            text = text[1:]
+        if line == 1 or line + offset == 1:  # the manifest's first line, also in a slice
+            text = text[1:] if text.startswith(_BOM) else text
         if line == 1 and text.startswith(OFFSET_PREFIX):
             match = _OFFSET_RE.match(text.strip())
             if match:
