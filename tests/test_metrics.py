@@ -138,20 +138,16 @@ def test_fuzzed_files_of_every_format_never_escape():
     assert not escaped
 
 
-def test_an_unexpected_decoder_exception_names_its_type():
+def test_an_unexpected_decoder_exception_names_its_type(monkeypatch):
     # A bug in a plugin is that photo's failure, with the exception's type in the reason.
     from PIL import JpegImagePlugin
 
     def broken(self):
         raise ZeroDivisionError("division by zero")
 
-    original = JpegImagePlugin.JpegImageFile.load_prepare
-    JpegImagePlugin.JpegImageFile.load_prepare = broken
-    try:
-        with pytest.raises(metrics.NotAnImage, match="^cannot decode image: ZeroDivisionError: "):
-            metrics.measure(images.jpeg(16, 16))
-    finally:
-        JpegImagePlugin.JpegImageFile.load_prepare = original
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "load_prepare", broken)
+    with pytest.raises(metrics.NotAnImage, match="^cannot decode image: ZeroDivisionError: "):
+        metrics.measure(images.jpeg(16, 16))
 
 
 @pytest.mark.parametrize("name", ["jpeg", "jpeg-progressive", "png-16bit", "tiff-lzw", "jp2", "j2k",
