@@ -21,7 +21,7 @@ import pytest
 from luminance import results
 from luminance.jobs import Chunk
 
-from images import jpeg  # tests/images.py
+from photodemo.images import jpeg
 from photodemo import eventlog, rescue
 
 HERE = os.path.dirname(os.path.abspath(__file__))
