@@ -10,6 +10,10 @@
         server.add("/raw.jpg", jpeg_bytes, fault="no-length")  # no Content-Length: ends at close
         server.add("/bye.jpg", jpeg_bytes, fault="close-after")  # hangs up after a keep-alive reply
         server.add("/bit.jpg", jpeg_bytes, fault="chunked")      # Transfer-Encoding: chunked
+        server.add("/drip.jpg", jpeg_bytes, fault="drip")        # the body a byte every 0.1 s
+        server.add("/drip-head.jpg", fault="drip-head")          # the head a byte every 0.1 s
+        server.add("/big-head.jpg", jpeg_bytes, fault="huge-header")   # a 70,000-byte header line
+        server.add("/many.jpg", jpeg_bytes, fault="many-headers")      # 150 header lines
         server.url("/a.jpg"), server.hits["/a.jpg"]
 
 `server.proxied` lists the absolute URLs asked of it as an HTTP proxy, and "CONNECT host:port"
@@ -81,6 +85,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(route.body)
             self.close_connection = True
             return
+        if route.fault in ("drip", "drip-head"):
+            return self._drip(route)
+        if route.fault == "huge-header":
+            return self._send(200, route.body, route.content_type, {"X-Huge": "x" * 70000})
+        if route.fault == "many-headers":
+            many = {"X-Header-{}".format(n): str(n) for n in range(150)}
+            return self._send(200, route.body, route.content_type, many)
         if route.fault == "chunked":
             # HTTP/1.1 chunked transfer coding: no Content-Length, the connection kept alive.
             self._head(200, route.content_type, {"Transfer-Encoding": "chunked"})
@@ -125,6 +136,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         finally:
             upstream.close()
             self.close_connection = True
+
+    def _drip(self, route):
+        """A byte every 0.1 s, each within any read timeout: of the body, or ("drip-head") of
+        the head, in a header line that never ends. Stops when the client hangs up."""
+        if route.fault == "drip":
+            self._head(200, route.content_type, {"Content-Length": str(len(route.body))})
+            data = route.body
+        else:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            data = b"s" * 100000
+        self.close_connection = True
+        try:
+            for i in range(len(data)):
+                self.wfile.write(data[i:i + 1])
+                self.wfile.flush()
+                time.sleep(0.1)
+        except OSError:  # the client hung up
+            pass
 
     def _head(self, status, content_type, headers):
         self.send_response(status)

@@ -93,7 +93,8 @@ class Fetcher:
                 raise FetchError("no URL to fetch", transient=False)
             if not error.transient or attempt >= self.retries:
                 if error.transient and self.retries:
-                    error.reason += " (after {} tries)".format(attempt + 1)
+                    raise FetchError("{} (after {} tries)".format(error.reason, attempt + 1),
+                                     transient=True, retry_after=error.retry_after) from None
                 raise error
             delay = error.retry_after
             if delay is None:

@@ -13,6 +13,7 @@ FetchError here, at the boundary: `transient` says whether a later try may succe
 """
 
 import http.client
+import itertools
 import os
 import socket
 import ssl
@@ -170,15 +171,16 @@ def _check_proxy(url: str, proxy: str) -> None:
 
 
 class Watch:
-    """One try's deadline, and the connection it is reading from."""
-    __slots__ = ("deadline", "conn", "expired", "lock")
+    """One try's deadline, and the connection it is using."""
+    __slots__ = ("deadline", "conn", "reused", "expired", "lock")
 
     def __init__(self, deadline: float, lock: threading.Lock):
-        self.deadline, self.conn, self.expired, self.lock = deadline, None, False, lock
+        self.deadline, self.lock = deadline, lock
+        self.conn, self.reused, self.expired = None, False, False
 
-    def attach(self, conn) -> None:
+    def attach(self, conn, reused: bool) -> None:
         with self.lock:
-            self.conn = conn
+            self.conn, self.reused = conn, reused
             if self.expired:
                 _shut(conn)
 
@@ -189,10 +191,14 @@ _current = threading.local()  # .watch: the Watch of this thread's try, if any
 class Deadlines:
     """Ends a try that runs past its deadline. Each read returns within --timeout, so a server
     sending a byte a second would otherwise hold a photo, and the job, for ever: a watchdog thread
-    shuts the socket of such a try, whose read then ends and fails."""
+    shuts the socket of such a try, whose read then ends and fails. The thread runs while tries
+    are under way, and ends when none is."""
+
+    _count = itertools.count(1)
 
     def __init__(self, seconds: float):
         self.seconds = seconds
+        self.name = "fetch-deadlines-{}".format(next(self._count))
         self._tick = min(1.0, seconds / 4)
         self._active: Dict[int, Watch] = {}
         self._lock = threading.Lock()
@@ -204,7 +210,7 @@ class Deadlines:
         with self._lock:
             self._active[id(watch)] = watch
             if self._thread is None and not self._stop.is_set():
-                self._thread = threading.Thread(target=self._run, name="fetch-deadlines", daemon=True)
+                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                 self._thread.start()
         return watch
 
@@ -215,14 +221,19 @@ class Deadlines:
             watch.conn = None
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        with self._lock:
+            self._stop.set()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
 
     def _run(self) -> None:
         while not self._stop.wait(self._tick):
             now = time.monotonic()
             with self._lock:
+                if not self._active:
+                    self._thread = None
+                    return
                 for watch in self._active.values():
                     if now >= watch.deadline and not watch.expired:
                         watch.expired = True
@@ -241,13 +252,21 @@ def _shut(conn) -> None:
 
 
 class _Watched:
-    """A connection that a try's Watch can end: it attaches itself as the response is read."""
+    """A connection that a try's Watch can end, and that says whether it was kept alive."""
 
-    def getresponse(self, *args, **kwargs):
+    _requests = 0  # requests sent on the current socket
+
+    def connect(self):
+        super().connect()
+        self._requests = 0
+
+    def request(self, *args, **kwargs):
         watch = getattr(_current, "watch", None)
         if watch is not None:
-            watch.attach(self)
-        return super().getresponse(*args, **kwargs)
+            watch.attach(self, reused=self._requests > 0 and self.sock is not None)
+        result = super().request(*args, **kwargs)  # connects first, when not connected
+        self._requests += 1
+        return result
 
 
 class _WatchedHTTPConnection(_Watched, urllib3.connection.HTTPConnection):
@@ -286,7 +305,7 @@ class Transport:
         response = None
         try:
             for _ in range(MAX_REDIRECTS + 1):
-                response = self._send(url)
+                response = self._send(url, watch)
                 location = response.get_redirect_location()  # False unless a 3xx with Location
                 if not location:
                     break
@@ -303,6 +322,8 @@ class Transport:
             if response.status != 200:
                 raise _status_error(response)
             body = Body(self._read(response), response.headers.get("Content-Type", ""))
+            if watch.expired:  # the head cut short by the watchdog can look complete
+                raise self._late()
             response.release_conn()  # read to the end: the connection goes back to the pool
             response = None
             return body
@@ -320,13 +341,14 @@ class Transport:
             self.deadlines.end(watch)
             _discard(response)
 
-    def _send(self, url: str):
+    def _send(self, url: str, watch: Watch):
         """The response to GET URL on its host's pool, its body not yet read."""
         parts = urllib.parse.urlsplit(url)
         key = (parts.scheme.lower(), parts.netloc)
         # Non-ASCII characters percent-encoded, as requests does.
         target = requests.utils.requote_uri((parts.path or "/") + ("?" + parts.query if parts.query else ""))
-        for _ in range(2):
+        retried = False
+        while True:
             route = self.routes.get(url, key)
             try:
                 return route.pool.urlopen(
@@ -334,8 +356,16 @@ class Transport:
                     redirect=False, assert_same_host=False, retries=False, timeout=self._timeout,
                     preload_content=False, decode_content=False)
             except urllib3.exceptions.ClosedPoolError:
+                if retried:
+                    raise
                 self.routes.forget(key)  # its pool was dropped with an older host's: make another
-        raise FetchError("connection failed: connection pool closed", transient=True)
+            except urllib3.exceptions.ProtocolError as exc:
+                # A kept-alive connection that the server closed just as the request went out
+                # (its idle timeout): not a failure of the server, so once more on a new one.
+                stale = len(exc.args) > 1 and isinstance(exc.args[1], _HANGUPS)
+                if retried or not (stale and watch.reused) or watch.expired:
+                    raise
+            retried = True
 
     def _read(self, response) -> bytes:
         """The whole body: in one read when its length is declared, within --max-bytes."""
@@ -418,6 +448,10 @@ class Transport:
         if isinstance(cause, errors.DecodeError):
             return FetchError("bad body: {}".format(_describe(cause)), transient=False)
         return FetchError("connection failed: {}".format(_describe(cause)), transient=True)
+
+
+_HANGUPS = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
+            ConnectionAbortedError)
 
 
 def too_big(size: int, limit: int, at_least: bool = False) -> str:
