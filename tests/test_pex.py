@@ -148,7 +148,7 @@ def test_start_and_count_select_records_and_manifest_file_option(pex, site, tmp_
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variable", ["http_proxy", "FRONTIER_PROXY"])
+@pytest.mark.parametrize("variable", ["http_proxy", "FRONTIER_PROXY", "OSG_SQUID_LOCATION"])
 def test_photos_come_through_the_sites_proxy(pex, tmp_path, server, variable):
     # An OSG site's squid: the job asks it for the storage server's URLs (which do not resolve
     # here), with the environment HTCondor passes on and nothing else.
@@ -159,7 +159,7 @@ def test_photos_come_through_the_sites_proxy(pex, tmp_path, server, variable):
     sandbox = sandbox_with(pex, tmp_path)
     proc = run_job(sandbox, str(manifest), "results.json", "0", "1",
                    env={variable: "127.0.0.1:{}".format(server.port)
-                        if variable == "FRONTIER_PROXY" else server.url("")})
+                        if variable != "http_proxy" else server.url("")})
     assert proc.returncode == 0, proc.stderr
     (photo,) = results.read(str(sandbox / "results.json"))["photos"]
     assert photo["luminance"] == pytest.approx(expected_luminance(data), abs=1e-6)

@@ -33,8 +33,8 @@ metrics (--metric):
   luma       mean ITU-R BT.601 luma (0.299 R + 0.587 G + 0.114 B)/255
   relative   mean CIE relative luminance Y of linearized sRGB (0.2126, 0.7152, 0.0722)
 
-environment: http_proxy/https_proxy are honoured; FRONTIER_PROXY is the HTTP proxy when no
-http_proxy is set. OMP_NUM_THREADS (set by HTCondor to the slot's CPUs) caps the decoders.
+environment: http_proxy/https_proxy are honoured; FRONTIER_PROXY, else OSG_SQUID_LOCATION, is
+the HTTP proxy when no http_proxy is set. OMP_NUM_THREADS (set by HTCondor to the slot's CPUs) caps the decoders.
 
 """ + EXIT_CODES_HELP
 
@@ -55,6 +55,10 @@ def parser() -> argparse.ArgumentParser:
                              "50 ms of storage latency)")
     tuning.add_argument("--timeout", type=seconds, default=30.0, metavar="SECONDS",
                         help="connect and read timeout per request (default: %(default)g)")
+    tuning.add_argument("--deadline", type=seconds, default=300.0, metavar="SECONDS",
+                        help="longest one download of a photo may take, head and body, however "
+                             "steadily its bytes come; past it the photo fails, not retried "
+                             "(default: %(default)g)")
     tuning.add_argument("--retries", type=whole_number(0), default=4, metavar="N",
                         help="retries of a transient failure (timeouts, dropped connections, "
                              "HTTP 429/5xx), with exponential backoff (default: %(default)s)")
@@ -177,7 +181,7 @@ def _run(args, document, records, workers, cpus, started) -> int:
     job = document["job"]
     print("/* Running on host: {} */".format(job["host"]), flush=True)
     fetcher = Fetcher(timeout=args.timeout, retries=args.retries, max_bytes=args.max_bytes,
-                      pool_size=workers, version=job["payload_version"])
+                      pool_size=workers, version=job["payload_version"], deadline=args.deadline)
 
     def report(entry: Dict) -> None:
         if "luminance" in entry:

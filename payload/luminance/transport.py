@@ -15,6 +15,7 @@ FetchError here, at the boundary: `transient` says whether a later try may succe
 import http.client
 import itertools
 import os
+import re
 import socket
 import ssl
 import threading
@@ -92,6 +93,9 @@ def retry_after(value: Optional[str]) -> Optional[float]:
 _RETRY = urllib3.util.Retry(0)
 
 
+_HOST = re.compile(r"[a-z0-9_.-]+|[0-9a-f:.]+")  # a name (IDNA-encoded, lower case) or an IP address
+
+
 class Route(NamedTuple):
     """How to reach one scheme://host:port, decided once per host."""
     pool: urllib3.connectionpool.HTTPConnectionPool
@@ -145,6 +149,9 @@ class Routes:
                              transient=False)
         try:
             request = requests.Request("GET", url).prepare()  # the host IDNA-encoded
+            host = urllib.parse.urlsplit(request.url).hostname or ""
+            if not _HOST.fullmatch(host):  # a space or a control character, which http.client asserts on
+                raise FetchError("bad URL: bad host name {!r}".format(host[:100]), transient=False)
             pool = self._adapter.get_connection_with_tls_context(request, verify, proxies)
         except (requests.exceptions.RequestException, ValueError) as exc:  # LocationValueError too
             raise FetchError("bad URL: {}".format(_describe(exc)), transient=False) from None
@@ -199,7 +206,7 @@ class Deadlines:
     def __init__(self, seconds: float):
         self.seconds = seconds
         self.name = "fetch-deadlines-{}".format(next(self._count))
-        self._tick = min(1.0, seconds / 4)
+        self._tick = max(0.05, min(1.0, seconds / 4))  # precise enough, never a busy loop
         self._active: Dict[int, Watch] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -336,7 +343,7 @@ class Transport:
         except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError) as exc:
             if watch.expired:
                 raise self._late() from None
-            raise self._failure(exc) from None  # UnicodeError and ssl's errors among them
+            raise _failure(exc, self.timeout, self.connect_timeout) from None  # UnicodeError and ssl's errors among them
         finally:
             self.deadlines.end(watch)
             _discard(response)
@@ -415,39 +422,39 @@ class Transport:
         return FetchError("download took longer than the deadline of {:g}s (--deadline)".format(
             self.deadline), transient=False)
 
-    def _failure(self, exc: BaseException) -> FetchError:
-        """The FetchError for EXC, raised by urllib3, http.client, ssl or socket during a try."""
-        errors = urllib3.exceptions
-        cause = exc.args[1] if isinstance(exc, errors.ProtocolError) and len(exc.args) > 1 else exc
-        if isinstance(exc, errors.SSLError):
-            inner = exc.args[0] if exc.args else exc
-            if isinstance(inner, ssl.SSLCertVerificationError):
-                return FetchError("TLS verification failed: {}".format(
-                    inner.verify_message or inner.reason), transient=False)
-            return FetchError("TLS failed: {}".format(_describe(inner)), transient=True)
-        if isinstance(exc, errors.ProxyError):
-            return _proxy_failure(exc)
-        if isinstance(exc, errors.NewConnectionError):  # before its base, ConnectTimeoutError
-            if isinstance(exc, errors.NameResolutionError):
-                return FetchError("connection failed: cannot resolve host {}".format(
-                    getattr(exc.conn, "host", "?")), transient=True)
-            return FetchError("connection failed: {}".format(_describe(exc.__cause__ or exc)),
-                              transient=True)
-        if isinstance(exc, errors.ConnectTimeoutError):
-            return FetchError("connect timed out after {:g}s".format(self.connect_timeout), transient=True)
-        if isinstance(exc, (errors.ReadTimeoutError, socket.timeout)):
-            return FetchError("read timed out after {:g}s".format(self.timeout), transient=True)
-        if isinstance(cause, http.client.IncompleteRead):  # urllib3's too
-            return FetchError("connection dropped mid-body after {} bytes".format(
-                cause.partial if isinstance(cause.partial, int) else len(cause.partial)), transient=True)
-        if isinstance(cause, http.client.LineTooLong) or "got more than" in str(cause):
-            # Too long a header line, too many headers: the same on every try.
-            return FetchError("bad response: {}".format(_describe(cause)), transient=False)
-        if isinstance(cause, (http.client.InvalidURL, ValueError)):  # control characters, a bad port
-            return FetchError("bad URL: {}".format(_describe(cause)), transient=False)
-        if isinstance(cause, errors.DecodeError):
-            return FetchError("bad body: {}".format(_describe(cause)), transient=False)
-        return FetchError("connection failed: {}".format(_describe(cause)), transient=True)
+def _failure(exc: BaseException, timeout: float, connect_timeout: float) -> FetchError:
+    """The FetchError for EXC, raised by urllib3, http.client, ssl or socket during a try."""
+    errors = urllib3.exceptions
+    cause = exc.args[1] if isinstance(exc, errors.ProtocolError) and len(exc.args) > 1 else exc
+    if isinstance(exc, errors.SSLError):
+        inner = exc.args[0] if exc.args else exc
+        if isinstance(inner, ssl.SSLCertVerificationError):
+            return FetchError("TLS verification failed: {}".format(
+                inner.verify_message or inner.reason), transient=False)
+        return FetchError("TLS failed: {}".format(_describe(inner)), transient=True)
+    if isinstance(exc, errors.ProxyError):
+        return _proxy_failure(exc)
+    if isinstance(exc, errors.NewConnectionError):  # before its base, ConnectTimeoutError
+        if isinstance(exc, errors.NameResolutionError):
+            return FetchError("connection failed: cannot resolve host {}".format(
+                getattr(exc.conn, "host", "?")), transient=True)
+        return FetchError("connection failed: {}".format(_describe(exc.__cause__ or exc)),
+                          transient=True)
+    if isinstance(exc, errors.ConnectTimeoutError):
+        return FetchError("connect timed out after {:g}s".format(connect_timeout), transient=True)
+    if isinstance(exc, (errors.ReadTimeoutError, socket.timeout)):
+        return FetchError("read timed out after {:g}s".format(timeout), transient=True)
+    if isinstance(cause, http.client.IncompleteRead):  # urllib3's too
+        return FetchError("connection dropped mid-body after {} bytes".format(
+            cause.partial if isinstance(cause.partial, int) else len(cause.partial)), transient=True)
+    if isinstance(cause, http.client.LineTooLong) or "got more than" in str(cause):
+        # Too long a header line, too many headers: the same on every try.
+        return FetchError("bad response: {}".format(_describe(cause)), transient=False)
+    if isinstance(cause, (http.client.InvalidURL, ValueError)):  # control characters, a bad port
+        return FetchError("bad URL: {}".format(_describe(cause)), transient=False)
+    if isinstance(cause, errors.DecodeError):
+        return FetchError("bad body: {}".format(_describe(cause)), transient=False)
+    return FetchError("connection failed: {}".format(_describe(cause)), transient=True)
 
 
 _HANGUPS = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
