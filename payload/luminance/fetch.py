@@ -1,4 +1,5 @@
-"""Fetching a photo's bytes: HTTP(S) with keep-alive, timeouts, retries, a size limit and a deadline; local files.
+"""Fetching a photo's bytes: HTTP(S) with keep-alive, timeouts, retries, a size limit and a deadline;
+objects of Pelican federations (osdf://, pelican://: pelican.py); local files.
 
 Transient failures (connection errors, timeouts, a connection dropped mid-body, HTTP 429 and 5xx)
 are retried with exponential backoff, honouring Retry-After; other failures are permanent and not
@@ -17,6 +18,7 @@ import urllib.parse
 import urllib.request
 from typing import Callable, Optional, Sequence, Union
 
+from luminance import pelican
 from luminance.transport import MAX_HOSTS, Body, FetchError, Head, Transport, site_proxies, too_big
 
 __all__ = ["Fetcher", "FetchError", "Body", "Head", "frontier_proxies", "DEFAULT_MAX_BYTES",
@@ -41,6 +43,7 @@ class Fetcher:
         self.backoff, self.deadline = backoff, deadline
         self.user_agent = USER_AGENT.format(version, platform.python_version())
         self.transport = Transport(timeout, max_bytes, deadline, pool_size, self.user_agent)
+        self.pelican = pelican.Pelican(self)
 
     def close(self) -> None:
         """Close every kept-alive connection and stop the deadline watchdog."""
@@ -59,6 +62,8 @@ class Fetcher:
             scheme = parts.scheme.lower()
             if scheme in ("http", "https"):
                 return self.first([url])
+            if scheme in pelican.SCHEMES:
+                return self.pelican.get(url)
             if scheme == "file":
                 if parts.netloc not in ("", "localhost"):
                     raise FetchError("bad URL: a file URL on another host ({})".format(parts.netloc),
@@ -70,10 +75,11 @@ class Fetcher:
         except ValueError as exc:  # "Invalid IPv6 URL", a NUL in a path; UnicodeError among them
             raise FetchError("bad URL: {}".format(exc), transient=False) from None
 
-    def first(self, urls: Sequence[str], follow: bool = True,
+    def first(self, urls: Sequence[str], follow: bool = True, site_proxy: bool = True,
               fallback: Callable[[FetchError], bool] = lambda error: error.transient
               ) -> Union[Body, Head]:
-        """The answer of the first of URLS that gives one (Transport.get), trying them in order.
+        """The answer of the first of URLS that gives one (Transport.get: FOLLOW, SITE_PROXY),
+        trying them in order.
 
         A failure for which FALLBACK is true (by default: a transient one) goes on to the next
         URL; when every URL has failed so, that counts one retry, after a backoff. A mirror list
@@ -84,7 +90,7 @@ class Fetcher:
             error: Optional[FetchError] = None
             for url in urls:
                 try:
-                    return self.transport.get(url, follow)
+                    return self.transport.get(url, follow, site_proxy)
                 except FetchError as exc:
                     if not fallback(exc):
                         raise

@@ -7,7 +7,8 @@ Format (compatible with the tutorial's manifest.txt):
 - blank lines and lines starting with `#` are skipped and are not records;
 - a malformed line (one field, three fields, a bad year, an unsupported URL scheme) is still a
   record: it keeps its number, and a job reports it as a failure naming its line;
-- URLs are `http://`, `https://`, `file://`, or a plain local path.
+- URLs are `http://`, `https://`, `file://`, a plain local path, or an object of a Pelican
+  federation: `osdf:///ospool/...` (the OSDF; `stash:///` its older name), `pelican://HOST/...`.
 
 Records are numbered from 0 in manifest order; a job's START and COUNT count records, not lines.
 A manifest *slice* (what ./submit --split gives each job) begins with an offset directive
@@ -25,7 +26,7 @@ __all__ = ["Record", "parse_year", "parse_line", "iter_records", "read_records",
            "format_record", "offset_directive", "UNKNOWN_YEARS", "SCHEMES"]
 
 UNKNOWN_YEARS = ("?", "unknown", "n.d.")
-SCHEMES = ("http", "https", "file")
+SCHEMES = ("http", "https", "file", "osdf", "pelican", "stash")  # the last three: pelican.py
 OFFSET_PREFIX = "#@photodemo offset"
 _OFFSET_RE = re.compile(r"#@photodemo offset record=(\d+) line=(\d+)\s*$")
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")

@@ -34,7 +34,8 @@ import urllib3.connectionpool
 import urllib3.exceptions
 import urllib3.util
 
-__all__ = ["FetchError", "Body", "Head", "Transport", "site_proxies", "too_big", "MAX_HOSTS"]
+__all__ = ["FetchError", "Body", "Head", "Transport", "site_proxies", "too_big", "redirect_target",
+           "MAX_HOSTS"]
 
 CHUNK = 256 * 1024
 DRAIN_LIMIT = 64 * 1024  # bytes read to keep a connection after an error response or a redirect
@@ -110,24 +111,25 @@ class Routes:
         self._adapter = requests.adapters.HTTPAdapter(pool_connections=MAX_HOSTS,
                                                       pool_maxsize=pool_size, max_retries=0)
         self._site = site_proxies()
-        self._routes: Dict[Tuple[str, str], Route] = {}  # oldest first
+        self._routes: Dict[Tuple[str, str, bool], Route] = {}  # oldest first
         self._lock = threading.Lock()
 
-    def get(self, url: str, key: Tuple[str, str]) -> Route:
+    def get(self, url: str, key: Tuple[str, str, bool]) -> Route:
+        """KEY: (scheme, host and port, whether the site's squid may be the proxy)."""
         route = self._routes.get(key)
         if route is not None:
             return route
         with self._lock:
             route = self._routes.get(key)  # another thread may have made it meanwhile
             if route is None:
-                route = self._routes[key] = self._new(url)
+                route = self._routes[key] = self._new(url, site=key[2])
                 if len(self._routes) > MAX_HOSTS:
                     # Forget the oldest host: its pool closes its idle connections once the
                     # adapter's managers drop it, so thousands of hosts do not keep a socket each.
                     del self._routes[next(iter(self._routes))]
             return route
 
-    def forget(self, key: Tuple[str, str]) -> None:
+    def forget(self, key: Tuple[str, str, bool]) -> None:
         with self._lock:
             self._routes.pop(key, None)
 
@@ -136,9 +138,9 @@ class Routes:
             self._routes.clear()
             self._adapter.close()
 
-    def _new(self, url: str) -> Route:
+    def _new(self, url: str, site: bool) -> Route:
         proxies = requests.utils.get_environ_proxies(url)  # http(s)_proxy, all_proxy, no_proxy
-        if self._site and not requests.utils.should_bypass_proxies(url, None):
+        if site and self._site and not requests.utils.should_bypass_proxies(url, None):
             proxies = dict(self._site, **proxies)
         proxy = requests.utils.select_proxy(url, proxies)
         if proxy:
@@ -306,13 +308,14 @@ class Transport:
         self.deadlines.close()
         self.routes.close()
 
-    def get(self, url: str, follow: bool = True) -> Union[Body, Head]:
-        """The body at URL; with FOLLOW false, a redirect's Head instead. Raises FetchError."""
+    def get(self, url: str, follow: bool = True, site_proxy: bool = True) -> Union[Body, Head]:
+        """The body at URL; with FOLLOW false, a redirect's Head instead. SITE_PROXY false: never
+        through the site's squid (FRONTIER_PROXY, OSG_SQUID_LOCATION). Raises FetchError."""
         watch = self.deadlines.start()
         response = None
         try:
             for _ in range(MAX_REDIRECTS + 1):
-                response = self._send(url, watch)
+                response = self._send(url, watch, site_proxy)
                 location = response.get_redirect_location()  # False unless a 3xx with Location
                 if not location:
                     break
@@ -321,7 +324,7 @@ class Transport:
                     _discard(response, healthy=True)
                     response = None
                     return head
-                target = _redirect(url, location)
+                target = redirect_target(url, location)
                 _discard(response, healthy=True)
                 response, url = None, target
             else:
@@ -348,10 +351,10 @@ class Transport:
             self.deadlines.end(watch)
             _discard(response)
 
-    def _send(self, url: str, watch: Watch):
+    def _send(self, url: str, watch: Watch, site_proxy: bool):
         """The response to GET URL on its host's pool, its body not yet read."""
         parts = urllib.parse.urlsplit(url)
-        key = (parts.scheme.lower(), parts.netloc)
+        key = (parts.scheme.lower(), parts.netloc, site_proxy)
         # Non-ASCII characters percent-encoded, as requests does.
         target = requests.utils.requote_uri((parts.path or "/") + ("?" + parts.query if parts.query else ""))
         retried = False
@@ -467,7 +470,7 @@ def too_big(size: int, limit: int, at_least: bool = False) -> str:
         "over " if at_least else "", size / 1e6, limit / 1e6)
 
 
-def _redirect(url: str, location: str) -> str:
+def redirect_target(url: str, location: str) -> str:
     """Where a redirect from URL to LOCATION leads: an http(s) URL, else a FetchError."""
     try:
         target = urllib.parse.urljoin(url, location)
