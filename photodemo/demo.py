@@ -30,6 +30,7 @@ if os.path.join(ROOT, "payload") not in sys.path:  # `python -m photodemo.demo` 
 from luminance import jobs, results  # noqa: E402
 from luminance.errors import EXIT_INTERRUPTED, PhotodemoError, ResultsError, UsageError  # noqa: E402
 from photodemo import archive, mkmanifest  # noqa: E402
+from photodemo import federation as federation_server  # noqa: E402
 
 __all__ = ["ensure_archive", "serve", "build_manifest", "run_submit", "run_aggregate", "summarize",
            "main"]
@@ -97,8 +98,9 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def serve(directory: str, log_path: str, attempts: int = 3) -> Iterator[str]:
+def serve(directory: str, log_path: str, attempts: int = 3, federation: bool = False) -> Iterator[str]:
     """A `python -m http.server` process serving DIRECTORY on 127.0.0.1; yields its base URL.
+    FEDERATION: a local Pelican federation instead (photodemo/federation.py), a pelican:// base.
 
     The port is picked free, then handed to the server: another program may take it in between,
     so the server counts as up only once it serves the archive's own stamp file, and a server
@@ -110,14 +112,14 @@ def serve(directory: str, log_path: str, attempts: int = 3) -> Iterator[str]:
     with open(log_path, "ab") as log:
         for _ in range(attempts):
             port = _free_port()
-            process = subprocess.Popen(
-                [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port),
-                 "--directory", directory],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            command = ([sys.executable, federation_server.__file__, "--port", str(port)] if federation
+                       else [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)])
+            process = subprocess.Popen(command + ["--directory", directory],
+                                       stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
             try:
                 url = "http://127.0.0.1:{}".format(port)
                 if _wait_until_serving(process, url + "/" + archive.STAMP_NAME, expected):
-                    yield url
+                    yield federation_server.base_url(port) if federation else url
                     return
             finally:
                 _stop(process)
@@ -256,9 +258,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         say("sample archive: {} photos in {} (cached; seed {})".format(args.count, archive_dir, args.seed))
 
-    with serve(archive_dir, os.path.join(workdir, "server.log")) as base_url:
-        say("serving {} at {}/ (python -m http.server, log in {})".format(
-            archive_dir, base_url, os.path.join(workdir, "server.log")))
+    with serve(archive_dir, os.path.join(workdir, "server.log"), federation=args.federation) as base_url:
+        say("serving {} at {}/ ({}, log in {})".format(
+            archive_dir, base_url, "a local Pelican federation" if args.federation else "python -m http.server",
+            os.path.join(workdir, "server.log")))
         build_manifest(archive_dir, base_url, manifest)
         say("manifest: {}".format(manifest))
         # Results from an earlier run name another port's URLs: start from an empty directory.
@@ -306,6 +309,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="the payload built by make payload (default: dist/luminance.pex)")
     parser.add_argument("--workdir", default=DEFAULT_WORKDIR, metavar="DIR",
                         help="where the archive, manifest, results and page go (default: demo/)")
+    parser.add_argument("--federation", action="store_true",
+                        help="serve the archive as a local Pelican federation (pelican:// URLs: "
+                             "discovery, director, cache, as the OSDF) instead of plain HTTP")
     args = parser.parse_args(argv)
     if not 1 <= args.count <= archive.MAX_COUNT:
         parser.exit(2, "{}: error: --count must be 1..{}, got {}\n".format(

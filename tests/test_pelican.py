@@ -211,3 +211,26 @@ def test_the_pex_reads_osdf_urls_as_htcondor_runs_it(pex, federation, tmp_path):
             values[kind] = [photo["luminance"] for photo in document["photos"]]
     assert len(values["osdf"]) == 2 and values["osdf"] == values["http"]
     assert federation.director_requests() == 1
+
+
+def test_the_demo_federation_serves_a_directory_as_the_osdf_does(tmp_path):
+    from photodemo import federation as demo_federation
+
+    (tmp_path / "series1").mkdir()
+    (tmp_path / "series1" / "a b.jpg").write_bytes(BODY)
+    (tmp_path / "stamp").write_bytes(b"stamp")
+    server = demo_federation.make_server(str(tmp_path))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = demo_federation.base_url(server.server_address[1])
+        with fast() as fetcher:
+            assert fetcher.get(base + "/series1/a b.jpg").data == BODY
+            assert fetcher.get(base + "/series1/a%20b.jpg").data == BODY
+            with pytest.raises(FetchError, match="HTTP 404"):
+                fetcher.get(base + "/series1/missing.jpg")
+            # Outside the namespace, the plain files (the demo checks its stamp so).
+            assert fetcher.get("http://127.0.0.1:{}/stamp".format(server.server_address[1])).data == b"stamp"
+    finally:
+        server.shutdown()
+        server.server_close()
