@@ -197,6 +197,8 @@ def _run(args, document, records, workers, cpus, started) -> int:
         entries, complete = run(records, fetcher, args.metric, workers, cpus, report)
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if complete:  # else fetch threads may still be reading: the job ends with os._exit below
+        fetcher.close()
     elapsed = time.time() - started
     document["photos"] = [entry for entry in entries if "luminance" in entry]
     document["failures"] = [entry for entry in entries if "luminance" not in entry]
