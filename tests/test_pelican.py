@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from httpserver import LocalFederation, PhotoServer
-from images import jpeg
+from photodemo.images import jpeg
 
 from luminance import pelican, results
 from luminance.fetch import Fetcher, FetchError
