@@ -116,9 +116,9 @@ def serve(directory: str, log_path: str, attempts: int = 3, federation: bool = F
     with open(log_path, "ab") as log:
         for _ in range(attempts):
             port = _free_port()
-            command = ([sys.executable, federation_server.__file__, "--port", str(port)] if federation
-                       else [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)])
-            process = subprocess.Popen(command + ["--directory", directory],
+            server = (["-m", "photodemo.federation", "--port", str(port)] if federation
+                      else ["-m", "http.server", "--bind", "127.0.0.1", str(port)])
+            process = subprocess.Popen([sys.executable] + server + ["--directory", directory], cwd=ROOT,
                                        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
             try:
                 url = "http://127.0.0.1:{}".format(port)

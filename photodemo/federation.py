@@ -19,6 +19,10 @@ import posixpath
 import urllib.parse
 from typing import Optional, Sequence
 
+from luminance import command
+from luminance.arguments import whole_number
+from luminance.errors import EXIT_OK, UsageError
+
 __all__ = ["DEFAULT_NAMESPACE", "CACHE_PREFIX", "make_server", "base_url", "main"]
 
 DEFAULT_NAMESPACE = "/ospool/uw-shared/public/demo"
@@ -77,22 +81,32 @@ def base_url(port: int, namespace: str = DEFAULT_NAMESPACE) -> str:
     return "pelican://127.0.0.1:{}/{}".format(port, namespace.strip("/"))
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m photodemo.federation",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
-    parser.add_argument("--directory", default=".", help="the files to serve (default: .)")
-    parser.add_argument("--namespace", default=DEFAULT_NAMESPACE,
+def parser() -> command.Parser:
+    parser = command.Parser("federation", "python -m photodemo.federation",
+                            description=__doc__.split("\n\n")[0],
+                            exit_codes={EXIT_OK: "stopped (it serves until Ctrl-C or SIGTERM)"})
+    parser.add_argument("--port", type=whole_number(0), default=0, metavar="PORT",
+                        help="port on 127.0.0.1 (default: 0, a free one)")
+    parser.add_argument("--directory", default=".", metavar="DIR", help="the files to serve (default: .)")
+    parser.add_argument("--namespace", default=DEFAULT_NAMESPACE, metavar="PATH",
                         help="the namespace they are under (default: %(default)s)")
-    args = parser.parse_args(argv)
-    with make_server(args.directory, args.port, args.namespace) as server:
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    return command.run(parser(), _serve, argv, interrupted="stopped")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        server = make_server(args.directory, args.port, args.namespace)
+    except OSError as exc:
+        raise UsageError("cannot serve on 127.0.0.1:{}: {}".format(args.port, exc.strerror or exc)) from None
+    with server:
         print("serving {} as {}".format(args.directory, base_url(server.server_address[1], args.namespace)),
               flush=True)
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-    return 0
+        server.serve_forever()
+    return EXIT_OK
 
 
 if __name__ == "__main__":

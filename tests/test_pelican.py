@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import sys
 import threading
 
 import pytest
@@ -234,3 +235,18 @@ def test_the_demo_federation_serves_a_directory_as_the_osdf_does(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_demo_federation_runs_as_a_command(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(BODY)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.Popen([sys.executable, "-m", "photodemo.federation", "--directory", str(tmp_path)],
+                            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    try:
+        line = proc.stdout.readline()  # serving DIR as pelican://127.0.0.1:PORT/NAMESPACE
+        base = line.split(" as ", 1)[1].strip()
+        with fast() as fetcher:
+            assert fetcher.get(base + "/a.jpg").data == BODY
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 143 and proc.stderr.read() == "federation: stopped\n"
