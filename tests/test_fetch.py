@@ -333,6 +333,9 @@ HOSTILE_URLS = [
     "http://photos.invalid/a\x00b.jpg", "http://photos.invalid/a\r\nX-Evil: 1", "https://photos.invalid:0/a",
     "http://user:pa ss@photos.invalid/a.jpg", "http://photos.invalid/\udcff.jpg", "http://photos.invalid/" + "a" * 70000,
     "file:///\udcff.jpg", "file://[::1/a.jpg", "/tmp/\udcff\x00", "x" * 5000, "ftp://photos.invalid/a.jpg", "",
+    "osdf://", "osdf:///", "osdf:///a\x00b", "osdf://[::1/a.jpg", "stash:///\udcff.jpg", "pelican://[::1/a",
+    "pelican://photos.invalid:99999/ns/a.jpg", "pelican://exa mple.invalid/ns/a.jpg", "pelican://\udcff/ns/a",
+    "pelican://photos.invalid/" + "a" * 70000, "osdf:///ns/%ZZ.jpg", "osdf:///ns/../..",
 ]
 
 

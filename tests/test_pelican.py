@@ -250,3 +250,16 @@ def test_the_demo_federation_runs_as_a_command(tmp_path):
     finally:
         proc.terminate()
         assert proc.wait(10) == 143 and proc.stderr.read() == "federation: stopped\n"
+
+
+def test_a_cache_url_that_is_not_cache_plus_path_is_used_as_given(federation):
+    path = PUBLIC + "/a.jpg"
+    federation.caches[0].add("/somewhere/else.jpg", BODY)
+    federation.director.add(path, status=307, content_type="text/plain", headers={
+        "Location": federation.caches[0].url("/somewhere/else.jpg?token=1"),
+        "Link": '<{}>; rel="duplicate"; pri=1'.format(federation.caches[0].url("/somewhere/else.jpg?token=1")),
+        "X-Pelican-Namespace": "namespace={}, require-token=false".format(PUBLIC)})
+    with fast() as fetcher:
+        assert fetcher.get("pelican://{}{}".format(federation.host, path)).data == BODY
+        assert fetcher.get("pelican://{}{}".format(federation.host, path)).data == BODY
+    assert federation.caches[0].hits["/somewhere/else.jpg"] == 2

@@ -55,6 +55,7 @@ class Namespace(NamedTuple):
     prefix: str
     caches: Tuple[str, ...]  # scheme://host[:port][/path] that an object's path is appended to
     private: bool
+    objects: Tuple[str, ...] = ()  # else: the caches' whole URLs, for the object at PREFIX alone
 
 
 def parse(url: str, environ: Mapping[str, str] = os.environ) -> ObjectURL:
@@ -156,8 +157,9 @@ class Pelican:
         if namespace.private:
             raise _private(url, namespace.prefix)
         path = urllib.parse.quote(where.path)
+        candidates = [cache + path for cache in namespace.caches] or list(namespace.objects)
         try:
-            return self.fetcher.first([cache + path for cache in namespace.caches], site_proxy=False)
+            return self.fetcher.first(candidates, site_proxy=False)
         except FetchError as exc:
             if exc.transient:
                 federation.forget(namespace)  # maybe the caches moved: ask the director again
@@ -216,25 +218,29 @@ def _namespace(head: Head, path: str) -> Namespace:
         prefix = path  # a namespace the object is not in: trust it for this object only
     private = fields.get("require-token", "").lower() == "true"
     links = parse_links(head.headers.get("Link", "")) or [head.headers.get("Location", "")]
-    caches, refused = [], None
+    caches, objects, refused = [], [], None
     for link in links:
         try:
-            parts = urllib.parse.urlsplit(redirect_target(head.url, link))  # http(s) only
+            target = redirect_target(head.url, link)  # http(s) only
         except FetchError as exc:
             refused = refused or exc
             continue
+        objects.append(target)
         # A cache's URL for this object ends with its path: the rest is where every object of
         # the namespace is on that cache.
+        parts = urllib.parse.urlsplit(target)
         served = urllib.parse.unquote(parts.path)
-        if served.endswith(path):
+        if served.endswith(path) and not parts.query:
             cache = "{}://{}{}".format(parts.scheme, parts.netloc,
                                        urllib.parse.quote(served[:len(served) - len(path)]))
             if cache not in caches:
                 caches.append(cache)
-    if not caches and refused and not private:
-        raise refused
-    if not caches and not private:
-        raise FetchError("the federation's director named no cache for {}".format(path), transient=True)
+    if not objects and not private:
+        raise refused or FetchError("the federation's director named no cache for {}".format(path),
+                                    transient=True)
+    if len(caches) < len(objects):
+        # Some cache URL is not simply the cache and the path: good for this object alone.
+        return Namespace(path, (), private, tuple(objects))
     return Namespace(prefix, tuple(caches), private)
 
 
