@@ -14,7 +14,7 @@ import pytest
 
 from httpserver import PhotoServer
 
-from luminance import fetch, transport
+from luminance import fetch, results, transport
 from luminance.fetch import Fetcher, FetchError
 
 BODY = bytes(range(256)) * 400
@@ -458,3 +458,22 @@ def test_the_watchdog_runs_only_while_tries_are_under_way(server):
     fetcher.get(url)
     fetcher.close()  # and close() ends it at once
     assert name not in [thread.name for thread in threading.enumerate()]
+
+
+def test_the_job_gives_a_dripping_photo_up_at_its_deadline_and_keeps_the_others(server, tmp_path, capsys):
+    from luminance import cli
+    from photodemo.images import jpeg
+
+    good = server.add("/a.jpg", jpeg(40, 30))
+    drip = server.add("/drip.jpg", jpeg(40, 30), fault="drip")
+    manifest = tmp_path / "manifest.txt"
+    manifest.write_text("{} 1900\n{} 1901\n".format(good, drip))
+    began = time.monotonic()
+    code = cli.main([str(tmp_path / "results.json"), "0", "2", "--manifest", str(manifest), "--deadline", "1"])
+    assert code == 0 and time.monotonic() - began < 10  # a permanent failure: no rerun of the job
+    document = results.read(str(tmp_path / "results.json"))
+    assert [photo["url"] for photo in document["photos"]] == [good]
+    (failure,) = document["failures"]
+    assert (failure["url"], failure["transient"]) == (drip, False)
+    assert failure["reason"] == "download took longer than the deadline of 1s (--deadline)"
+    assert "manifest.txt:2: {}: download took longer".format(drip) in capsys.readouterr().err
