@@ -477,3 +477,13 @@ def test_the_job_gives_a_dripping_photo_up_at_its_deadline_and_keeps_the_others(
     assert (failure["url"], failure["transient"]) == (drip, False)
     assert failure["reason"] == "download took longer than the deadline of 1s (--deadline)"
     assert "manifest.txt:2: {}: download took longer".format(drip) in capsys.readouterr().err
+
+
+def test_an_https_proxy_is_spoken_to_over_tls(certificate, env):
+    # urllib3 speaks TLS to an https:// proxy (the hand-written client refused one).
+    env.setenv("REQUESTS_CA_BUNDLE", certificate[0])
+    with PhotoServer(tls=certificate) as proxy:
+        env.setenv("http_proxy", proxy.url(""))
+        proxy.add("/a.jpg", BODY)
+        assert fast().get("http://photos.example.invalid/a.jpg").data == BODY
+        assert proxy.proxied == ["http://photos.example.invalid/a.jpg"]
