@@ -27,13 +27,14 @@ import math
 import operator
 import os
 import stat
+from datetime import datetime, timezone
 from typing import Any, Dict, List, NamedTuple, Optional, Union
 
 from luminance.errors import ResultsError
 from luminance.files import write_atomically
 
 __all__ = ["SCHEMA", "METRICS", "DEFAULT_METRIC", "MAX_RECORDS", "MAX_FILE_BYTES", "Job", "PHOTO_FIELDS",
-           "FAILURE_FIELDS", "new_document", "photo", "failure", "rank", "better", "write", "read",
+           "FAILURE_FIELDS", "epoch", "new_document", "photo", "failure", "rank", "better", "write", "read",
            "validate", "transient_failures"]
 
 SCHEMA = "photodemo-results/1"
@@ -99,7 +100,8 @@ class Job(NamedTuple):
         values = {}
         for field, (types, low, high) in _JOB_CHECKS.items():
             value = data.get(field)
-            if type(value) not in types or (type(value) in (int, float) and not low <= value <= high):
+            if type(value) not in types or (type(value) in (int, float) and not low <= value <= high) or \
+                    (field in ("started", "ended") and type(value) is str and epoch(value) is None):
                 raise ResultsError("{}: job.{} is not {} ({})".format(
                     name, field, _JOB_HELP[field], _shown(value)))
             values[field] = value
@@ -129,6 +131,20 @@ _JOB_HELP = {field: "text or null" if types == _TEXT else
              "a time (ISO 8601 text, or seconds since 1970 before year 10000), or null"
              for field, (types, low, high) in _JOB_CHECKS.items()}
 assert set(_JOB_CHECKS) == set(Job._fields)
+
+
+def epoch(value: Union[str, _Number, None]) -> Optional[float]:
+    """Seconds since 1970 of a job's started/ended (an ISO 8601 text or a number), or None when it
+    names no time from 1970 to 9999 (naive times are UTC)."""
+    if isinstance(value, str):
+        try:
+            stamp = datetime.fromisoformat(value.strip()[:40].replace("Z", "+00:00"))
+            value = (stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)).timestamp()
+        except (ValueError, OverflowError, OSError):
+            return None
+    if type(value) in (int, float) and 0 <= value <= MAX_EPOCH:
+        return float(value)
+    return None
 
 
 def _shown(value: Any) -> str:
@@ -248,13 +264,14 @@ def _read_text(path: str) -> str:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise ResultsError("{}: cannot read results: {}".format(path, exc.strerror or exc)) from None
+    info = os.fstat(fd)
+    problem = "not a regular file" if not stat.S_ISREG(info.st_mode) else \
+        "{} bytes, more than a results file may hold ({} MiB)".format(info.st_size, MAX_FILE_BYTES >> 20) \
+        if info.st_size > MAX_FILE_BYTES else None
+    if problem:
+        os.close(fd)
+        raise ResultsError("{}: {}; skipped unread".format(path, problem))
     with open(fd, "rb") as stream:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ResultsError("{}: not a regular file; skipped unread".format(path))
-        if info.st_size > MAX_FILE_BYTES:
-            raise ResultsError("{}: {} bytes, more than a results file may hold ({} MiB); skipped unread"
-                               .format(path, info.st_size, MAX_FILE_BYTES >> 20))
         try:
             data = stream.read(MAX_FILE_BYTES + 1)
         except OSError as exc:
