@@ -153,7 +153,7 @@ def crafted_summary(years, unknown=None):
 @needs_chromium
 @pytest.mark.slow
 @pytest.mark.parametrize("years", [
-    [(10 ** 20, 0.5), (10 ** 20 + 10 ** 5, 0.6)],
+    [(10 ** 20, 0.5), (10 ** 20 + 16384, 0.6)],  # neighbouring doubles: a tick step adds nothing
     [(-10 ** 300, 0.5), (10 ** 300, 1e308)],
     [(10 ** 400, 0.5), (1900, -1e308)],  # 10**400 is Infinity to JavaScript
 ])
