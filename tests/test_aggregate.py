@@ -169,7 +169,11 @@ def test_no_results_at_all_is_a_one_line_error_and_nothing_on_stdout(tmp_path, c
     setup(tmp_path)
     code, out, err = run(capsys, tmp_path)
     assert code == 2 and out == ""
-    assert err.splitlines()[-1].startswith("aggregate: error: ") and message in err.splitlines()[-1]
+    *warnings, error = err.splitlines()
+    assert error.startswith("aggregate: error: ") and message in error
+    # Before it, one warning for each file that could not be read, and nothing else.
+    assert len(warnings) == len(os.listdir(str(tmp_path))), err
+    assert all(line.startswith("aggregate: warning: ") and "results-0.json: " in line for line in warnings)
 
 
 def test_a_path_that_does_not_exist_is_a_usage_error(tmp_path, capsys):
@@ -297,7 +301,7 @@ def test_untrusted_text_cannot_inject_markup(tmp_path, capsys):
     assert code == 0
     for raw in ("</script><script>", "<script>alert", "<b>x</b>", '<img src=x', 'href="javascript:'):
         assert raw not in out, raw
-    assert out.count("<script") == 3  # the listeners, the data block, the plot's script
+    assert out.count("<script") == 2  # the data block, the plot's script
     data = re.search(r'<script type="application/json" id="plot-data">(.*?)</script>', out, re.S).group(1)
     assert not set("<>&\u2028\u2029") & set(data)
     assert json.loads(data)["prefix"] + json.loads(data)["u"][0] == "http://x.org/a.jpg?" + evil
