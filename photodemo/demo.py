@@ -27,9 +27,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if os.path.join(ROOT, "payload") not in sys.path:  # `python -m photodemo.demo` puts only ROOT there
     sys.path.insert(0, os.path.join(ROOT, "payload"))
 
-from luminance import jobs, results  # noqa: E402
-from luminance.errors import EXIT_INTERRUPTED, PhotodemoError, ResultsError, UsageError  # noqa: E402
-from photodemo import archive, mkmanifest  # noqa: E402
+from luminance import jobs  # noqa: E402
+from luminance.errors import EXIT_INTERRUPTED, PhotodemoError, UsageError  # noqa: E402
+from photodemo import aggregate, archive, mkmanifest  # noqa: E402
 
 __all__ = ["ensure_archive", "serve", "build_manifest", "run_submit", "run_aggregate", "summarize",
            "main"]
@@ -200,27 +200,26 @@ def run_aggregate(results_dir: str, page: str, workdir: str) -> int:
             os.unlink(tmp)
 
 
+ERAS = (("before 1920", None, 1920), ("1920-1979", 1920, 1980), ("from 1980", 1980, None))
+
+
 def summarize(results_dir: str) -> List[str]:
-    """A few lines about the results in RESULTS_DIR: photos, failures, and the trend by era."""
-    photos, failed, files = [], 0, 0
-    for path in sorted(glob.glob(os.path.join(results_dir, jobs.RESULTS_GLOB))):
-        try:
-            document = results.read(path)
-        except ResultsError:
-            continue  # aggregate has already named it
-        files += 1
-        photos += document["photos"]
-        failed += len(document["failures"])
-    unknown = sum(1 for photo in photos if photo["year"] is None)
+    """A few lines about the results in RESULTS_DIR, as ./aggregate merged them (each record
+    once): photos, failures, and the mean luminance by era."""
+    try:
+        merge = aggregate.collect([results_dir])  # aggregate has already named the unusable files
+    except PhotodemoError as exc:
+        return ["no results to summarize: {}".format(exc)]
+    unknown = merge.years[None].n if None in merge.years else 0
     lines = ["{} photos analyzed from {} results files; {} failed; {} of unknown year".format(
-        len(photos), files, failed, unknown)]
-    eras = [("before 1920", lambda y: y < 1920), ("1920-1979", lambda y: 1920 <= y < 1980),
-            ("from 1980", lambda y: y >= 1980)]
+        merge.photos, len(merge.files), len(merge.failures.entries), unknown)]
     means = []
-    for label, within in eras:
-        values = [p["luminance"] for p in photos if p["year"] is not None and within(p["year"])]
-        if values:
-            means.append("{} {:.3f} ({} photos)".format(label, sum(values) / len(values), len(values)))
+    for label, first, stop in ERAS:
+        within = [stats for year, stats in merge.years.items() if year is not None and
+                  (first is None or year >= first) and (stop is None or year < stop)]
+        count = sum(stats.n for stats in within)
+        if count:
+            means.append("{} {:.3f} ({} photos)".format(label, sum(stats.total for stats in within) / count, count))
     if means:
         lines.append("mean luminance " + ", ".join(means))
     return lines
