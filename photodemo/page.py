@@ -10,7 +10,6 @@ script with createElementNS/textContent, never from markup.
 """
 
 import base64
-import hashlib
 import html
 import json
 import os
@@ -19,6 +18,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import quote
 
 from luminance import jobs
+
+try:  # CPython's own SHA-256: hashlib would map OpenSSL's library into ./aggregate, raising its peak memory
+    from _sha2 import sha256  # Python 3.12 and later
+except ImportError:
+    try:
+        from _sha256 import sha256  # Python 3.6-3.11
+    except ImportError:  # pragma: no cover - another Python
+        from hashlib import sha256
 
 
 __all__ = ["csp", "METRIC_NOTES", "LINK_SCHEMES", "render", "instrument", "script_json", "plot_json", "link_target"]
@@ -47,7 +54,7 @@ def _asset(name: str) -> str:
 
 
 def _sha256(text: str) -> str:
-    return "'sha256-{}'".format(base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii"))
+    return "'sha256-{}'".format(base64.b64encode(sha256(text.encode("utf-8")).digest()).decode("ascii"))
 
 
 def csp(scripts: Sequence[str], styles: Sequence[str]) -> str:
