@@ -66,7 +66,7 @@ def run_aggregate(directory: str, out: str, *options: str) -> Tuple[float, float
 
 
 def render_ms(path: str) -> Optional[str]:
-    """How long the page took from its first script to the end of the plot's, in headless Chromium
+    """How long the plot's script took to draw (its data read and parsed too), in headless Chromium
     (if installed): the page watched through page.instrument, as the tests watch it."""
     if not os.access(CHROMIUM, os.X_OK):
         return None
@@ -74,9 +74,9 @@ def render_ms(path: str) -> Optional[str]:
     try:
         watched = os.path.join(profile, "page.html")
         with open(path, encoding="utf-8") as source, open(watched, "w", encoding="utf-8") as target:
-            target.write(page.instrument(source.read(), "window.photodemoT0 = performance.now();",
-                                         "document.body.dataset.renderMs = String(Math.round("
-                                         "performance.now() - window.photodemoT0));"))
+            target.write(page.instrument(source.read(), before_plot="window.photodemoT0 = performance.now();",
+                                         tail="document.body.dataset.renderMs = String(Math.round("
+                                              "performance.now() - window.photodemoT0));"))
         proc = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
                                "--disable-background-networking", "--disable-component-update", "--disable-sync",
                                "--no-first-run", "--user-data-dir=" + profile, "--window-size=1280,900",

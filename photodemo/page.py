@@ -64,15 +64,19 @@ def csp(scripts: Sequence[str], styles: Sequence[str]) -> str:
                       styles=" ".join(map(_sha256, styles)) or "'none'")
 
 
-def instrument(text: str, head: str = "", tail: str = "") -> str:
-    """The page TEXT with the script HEAD run first and TAIL run last, both allowed by its policy:
-    how the tests and the benchmark watch a page that, as shipped, carries no hook of theirs."""
+def instrument(text: str, head: str = "", tail: str = "", before_plot: str = "") -> str:
+    """The page TEXT with the script HEAD run first, BEFORE_PLOT just before the plot's script and
+    TAIL last, each allowed by its policy: how the tests and the benchmark watch a page that, as
+    shipped, carries no hook of theirs."""
     policy = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', text)
-    allowed = " ".join(_sha256(script) for script in (head, tail) if script)
+    allowed = " ".join(_sha256(script) for script in (head, before_plot, tail) if script)
     new = policy.group(1).replace("script-src ", "script-src {} ".format(_e(allowed)), 1)
     text = text[:policy.start(1)] + new + text[policy.end(1):]
     if head:
         text = text.replace("<title>", "<script>{}</script>\n<title>".format(head), 1)
+    if before_plot:
+        plot = text.rindex("<script>")
+        text = text[:plot] + "<script>{}</script>\n".format(before_plot) + text[plot:]
     if tail:
         text = text[:text.rindex("</body>")] + "<script>{}</script>\n</body>\n</html>\n".format(tail)
     return text
