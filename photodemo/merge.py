@@ -272,7 +272,7 @@ class Merge:
         self.files: List[str] = []
         self.skipped: List[Tuple[str, str]] = []  # (file, problem) of files not used at all
         self.warnings: List[str] = []  # every warning, as printed: "FILE: problem"
-        self.incomplete: List[str] = []  # "FILE: why" of files short of their range
+        self.incomplete: List[Tuple[str, str]] = []  # (file, why) of files short of their range
         self.photos = self.duplicates = 0
         self.points: Optional[List[Tuple[Optional[int], float, str]]] = []  # (year, lum, url)
         self.years: Dict[Optional[int], YearStats] = {}  # None: unknown year
@@ -346,7 +346,7 @@ class Merge:
             problems.append("{} entr{} with a luminance outside 0..1 or a year outside {}..{}: left out"
                             .format(bad, "ies" if bad != 1 else "y", *YEARS))
         if problems:
-            self.incomplete += [path] if _SHORT in problems[0] else []
+            self.incomplete += [(path, problems[0])] if _SHORT in problems[0] else []
             self.warn(path, "; ".join(problems))
         return True
 
@@ -427,7 +427,7 @@ class Merge:
             "failed": len(self.failures.entries), "transient": self.failures.transient(),
             "failures": self.failures.groups(), "files": len(self.files),
             "skipped": [{"file": path, "problem": problem} for path, problem in self.skipped],
-            "warnings": list(self.warnings), "duplicates": self.duplicates, "incomplete": list(self.incomplete),
+            "warnings": list(self.warnings), "duplicates": self.duplicates, "incomplete": [{"file": path, "problem": problem} for path, problem in self.incomplete],
             "coverage": self.coverage.summary(self.failures.entries, manifest_path),
             "years": [self.years[year].row(year) for year in sorted(y for y in self.years if y is not None)],
             "unknown": unknown,

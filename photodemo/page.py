@@ -230,9 +230,8 @@ def _coverage(summary: Dict[str, Any]) -> str:
         items.append("<li>{} record{} appeared in more than one results file (overlapping chunks); "
                      "each is counted once</li>".format(_n(summary["duplicates"]),
                                                         "s" if summary["duplicates"] != 1 else ""))
-    for path in summary["incomplete"]:
-        items.append("<li>{}: does not account for every record of its job (see the warnings)</li>"
-                     .format(_e(path)))
+    for short in summary["incomplete"]:
+        items.append("<li>{}: {}</li>".format(_e(short["file"]), _e(short["problem"])))
     for skipped in summary["skipped"]:
         items.append("<li>{}</li>".format(_e(skipped["problem"])))
     if not items:

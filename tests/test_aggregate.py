@@ -415,9 +415,13 @@ def test_completeness_comes_from_the_entries_not_from_the_files_claims(tmp_path,
                      r"10-19, the rest count as missing", err)
     assert re.search(r"results-40\.json: the job could not run \(manifest.txt: cannot read\): it accounts for "
                      r"0 of the 10 records 40-49", err)
-    coverage = json.loads(out)["summary"]["coverage"]
-    assert coverage["missing"] == [[15, 20], [30, 60]] and coverage["missing_records"] == 35
+    summary = json.loads(out)["summary"]
+    assert summary["coverage"]["missing"] == [[15, 20], [30, 60]] and summary["coverage"]["missing_records"] == 35
     assert status(err) == "25 photos from 4 files; 0 failed; 4 chunks missing"
+    assert [os.path.basename(item["file"]) for item in summary["incomplete"]] == [
+        "results-40.json", "results-20.json", "results-10.json"]
+    code, out, err = run(capsys, "--manifest", manifest, tmp_path)
+    assert "results-10.json: the file claims a complete job: it accounts for 5 of the 10 records" in out
 
 
 def crafted(name, job_fields=None, photo_fields=None, text=None):
