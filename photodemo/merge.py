@@ -107,7 +107,7 @@ def missing_ranges(covered: bytes, end: int) -> List[Tuple[int, int]]:
         else:
             gaps.append((lo, hi))
 
-    view = bytes(covered[:(end + 7) // 8])
+    view = bytes(covered[:(end + 7) // 8])  # a bitmap shorter than END: the rest is missing
     for match in _MISSING_RE.finditer(view):
         if match.group()[0] == 0:
             gap(match.start() * 8, match.end() * 8)
@@ -162,8 +162,10 @@ class Coverage:
 
     def summary(self, failed: Dict[int, Any], manifest_path: Optional[str]) -> Dict[str, Any]:
         end = self.end if self.manifest_records is None else self.manifest_records
+        # Records past the bitmap's end are missing: it grows only as far as entries reach.
         covered = bytearray(self.photos[:(end + 7) // 8])
-        covered.extend(bytes((end + 7) // 8 - len(covered)))
+        reach = min(end, max(failed, default=-1) + 1)
+        covered.extend(bytes(max((reach + 7) // 8 - len(covered), 0)))
         for record in failed:
             if record < end:
                 covered[record >> 3] |= 1 << (record & 7)
