@@ -1,9 +1,9 @@
 """Results documents merged into what the page and the exports show: Merge and its named parts.
 
 Merge reads one document at a time and keeps what grows with the archive's years, hosts, sites and
-failures, not with its photos: per-year statistics and density bins (YearStats), a bitmap of the
-records analyzed (Coverage), the failures (Failures), per-host and per-site tallies (Tally), the
-run's facts (RunFacts), and the first `max_points` photos for the scatter plot.
+failures, not with its photos: the photos counted (Photos: per-year statistics and density bins in
+YearStats, the points plotted), a bitmap of the records analyzed (Coverage), the failures
+(Failures), per-host and per-site tallies (Tally), the run's facts (RunFacts).
 
 What a worker wrote is checked, never trusted: an entry is counted only when its record lies in its
 own job's range, its luminance in 0..1 and its year in 1..9999; when two files hold the same
@@ -22,7 +22,7 @@ from luminance import results
 from luminance.errors import UsageError
 
 __all__ = ["MAX_POINTS", "LUM_BINS", "YEARS", "YearStats", "Tally", "Coverage", "Failures", "RunFacts",
-           "Merge", "reason_group", "missing_ranges"]
+           "Photos", "Merge", "reason_group", "missing_ranges"]
 
 MAX_POINTS = 50000  # above this many photos the page shows density, not one mark per photo
 LUM_BINS = 50  # the density view's luminance bins over 0..1 (0.02 wide)
@@ -253,6 +253,89 @@ class RunFacts:
         }
 
 
+class Photos:
+    """The photos counted: per-year statistics (None: unknown year), the luminance range, and
+    the first `max_points` as (year, luminance, url) for the scatter plot (None past that)."""
+
+    def __init__(self, max_points: int = MAX_POINTS):
+        self.max_points = max_points
+        self.count = 0
+        self.points: Optional[List[Tuple[Optional[int], float, str]]] = []
+        self.years: Dict[Optional[int], YearStats] = {}
+        self.lum_min, self.lum_max = math.inf, -math.inf
+
+    def add(self, items: List[Dict[str, Any]], host: Any, start: int, stop: int, seen: bytearray,
+            failures: Dict[int, Any], sink: Optional[Callable]) -> Tuple[int, int, int, int]:
+        """Count each photo of a record in START..STOP-1 whose bit in SEEN (the photo bitmap) is not
+        set, set it and drop the record's entry in FAILURES; (counted, duplicates, outside the
+        range, bad values). SINK: see Merge.
+
+        The hot loop of a million-photo run: the photo bitmap tested inline, one dict lookup per
+        photo for its year's statistics, attributes held in locals."""
+        years, points = self.years, self.points
+        keep, (first_year, last_year) = self.max_points, YEARS
+        stop = min(stop, results.MAX_RECORDS)
+        counted = duplicates = outside = bad = 0
+        lum_min, lum_max = self.lum_min, self.lum_max
+        for item in items:
+            record, year, lum = item["record"], item["year"], item["luminance"]
+            if not start <= record < stop:
+                outside += 1
+                continue
+            if not (0.0 <= lum <= 1.0 and (year is None or first_year <= year <= last_year)):
+                bad += 1  # NaN too: it fails every comparison
+                continue
+            byte, bit = record >> 3, 1 << (record & 7)
+            if byte >= len(seen):
+                # Grow by doubling: a million records cost ~20 reallocations, not a million.
+                seen.extend(bytes(max(byte + 1 - len(seen), len(seen))))
+            elif seen[byte] & bit:
+                duplicates += 1
+                continue
+            seen[byte] |= bit
+            if failures and failures.pop(record, None) is not None:
+                duplicates += 1  # a rerun analyzed a record that failed before: a photo now
+            counted += 1
+            lum = float(lum)
+            if lum < lum_min:
+                lum_min = lum
+            if lum > lum_max:
+                lum_max = lum
+            stats = years.get(year)
+            if stats is None:
+                stats = years[year] = YearStats(lum)
+            stats.add(lum)
+            if points is not None:
+                if len(points) < keep:
+                    points.append((year, lum, item["url"]))
+                else:
+                    points = self.points = None  # too many for one mark each: the page shows density
+            if sink is not None:
+                sink(item, host)
+        self.count += counted
+        self.lum_min, self.lum_max = lum_min, lum_max
+        return counted, duplicates, outside, bad
+
+    def summary(self) -> Dict[str, Any]:
+        unknown = self.years[None].row(None) if None in self.years else None
+        return {
+            "photos": self.count, "known_year": self.count - (unknown["n"] if unknown else 0),
+            "unknown_year": unknown["n"] if unknown else 0,
+            "years": [self.years[year].row(year) for year in sorted(y for y in self.years if y is not None)],
+            "unknown": unknown,
+            "luminance": {"min": self.lum_min, "max": self.lum_max} if self.count else None,
+            "mode": "scatter" if self.points is not None else "density",
+        }
+
+    def page_data(self) -> Dict[str, Any]:
+        """The plot's data for the page: every kept point, or the density bins."""
+        if self.points is not None:
+            return {"mode": "scatter", "points": self.points}
+        return {"mode": "density", "bins": LUM_BINS, "max_points": self.max_points,
+                "cells": [[year, lbin, n] for year in sorted(self.years, key=lambda y: (y is None, y or 0))
+                          for lbin, n in enumerate(self.years[year].bins) if n]}
+
+
 class Merge:
     """Results documents merged as they are read (see the module's docstring).
 
@@ -270,18 +353,31 @@ class Merge:
                  report: Optional[Callable[[str], None]] = None, manifest_records: Optional[int] = None):
         self.chosen_metric = self.metric = metric
         self.metric_file: Optional[str] = None
-        self.max_points, self.sink, self.report = max_points, sink, report
+        self.sink, self.report = sink, report
         self.files: List[str] = []
         self.skipped: List[Tuple[str, str]] = []  # (file, problem) of files not used at all
         self.warnings: List[str] = []  # every warning, as printed: "FILE: problem"
         self.incomplete: List[Tuple[str, str]] = []  # (file, why) of files short of their range
-        self.photos = self.duplicates = 0
-        self.points: Optional[List[Tuple[Optional[int], float, str]]] = []  # (year, lum, url)
-        self.years: Dict[Optional[int], YearStats] = {}  # None: unknown year
+        self.duplicates = 0
+        self.counted = Photos(max_points)
         self.failures = Failures()
         self.coverage = Coverage(manifest_records)
         self.run = RunFacts()
-        self.lum_min, self.lum_max = math.inf, -math.inf
+
+    @property
+    def photos(self) -> int:
+        return self.counted.count
+
+    @property
+    def points(self) -> Optional[List[Tuple[Optional[int], float, str]]]:
+        return self.counted.points
+
+    @property
+    def years(self) -> Dict[Optional[int], YearStats]:
+        return self.counted.years
+
+    def page_data(self) -> Dict[str, Any]:
+        return self.counted.page_data()
 
     def warn(self, path: str, problem: str) -> None:
         warning = problem if problem.startswith(path + ":") else "{}: {}".format(path, problem)
@@ -326,7 +422,8 @@ class Merge:
         lo, hi = self.coverage.add_job(job)
         if self.sink is not None:
             self.sink(None, job)
-        counted, duplicates, outside, bad = self._add_photos(document["photos"], job.host, job.start, job.stop)
+        counted, duplicates, outside, bad = self.counted.add(document["photos"], job.host, job.start, job.stop,
+                                                             self.coverage.photos, self.failures.entries, self.sink)
         failed = 0
         for item in document["failures"]:
             if not job.start <= item["record"] < job.stop or item["record"] >= results.MAX_RECORDS:
@@ -368,81 +465,18 @@ class Merge:
         return "{}: {} {} of the {} records {}-{}, the rest count as missing".format(
             why, _SHORT, held, hi - lo, lo, hi - 1)
 
-    def _add_photos(self, items: List[Dict[str, Any]], host: Any, start: int, stop: int) -> Tuple[int, int, int, int]:
-        """Count each photo of a record in START..STOP-1 not analyzed before; (counted, duplicates,
-        outside the range, bad values).
-
-        The hot loop of a million-photo run: the photo bitmap tested inline, one dict lookup per
-        photo for its year's statistics, attributes held in locals."""
-        seen, years, failures, points, sink = self.coverage.photos, self.years, self.failures.entries, \
-            self.points, self.sink
-        keep, (first_year, last_year) = self.max_points, YEARS
-        stop = min(stop, results.MAX_RECORDS)
-        counted = duplicates = outside = bad = 0
-        lum_min, lum_max = self.lum_min, self.lum_max
-        for item in items:
-            record, year, lum = item["record"], item["year"], item["luminance"]
-            if not start <= record < stop:
-                outside += 1
-                continue
-            if not (0.0 <= lum <= 1.0 and (year is None or first_year <= year <= last_year)):
-                bad += 1  # NaN too: it fails every comparison
-                continue
-            byte, bit = record >> 3, 1 << (record & 7)
-            if byte >= len(seen):
-                # Grow by doubling: a million records cost ~20 reallocations, not a million.
-                seen.extend(bytes(max(byte + 1 - len(seen), len(seen))))
-            elif seen[byte] & bit:
-                duplicates += 1
-                continue
-            seen[byte] |= bit
-            if failures and failures.pop(record, None) is not None:
-                duplicates += 1  # a rerun analyzed a record that failed before: a photo now
-            counted += 1
-            lum = float(lum)
-            if lum < lum_min:
-                lum_min = lum
-            if lum > lum_max:
-                lum_max = lum
-            stats = years.get(year)
-            if stats is None:
-                stats = years[year] = YearStats(lum)
-            stats.add(lum)
-            if points is not None:
-                if len(points) < keep:
-                    points.append((year, lum, item["url"]))
-                else:
-                    points = self.points = None  # too many for one mark each: the page shows density
-            if sink is not None:
-                sink(item, host)
-        self.photos += counted
-        self.lum_min, self.lum_max = lum_min, lum_max
-        return counted, duplicates, outside, bad
-
     def summary(self, manifest_path: Optional[str] = None) -> Dict[str, Any]:
         """Everything the page and the JSON export show, as plain JSON-ready data."""
-        unknown = self.years[None].row(None) if None in self.years else None
-        return {
-            "metric": self.metric, "photos": self.photos,
-            "known_year": self.photos - (unknown["n"] if unknown else 0),
-            "unknown_year": unknown["n"] if unknown else 0,
+        summary = {"metric": self.metric}
+        summary.update(self.counted.summary())
+        summary.update({
             "failed": len(self.failures.entries), "transient": self.failures.transient(),
             "failures": self.failures.groups(), "files": len(self.files),
             "skipped": [{"file": path, "problem": problem} for path, problem in self.skipped],
-            "warnings": list(self.warnings), "duplicates": self.duplicates, "incomplete": [{"file": path, "problem": problem} for path, problem in self.incomplete],
+            "warnings": list(self.warnings), "duplicates": self.duplicates,
+            "incomplete": [{"file": path, "problem": problem} for path, problem in self.incomplete],
             "coverage": self.coverage.summary(self.failures.entries, manifest_path),
-            "years": [self.years[year].row(year) for year in sorted(y for y in self.years if y is not None)],
-            "unknown": unknown,
-            "luminance": {"min": self.lum_min, "max": self.lum_max} if self.photos else None,
             "hosts": Tally.rows(self.run.hosts, "host"), "sites": Tally.rows(self.run.sites, "site"),
             "run": self.run.summary(len(self.files), self.photos),
-            "mode": "scatter" if self.points is not None else "density",
-        }
-
-    def page_data(self) -> Dict[str, Any]:
-        """The plot's data for the page: every kept point, or the density bins."""
-        if self.points is not None:
-            return {"mode": "scatter", "points": self.points}
-        return {"mode": "density", "bins": LUM_BINS, "max_points": self.max_points,
-                "cells": [[year, lbin, n] for year in sorted(self.years, key=lambda y: (y is None, y or 0))
-                          for lbin, n in enumerate(self.years[year].bins) if n]}
+        })
+        return summary
