@@ -43,14 +43,13 @@ def judge(path: str, chunk: Chunk) -> Verdict:
         document = results.read(path)
     except ResultsError as exc:
         return Verdict(chunk, CORRUPT, str(exc))
-    job = document["job"]
-    if (job["start"], job["count"]) != (chunk.start, chunk.count):
+    job = results.Job.of(document, path)
+    if (job.start, job.count) != (chunk.start, chunk.count):
         return Verdict(chunk, MISMATCH, "{}: holds records {}-{}, the chunk is {}-{} (another --chunk?)"
-                       .format(path, job["start"], job["start"] + job["count"] - 1,
-                               chunk.start, chunk.stop - 1))
-    if job.get("error"):
-        return Verdict(chunk, FAILED, "{}: the job failed: {}".format(path, job["error"]))
-    if job.get("complete") is False:
+                       .format(path, job.start, job.stop - 1, chunk.start, chunk.stop - 1))
+    if job.error:
+        return Verdict(chunk, FAILED, "{}: the job failed: {}".format(path, job.error))
+    if job.complete is False:
         return Verdict(chunk, INCOMPLETE, "{}: the job was interrupted".format(path))
     transient = results.transient_failures(document)
     if transient:
