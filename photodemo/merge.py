@@ -132,15 +132,10 @@ class Coverage:
         self.beyond_manifest = False
 
     def expected(self, job: results.Job) -> Tuple[int, int]:
-        """The records JOB was to cover: its range, short where the manifest ends (as the job
-        found it when it ran to completion, or as --manifest says)."""
-        stop = job.stop
-        if job.complete and not job.error and job.records is not None and job.records < job.count:
-            stop = job.start + job.records
+        """The records JOB was to cover (results.expected_range)."""
         if self.manifest_records is not None:
-            self.beyond_manifest |= stop > self.manifest_records
-            stop = min(stop, self.manifest_records)
-        return job.start, max(min(stop, results.MAX_RECORDS), job.start)
+            self.beyond_manifest |= results.expected_range(job)[1] > self.manifest_records
+        return results.expected_range(job, self.manifest_records)
 
     def add_job(self, job: results.Job) -> Tuple[int, int]:
         lo, hi = self.expected(job)
@@ -419,7 +414,7 @@ class Merge:
         if not self._metric_ok(path, job.metric):
             return False
         self.files.append(path)
-        lo, hi = self.coverage.add_job(job)
+        self.coverage.add_job(job)
         if self.sink is not None:
             self.sink(None, job)
         counted, duplicates, outside, bad = self.counted.add(document["photos"], job.host, job.start, job.stop,
@@ -434,7 +429,7 @@ class Merge:
                 failed += 1
         self.run.add(job, counted, failed)
         self.duplicates += duplicates
-        problems = [problem for problem in (self._judge(job, document, lo, hi),) if problem]
+        problems = [problem for problem in (self._judge(job, document),) if problem]
         if duplicates:
             problems.append("{} record{} also in another results file (overlapping chunks): each counted "
                             "once, the better entry kept".format(duplicates, "s" if duplicates != 1 else ""))
@@ -449,21 +444,20 @@ class Merge:
             self.warn(path, "; ".join(problems))
         return True
 
-    @staticmethod
-    def _judge(job: results.Job, document: Dict[str, Any], lo: int, hi: int) -> Optional[str]:
+    def _judge(self, job: results.Job, document: Dict[str, Any]) -> Optional[str]:
         """Why the file does not account for every record it was to cover, or None."""
-        held = {item["record"] for key in ("photos", "failures") for item in document[key]}
-        held = sum(1 for record in held if lo <= record < hi)
+        held, expected = results.accounted(document, self.coverage.manifest_records)
+        lo = job.start
         if job.error:
             why = "the job could not run ({})".format(job.error)
         elif job.complete is False:
             why = "the job was interrupted (complete: false)"
-        elif held < hi - lo:
+        elif held < expected:
             why = "the file claims a complete job"
         else:
             return None
         return "{}: {} {} of the {} records {}-{}, the rest count as missing".format(
-            why, _SHORT, held, hi - lo, lo, hi - 1)
+            why, _SHORT, held, expected, lo, lo + expected - 1)
 
     def summary(self, manifest_path: Optional[str] = None) -> Dict[str, Any]:
         """Everything the page and the JSON export show, as plain JSON-ready data."""

@@ -51,6 +51,10 @@ def judge(path: str, chunk: Chunk) -> Verdict:
         return Verdict(chunk, FAILED, "{}: the job failed: {}".format(path, job.error))
     if job.complete is False:
         return Verdict(chunk, INCOMPLETE, "{}: the job was interrupted".format(path))
+    held, expected = results.accounted(document)
+    if held < expected:  # a file's `complete` is its claim; its entries are the evidence
+        return Verdict(chunk, INCOMPLETE, "{}: accounts for {} of the {} records of its chunk".format(
+            path, held, expected))
     transient = results.transient_failures(document)
     if transient:
         return Verdict(chunk, TRANSIENT, "{}: {} record{} failed transiently".format(

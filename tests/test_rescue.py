@@ -52,6 +52,15 @@ def test_a_failure_that_is_permanent_is_complete(tmp_path):
     assert rescue.inspect(str(tmp_path), plan(2, 2))[0].state == rescue.COMPLETE
 
 
+def test_a_file_that_claims_complete_with_records_missing_is_rerun(tmp_path):
+    document = results.new_document(job(0, 3))
+    document["photos"].append(results.photo(0, 1, "http://h/0.jpg", 1900, 0.5, 1, 1, "L", 9))
+    document["photos"].append(results.photo(7, 8, "http://h/7.jpg", 1900, 0.5, 1, 1, "L", 9))  # not its own
+    results.write(str(tmp_path / "results-0.json"), document)
+    verdict = rescue.inspect(str(tmp_path), plan(3, 3))[0]
+    assert verdict.state == rescue.INCOMPLETE and verdict.detail.endswith("accounts for 1 of the 3 records of its chunk")
+
+
 def test_strays_are_files_of_no_chunk(tmp_path):
     write_results(tmp_path, 0, 10)
     write_results(tmp_path, 5, 5)

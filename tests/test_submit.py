@@ -155,6 +155,7 @@ def test_missing_resubmits_only_what_lacks_a_complete_file(workdir, capsys):
 def test_missing_with_nothing_left_submits_nothing(workdir, capsys):
     for start, count in ((0, 20), (20, 5)):
         document = results.new_document({"host": "h", "start": start, "count": count, "complete": True})
+        document["photos"] = [results.photo(r, r + 1, "u", 1900, 0.5, 1, 1, "L", 1) for r in range(start, start + count)]
         results.write(str(workdir / "results-{}.json".format(start)), document)
     assert submit.main(["--missing", "--chunk", "20"]) == 0  # no condor_submit needed either
     assert "nothing to rerun" in capsys.readouterr().out

@@ -28,14 +28,14 @@ import operator
 import os
 import stat
 from datetime import datetime, timezone
-from typing import Any, Dict, List, NamedTuple, Optional, Union
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
 
 from luminance.errors import ResultsError
 from luminance.files import write_atomically
 
 __all__ = ["SCHEMA", "METRICS", "DEFAULT_METRIC", "MAX_RECORDS", "MAX_FILE_BYTES", "Job", "PHOTO_FIELDS",
            "FAILURE_FIELDS", "epoch", "new_document", "photo", "failure", "rank", "better", "write", "read",
-           "validate", "transient_failures"]
+           "validate", "expected_range", "accounted", "transient_failures"]
 
 SCHEMA = "photodemo-results/1"
 METRICS = ("perceived", "luma", "relative")  # job.metric: what `luminance` means (metrics.py)
@@ -282,6 +282,25 @@ def _read_text(path: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         raise ResultsError("{}: not a results file (not UTF-8 text)".format(path)) from None
+
+
+def expected_range(job: Job, manifest_records: Optional[int] = None) -> Tuple[int, int]:
+    """The records [lo, hi) JOB had to account for: its range, cut where the manifest ends (as
+    MANIFEST_RECORDS says, or as the job found it when it ran to completion) and at MAX_RECORDS."""
+    stop = job.stop
+    if job.complete and not job.error and job.records is not None and job.records < job.count:
+        stop = job.start + job.records
+    if manifest_records is not None:
+        stop = min(stop, manifest_records)
+    return job.start, max(min(stop, MAX_RECORDS), job.start)
+
+
+def accounted(document: Dict[str, Any], manifest_records: Optional[int] = None) -> Tuple[int, int]:
+    """(records with an entry, records expected) in the job's expected range: a file is complete
+    when the two are equal, whatever its `complete` says."""
+    lo, hi = expected_range(Job.of(document), manifest_records)
+    held = {item["record"] for key in ("photos", "failures") for item in document[key]}
+    return sum(1 for record in held if lo <= record < hi), hi - lo
 
 
 def transient_failures(document: Dict[str, Any]) -> List[Dict[str, Any]]:
