@@ -13,12 +13,13 @@ that order). Completeness comes from the entries held, not from a file's `comple
 """
 
 import math
+import os
 import re
 from collections import Counter
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from luminance import results
+from luminance import jobs, results
 from luminance.errors import UsageError
 
 __all__ = ["MAX_POINTS", "LUM_BINS", "YEARS", "YearStats", "Tally", "Coverage", "Failures", "RunFacts",
@@ -411,6 +412,13 @@ class Merge:
     def add(self, path: str, document: Dict[str, Any]) -> bool:
         """Merge one validated results document read from PATH; False when skipped (another metric)."""
         job = results.Job.of(document, path)
+        named = jobs.results_start(os.path.basename(path))
+        if named is not None and named != job.start:
+            # Files are read in the order their names give (see aggregate.find_inputs): a file
+            # named for one chunk that holds another could win records that are not its own.
+            self.skip(path, "named for records from {}, but its job starts at record {}; skipped".format(
+                named, job.start))
+            return False
         if not self._metric_ok(path, job.metric):
             return False
         self.files.append(path)

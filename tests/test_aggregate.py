@@ -378,6 +378,19 @@ def test_records_outside_their_jobs_range_never_replace_another_chunks_whatever_
     assert all(float(row["luminance"]) < 0.9 for row in rows[:20])
 
 
+def test_a_file_named_for_another_chunk_than_its_job_is_skipped(tmp_path, capsys):
+    write(tmp_path, 0, 10)
+    write(tmp_path, 10, 10)
+    renamed = poisoned(tmp_path, 0, 30, victims=())  # records 0-29 at 0.99, read first as results-20
+    os.replace(renamed, str(tmp_path / "results-20.json"))
+    write(tmp_path, 0, 10)
+    code, out, err = run(capsys, "--csv", tmp_path)
+    assert re.search(r"warning: .*results-20\.json: named for records from 20, but its job starts at record 0; "
+                     r"skipped", err)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == 20 and all(float(row["luminance"]) < 0.9 for row in rows)
+
+
 def test_of_two_entries_for_a_record_the_better_is_kept_whatever_the_order(tmp_path, capsys):
     transient = results.new_document(job(0, 2))
     transient["failures"] += [results.failure(0, 1, "u0", "HTTP 503", True),

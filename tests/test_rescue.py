@@ -1,5 +1,7 @@
 """--missing: which chunks a results dir still lacks, from the results files themselves."""
 
+import os
+
 from luminance import results
 from luminance.jobs import plan
 
@@ -59,6 +61,12 @@ def test_a_file_that_claims_complete_with_records_missing_is_rerun(tmp_path):
     results.write(str(tmp_path / "results-0.json"), document)
     verdict = rescue.inspect(str(tmp_path), plan(3, 3))[0]
     assert verdict.state == rescue.INCOMPLETE and verdict.detail.endswith("accounts for 1 of the 3 records of its chunk")
+
+
+def test_a_fifo_in_place_of_a_results_file_is_corrupt_not_a_hang(tmp_path):
+    os.mkfifo(str(tmp_path / "results-0.json"))
+    verdict = rescue.inspect(str(tmp_path), plan(3, 3))[0]  # would wait for a writer for ever
+    assert verdict.state == rescue.CORRUPT and verdict.detail.endswith("not a regular file; skipped unread")
 
 
 def test_strays_are_files_of_no_chunk(tmp_path):
