@@ -164,7 +164,9 @@ class _Table:
         out.write(', "photos": [')
         self._copy_rows(out)
         out.write('\n], "failures": [')
-        out.write(",".join("\n  " + json.dumps(item, ensure_ascii=False) for item in merge.failures.sorted()))
+        fields = operator.itemgetter(*results.FAILURE_FIELDS)  # the schema's fields, not whatever else a file held
+        out.write(",".join("\n  " + json.dumps(dict(zip(results.FAILURE_FIELDS, fields(item))), ensure_ascii=False)
+                           for item in merge.failures.sorted()))
         out.write('\n], "summary": ')
         out.write(json.dumps(summary, ensure_ascii=False, allow_nan=False, indent=1))
         out.write("}\n")
