@@ -124,7 +124,8 @@ _JOB_CHECKS = {
     "rate": (_NUMBER, 0, 1e12), "complete": ((bool, type(None)), 0, 0), "error": (_TEXT, 0, 0),
 }
 _JOB_HELP = {field: "text or null" if types == _TEXT else
-             "an integer from {} to {}".format(low, high) if types == (int,) else
+             "an integer from {} to {}".format(low, high) if types == (int,) and high < math.inf else
+             "an integer of 0 or more" if types == (int,) else
              "an integer of 0 or more, or null" if types == _COUNT else
              "a number from 0 to {:.0e}, or null".format(high) if types == _NUMBER else
              "true, false or null" if field == "complete" else
