@@ -16,7 +16,6 @@ import io
 import json
 import operator
 import os
-import shutil
 import sys
 import tempfile
 from typing import Any, Dict, List, Optional, Sequence, Tuple
