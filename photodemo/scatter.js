@@ -7,7 +7,6 @@
   var SVGNS = "http://www.w3.org/2000/svg";
   var MAX_TICKS = 50;
   var data = JSON.parse(document.getElementById("plot-data").textContent);
-  var figure = document.getElementById("plot");
   var chart = document.getElementById("chart");
   var tip = document.getElementById("tip");
 
