@@ -117,7 +117,7 @@ class _Table:
         self.rows = 0
         self.segments: List[Tuple[int, int, int]] = []  # (job start, offset, rows before it)
         self._fields = operator.itemgetter(*results.PHOTO_FIELDS)
-        self._strings = [TABLE_FIELDS.index(name) for name in ("url", "mode", "host")]
+        self._risky_host = False
         if fmt == "csv":
             self.writer = csv.writer(self.stream, lineterminator="\n")
 
@@ -125,10 +125,12 @@ class _Table:
         if item is None:  # a new file begins; HOST is its job
             self.stream.flush()
             self.segments.append((host.start, self.raw.tell(), self.rows))
+            self._risky_host = isinstance(host.host, str) and host.host.startswith(FORMULA_STARTS)
             return
         row = self._fields(item) + (host,)
         if self.fmt == "csv":
-            if any(isinstance(row[i], str) and row[i].startswith(FORMULA_STARTS) for i in self._strings):
+            # url and mode are texts (results.validate); the host is the same for a whole file.
+            if self._risky_host or item["url"].startswith(FORMULA_STARTS) or item["mode"].startswith(FORMULA_STARTS):
                 row = tuple(csv_cell(value) for value in row)
             self.writer.writerow(row)  # None (unknown year) is an empty cell
         else:
