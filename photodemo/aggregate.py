@@ -20,8 +20,8 @@ import sys
 import tempfile
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from luminance import jobs, manifest, results
-from luminance.errors import EXIT_OK, EXIT_USAGE, PhotodemoError, UsageError
+from luminance import command, jobs, manifest, results
+from luminance.errors import EXIT_OK, EXIT_USAGE, UsageError
 from photodemo import page
 from photodemo.merge import LUM_BINS, MAX_POINTS, Merge, missing_ranges, reason_group
 
@@ -33,12 +33,12 @@ TABLE_FIELDS = results.PHOTO_FIELDS + ("host",)
 # A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
-EXIT_CODES_HELP = """exit codes:
-  0  page (or table) written; files that could not be used are named in warnings on stderr
-  1  internal error (a bug; please report the traceback)
-  2  usage error: bad arguments, a named file or directory that does not exist, no readable
-     results at all, results of mixed metrics without --metric, or stdout cannot be written;
-     on an error nothing is written to stdout"""
+EXIT_CODES = {
+    EXIT_OK: "page (or table) written; files that could not be used are named in warnings on stderr",
+    EXIT_USAGE: "bad arguments, a named file or directory that does not exist, no readable results "
+                "at all, results of mixed metrics without --metric, or stdout cannot be written; "
+                "on an error nothing is written to stdout",
+}
 
 
 def _reading_order(path: str) -> Tuple[int, int, str]:
@@ -176,12 +176,12 @@ class _Table:
 # -- the command line ------------------------------------------------------------------------------
 
 def parser() -> argparse.ArgumentParser:
-    cli = argparse.ArgumentParser(
-        prog="aggregate",
+    cli = command.Parser(
+        "aggregate", "./aggregate",
         description="Merge every job's results file into one self-contained HTML page on stdout: a\n"
                     "scatter plot of year against luminance with the per-year mean, and a summary of\n"
                     "photos, failures, coverage and hosts. It opens offline, from a file.",
-        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+        exit_codes=EXIT_CODES)
     cli.add_argument("paths", nargs="*", metavar="PATH",
                      help="results files, or directories whose {} are read (default: the current "
                           "directory)".format(jobs.RESULTS_GLOB))
@@ -219,16 +219,15 @@ def _warn(warning: str) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = parser().parse_args(argv)
-    try:
-        if args.max_points < 0:
-            raise UsageError("--max-points: must be 0 or more, got {}".format(args.max_points))
-        records = manifest.count_records(args.manifest) if args.manifest else None
-        table = _Table("csv" if args.csv else "json") if args.csv or args.json else None
-        merge = collect(args.paths, args.metric, args.max_points, table.add if table else None, _warn, records)
-    except PhotodemoError as exc:
-        print("aggregate: error: {}".format(exc), file=sys.stderr)
-        return exc.exit_code
+    return command.run(parser(), _main, argv)
+
+
+def _main(args: argparse.Namespace) -> int:
+    if args.max_points < 0:
+        raise UsageError("--max-points: must be 0 or more, got {}".format(args.max_points))
+    records = manifest.count_records(args.manifest) if args.manifest else None
+    table = _Table("csv" if args.csv else "json") if args.csv or args.json else None
+    merge = collect(args.paths, args.metric, args.max_points, table.add if table else None, _warn, records)
     summary = merge.summary(args.manifest)
     if summary["coverage"]["beyond_manifest"]:
         _warn("{}: holds {} records, but results cover records past it; is it the manifest the jobs "
@@ -240,9 +239,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             sys.stdout.write(page.render(summary, merge.page_data(), args.title))
         sys.stdout.flush()
     except BrokenPipeError:
-        # `./aggregate --csv | head`: the reader has all it wanted; stop quietly.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+        raise  # `./aggregate --csv | head`: the command frame stops quietly
     except OSError as exc:
         print("aggregate: error: cannot write to stdout: {}".format(exc.strerror or exc), file=sys.stderr)
         return EXIT_USAGE
