@@ -149,7 +149,7 @@ class _Table:
                 first = False
             self.raw.seek(offset)
             while offset < end:
-                block = self.raw.read(min(end - offset, 1 << 20))
+                block = self.raw.read(min(end - offset, 1 << 16))
                 offset += len(block)
                 out.write(decode(block))
 

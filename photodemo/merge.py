@@ -458,6 +458,8 @@ class Merge:
         lo = job.start
         if job.error:
             why = "the job could not run ({})".format(job.error)
+        elif not job.host and not held:  # ./submit writes such a file for each chunk it submits
+            why = "no job has written it yet"
         elif job.complete is False:
             why = "the job was interrupted (complete: false)"
         elif held < expected:

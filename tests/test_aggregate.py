@@ -484,6 +484,16 @@ def test_a_crafted_file_beside_good_ones_is_one_warning_and_the_page_and_json_ar
             assert proc.stdout.rstrip().endswith("</html>")
 
 
+def test_a_pending_results_file_is_named_as_not_run_yet(tmp_path, capsys):
+    write(tmp_path, 0, 10)
+    results.write(str(tmp_path / "results-10.json"),
+                  results.new_document(results.Job(start=10, count=10, metric="perceived", complete=False)))
+    code, out, err = run(capsys, tmp_path)
+    assert re.search(r"warning: .*results-10\.json: no job has written it yet: it accounts for 0 of the 10 "
+                     r"records 10-19, the rest count as missing", err)
+    assert status(err) == "10 photos from 2 files; 0 failed; 1 chunks missing"
+
+
 def test_csv_cells_a_spreadsheet_would_run_are_defused(tmp_path, capsys):
     starts = ["=HYPERLINK(\"http://evil\")", "+1+1", "-2+3", "@SUM(A1)", "\t=1"]
     document = results.new_document(job(0, len(starts), host="=cmd|' /C calc'!A0"))
