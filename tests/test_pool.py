@@ -21,8 +21,8 @@ import pytest
 from luminance import results
 from luminance.jobs import Chunk
 
-from photodemo import eventlog, rescue
 from photodemo.images import jpeg
+from photodemo import eventlog, rescue
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
