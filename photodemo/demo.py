@@ -23,12 +23,12 @@ import time
 import urllib.request
 from typing import Iterator, List, Optional, Sequence
 
-from luminance import command, jobs, results
+from luminance import command, jobs
 from luminance.arguments import whole_number
 from luminance.command import Terminated
 from luminance.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE,
-                              PhotodemoError, ResultsError, UsageError)
-from photodemo import archive, mkmanifest
+                              PhotodemoError, UsageError)
+from photodemo import aggregate, archive, mkmanifest
 from photodemo import federation as federation_server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -202,27 +202,26 @@ def run_aggregate(results_dir: str, page: str, workdir: str) -> int:
             os.unlink(tmp)
 
 
+ERAS = (("before 1920", None, 1920), ("1920-1979", 1920, 1980), ("from 1980", 1980, None))
+
+
 def summarize(results_dir: str) -> List[str]:
-    """A few lines about the results in RESULTS_DIR: photos, failures, and the trend by era."""
-    photos, failed, files = [], 0, 0
-    for path in sorted(glob.glob(os.path.join(results_dir, jobs.RESULTS_GLOB))):
-        try:
-            document = results.read(path)
-        except ResultsError:
-            continue  # aggregate has already named it
-        files += 1
-        photos += document["photos"]
-        failed += len(document["failures"])
-    unknown = sum(1 for photo in photos if photo["year"] is None)
+    """A few lines about the results in RESULTS_DIR, as ./aggregate merged them (each record
+    once): photos, failures, and the mean luminance by era."""
+    try:
+        merge = aggregate.collect([results_dir])  # aggregate has already named the unusable files
+    except PhotodemoError as exc:
+        return ["no results to summarize: {}".format(exc)]
+    unknown = merge.years[None].n if None in merge.years else 0
     lines = ["{} photos analyzed from {} results files; {} failed; {} of unknown year".format(
-        len(photos), files, failed, unknown)]
-    eras = [("before 1920", lambda y: y < 1920), ("1920-1979", lambda y: 1920 <= y < 1980),
-            ("from 1980", lambda y: y >= 1980)]
+        merge.photos, len(merge.files), len(merge.failures.entries), unknown)]
     means = []
-    for label, within in eras:
-        values = [p["luminance"] for p in photos if p["year"] is not None and within(p["year"])]
-        if values:
-            means.append("{} {:.3f} ({} photos)".format(label, sum(values) / len(values), len(values)))
+    for label, first, stop in ERAS:
+        within = [stats for year, stats in merge.years.items() if year is not None and
+                  (first is None or year >= first) and (stop is None or year < stop)]
+        count = sum(stats.n for stats in within)
+        if count:
+            means.append("{} {:.3f} ({} photos)".format(label, sum(stats.total for stats in within) / count, count))
     if means:
         lines.append("mean luminance " + ", ".join(means))
     return lines

@@ -134,11 +134,10 @@ def _main(args: argparse.Namespace) -> int:
     started = time.time()
     cpus = available_cpus()
     workers = args.workers or max(16, 8 * cpus)
-    document = results.new_document({"host": socket.gethostname(), "site": _site(), "start": args.start, "count": args.count,
-           "records": 0, "metric": args.metric, "manifest": args.manifest or "<stdin>",
-           "payload_version": __version__, "python": platform.python_version(), "pillow": None, "requests": None,
-           "workers": workers, "cpus": cpus, "started": _now(), "ended": None, "elapsed": None,
-           "rate": None, "complete": False, "error": None})
+    document = results.new_document(results.Job(
+        host=socket.gethostname(), site=_site(), start=args.start, count=args.count, records=0,
+        metric=args.metric, manifest=args.manifest or "<stdin>", payload_version=__version__,
+        python=platform.python_version(), workers=workers, cpus=cpus, started=_now(), complete=False))
     job = document["job"]
     _check_writable(args.results)
     try:
