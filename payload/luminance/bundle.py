@@ -226,41 +226,54 @@ def _blobs(archive: zipfile.ZipFile, index: dict, needed: Iterable[int]) -> Dict
     """The files numbered NEEDED, read from their packs and checked against their sha256.
 
     Each pack is one LZMA stream holding its files end to end; it is decoded only as far as the
-    last file needed (build.py puts the files of older Pythons first)."""
-    import lzma  # here, not at the top: ./submit reads targets on Pythons built without it
-
+    last file needed (build.py puts the files of older Pythons first). Given more than one CPU,
+    the packs are decoded at once, a thread each (LZMA releases the GIL)."""
     by_pack = {}
     for number in needed:
         digest, pack, offset, size = index["blobs"][number]
         by_pack.setdefault(pack, []).append((offset, size, number, digest))
     found = {}
-    for pack, wanted in sorted(by_pack.items()):
-        wanted.sort()
-        decoder = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
-        buffer, base, at = bytearray(), 0, 0  # buffer holds pack bytes base .. base+len(buffer)
-        with archive.open(ZIP_PREFIX + pack) as stream:
-            while at < len(wanted):
-                chunk = stream.read(_READ)
-                if not chunk:
-                    raise BundleError("{}: {} ends early: the pex is damaged; transfer it again".format(
-                        archive.filename, pack))
-                try:
-                    buffer += decoder.decompress(chunk)
-                except lzma.LZMAError as exc:
-                    raise BundleError("{}: {}: {}: the pex is damaged; transfer it again".format(
-                        archive.filename, pack, exc)) from None
-                while at < len(wanted) and wanted[at][0] + wanted[at][1] <= base + len(buffer):
-                    offset, size, number, digest = wanted[at]
-                    data = bytes(buffer[offset - base:offset - base + size])
-                    if hashlib.sha256(data).hexdigest() != digest:
-                        raise BundleError("{}: a file in {} does not match its sha256: the pex is "
-                                          "damaged; transfer it again".format(archive.filename, pack))
-                    found[number] = data
-                    at += 1
-                # Drop what no file still wanted needs; base stays where the buffer starts.
-                drop = min(len(buffer), (wanted[at][0] if at < len(wanted) else base + len(buffer)) - base)
-                del buffer[:drop]
-                base += drop
+    if len(by_pack) < 2 or len(getattr(os, "sched_getaffinity", lambda _: ())(0)) < 2:
+        parts = [_read_pack(archive, pack, wanted) for pack, wanted in by_pack.items()]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(len(by_pack)) as pool:
+            parts = list(pool.map(lambda item: _read_pack(archive, *item), sorted(by_pack.items())))
+    for part in parts:
+        found.update(part)
+    return found
+
+
+def _read_pack(archive: zipfile.ZipFile, pack: str, wanted: list) -> Dict[int, bytes]:
+    import lzma  # here, not at the top: ./submit reads targets on Pythons built without it
+
+    wanted = sorted(wanted)
+    found = {}
+    decoder = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+    buffer, base, at = bytearray(), 0, 0  # buffer holds pack bytes base .. base+len(buffer)
+    with archive.open(ZIP_PREFIX + pack) as stream:
+        while at < len(wanted):
+            chunk = stream.read(_READ)
+            if not chunk:
+                raise BundleError("{}: {} ends early: the pex is damaged; transfer it again".format(
+                    archive.filename, pack))
+            try:
+                buffer += decoder.decompress(chunk)
+            except lzma.LZMAError as exc:
+                raise BundleError("{}: {}: {}: the pex is damaged; transfer it again".format(
+                    archive.filename, pack, exc)) from None
+            while at < len(wanted) and wanted[at][0] + wanted[at][1] <= base + len(buffer):
+                offset, size, number, digest = wanted[at]
+                data = bytes(buffer[offset - base:offset - base + size])
+                if hashlib.sha256(data).hexdigest() != digest:
+                    raise BundleError("{}: a file in {} does not match its sha256: the pex is "
+                                      "damaged; transfer it again".format(archive.filename, pack))
+                found[number] = data
+                at += 1
+            # Drop what no file still wanted needs; base stays where the buffer starts.
+            drop = min(len(buffer), (wanted[at][0] if at < len(wanted) else base + len(buffer)) - base)
+            del buffer[:drop]
+            base += drop
     return found
 
 
