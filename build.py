@@ -28,9 +28,11 @@ import zipfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 PACKAGE = os.path.join(HERE, "payload", "luminance")
 REQUIREMENTS = os.path.join(HERE, "payload", "requirements.txt")
-sys.path.insert(0, os.path.join(HERE, "payload"))
+import photodemo  # noqa: E402,F401  (the one bootstrap: makes payload/luminance importable)
+import luminance.command  # noqa: E402  (not `command`: the build steps' command lines are)
 from luminance import bundle  # noqa: E402  (the payload reads the store this writes)
 from luminance.bundle import ZIP_PREFIX  # noqa: E402
+from luminance.errors import EXIT_FAILED, EXIT_OK, PhotodemoError  # noqa: E402
 
 PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
 ARCHES = ("x86_64", "aarch64")
@@ -46,11 +48,13 @@ TEXT_RENDERING = ("PIL/_imagingft.", "pillow.libs/libfreetype-", "pillow.libs/li
 # CPython versions whose own files share one solid LZMA stream: more share a stream, the smaller
 # the pex, but the more a job may decode before reaching its own (README, "The payload").
 CHAIN = 3
-EXIT_BUILD = 1
+EXIT_CODES = {EXIT_OK: "built", EXIT_FAILED: "pip or pex"}
 
 
-class BuildError(Exception):
+class BuildError(PhotodemoError):
     """A build step failed; the message says which and why, in one line."""
+
+    exit_code = EXIT_FAILED
 
 
 def targets(platform, pythons=PYTHONS, arches=ARCHES):
@@ -289,40 +293,48 @@ def build(output, platform="all", wheelhouse=None, pythons=PYTHONS, arches=ARCHE
     return output
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="build.py", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="exit codes: 0 built, 1 a build step failed (the message says which), 2 usage error")
+def _some_of(allowed):
+    """An argparse type: a comma-separated list of some of ALLOWED, as a tuple."""
+    def parse(text):
+        chosen = tuple(item.strip() for item in text.split(",") if item.strip())
+        unknown = sorted(set(chosen) - set(allowed))
+        if unknown or not chosen:
+            raise argparse.ArgumentTypeError("takes some of {}; got {}".format(
+                ",".join(allowed), ", ".join(unknown) or "nothing"))
+        return chosen
+    return parse
+
+
+def parser():
+    parser = luminance.command.Parser("build.py", "build.py", __doc__.split("\n\n")[0], EXIT_CODES)
     parser.add_argument("--platform", choices=("all", "current"), default="all",
                         help="'all': CPython {}-{} on manylinux x86_64 and aarch64 (the pex to "
                              "submit); 'current': only this Python, a quick build for tests "
                              "(default: all)".format(PYTHONS[0], PYTHONS[-1]))
-    parser.add_argument("--python", dest="pythons", default=",".join(PYTHONS), metavar="LIST",
+    parser.add_argument("--python", dest="pythons", type=_some_of(PYTHONS), default=",".join(PYTHONS),
+                        metavar="LIST",
                         help="with --platform all: CPython versions to carry wheels for; fewer "
                              "make a smaller pex with a faster cold start (default: %(default)s)")
-    parser.add_argument("--arch", dest="arches", default=",".join(ARCHES), metavar="LIST",
+    parser.add_argument("--arch", dest="arches", type=_some_of(ARCHES), default=",".join(ARCHES),
+                        metavar="LIST",
                         help="with --platform all: machine architectures (default: %(default)s)")
     parser.add_argument("-o", "--output", default=os.path.join("dist", "luminance.pex"),
                         help="where to write the pex (default: dist/luminance.pex)")
     parser.add_argument("--wheelhouse", default=None,
                         help="where downloaded, hash-checked wheels are kept between builds "
                              "(default: build/wheels, a folder per target)")
-    args = parser.parse_args(argv)
-    pythons = tuple(p.strip() for p in args.pythons.split(",") if p.strip())
-    arches = tuple(a.strip() for a in args.arches.split(",") if a.strip())
-    unknown = sorted(set(pythons) - set(PYTHONS)) + sorted(set(arches) - set(ARCHES))
-    if unknown or not pythons or not arches:
-        parser.error("--python takes some of {} and --arch some of {}; got {}".format(
-            ",".join(PYTHONS), ",".join(ARCHES), ", ".join(unknown) or "nothing"))
-    try:
-        path = build(args.output, args.platform, args.wheelhouse, pythons, arches)
-    except BuildError as exc:
-        print("build.py: error: {}".format(exc), file=sys.stderr)
-        return EXIT_BUILD
+    return parser
+
+
+def main(argv=None):
+    return luminance.command.run(parser(), _main, argv)
+
+
+def _main(args):
+    path = build(args.output, args.platform, args.wheelhouse, args.pythons, args.arches)
     size = os.path.getsize(path)
     print("{}  {:.1f} MB  sha256 {}".format(path, size / 1e6, sha256(path)))
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -15,10 +15,9 @@ import tempfile
 import time
 from typing import List, Optional, Tuple
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "payload"), ROOT]
+from luminance import jobs, results
 
-from luminance import jobs, results  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CHROMIUM = "/usr/bin/chromium"
 URL = "http://stash.osgconnect.net/@ConnectTrain/photodemo/ucpa/series{0}/derivatives_series{0}/apf{0}-{1:05d}r.jpg"

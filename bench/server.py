@@ -2,9 +2,10 @@
 latency added to every request (the storage server's round trip).
 
 The tests' PhotoServer (tests/httpserver.py) parses each request with http.server and a thread per
-connection: ~0.9 ms of CPU per photo, taken from the two cores the job's decoders need. The real
-storage server does not run on the worker, so the benchmark serves from this one (~0.1 ms per
-photo) and prints what it cost, to measure the job rather than its server.
+connection, which costs several times this server's CPU per photo, taken from the cores the job's
+decoders need. The real storage server does not run on the worker, so the benchmark serves from
+this one and prints what it cost (the "server ... ms CPU/photo" of its rows), to measure the job
+rather than its server.
 
     with Server(latency=0.05) as server:
         url = server.add("/a.jpg", jpeg_bytes)

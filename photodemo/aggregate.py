@@ -23,8 +23,8 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from luminance import jobs, manifest, results
-from luminance.errors import EXIT_OK, EXIT_USAGE, PhotodemoError, ResultsError, UsageError
+from luminance import command, jobs, manifest, results
+from luminance.errors import EXIT_OK, EXIT_USAGE, ResultsError, UsageError
 from photodemo import page
 
 __all__ = ["DEFAULT_TITLE", "MAX_POINTS", "LUM_BINS", "Merge", "find_inputs", "collect",
@@ -36,12 +36,12 @@ LUM_BINS = 50  # the density view's luminance bins over 0..1 (0.02 wide)
 MAX_RECORD = 1 << 28  # seen records are a bitmap, 1 bit each: 32 MB at most
 TABLE_FIELDS = results.PHOTO_FIELDS + ("host",)
 
-EXIT_CODES_HELP = """exit codes:
-  0  page (or table) written; files that could not be used are named in warnings on stderr
-  1  internal error (a bug; please report the traceback)
-  2  usage error: bad arguments, a named file or directory that does not exist, no readable
-     results at all, results of mixed metrics without --metric, or stdout cannot be written;
-     on an error nothing is written to stdout"""
+EXIT_CODES = {
+    EXIT_OK: "page (or table) written; files that could not be used are named in warnings on stderr",
+    EXIT_USAGE: "bad arguments, a named file or directory that does not exist, no readable results "
+                "at all, results of mixed metrics without --metric, or stdout cannot be written; "
+                "on an error nothing is written to stdout",
+}
 
 _ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]+")
 
@@ -478,12 +478,12 @@ class _Table:
 # -- the command line ------------------------------------------------------------------------------
 
 def parser() -> argparse.ArgumentParser:
-    cli = argparse.ArgumentParser(
-        prog="aggregate",
+    cli = command.Parser(
+        "aggregate", "./aggregate",
         description="Merge every job's results file into one self-contained HTML page on stdout: a\n"
                     "scatter plot of year against luminance with the per-year mean, and a summary of\n"
                     "photos, failures, coverage and hosts. It opens offline, from a file.",
-        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+        exit_codes=EXIT_CODES)
     cli.add_argument("paths", nargs="*", metavar="PATH",
                      help="results files, or directories whose {} are read (default: the current "
                           "directory)".format(jobs.RESULTS_GLOB))
@@ -521,16 +521,15 @@ def _warn(warning: str) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = parser().parse_args(argv)
-    try:
-        if args.max_points < 0:
-            raise UsageError("--max-points: must be 0 or more, got {}".format(args.max_points))
-        records = manifest.count_records(args.manifest) if args.manifest else None
-        table = _Table("csv" if args.csv else "json") if args.csv or args.json else None
-        merge = collect(args.paths, args.metric, args.max_points, table.add if table else None, _warn)
-    except PhotodemoError as exc:
-        print("aggregate: error: {}".format(exc), file=sys.stderr)
-        return exc.exit_code
+    return command.run(parser(), _main, argv)
+
+
+def _main(args: argparse.Namespace) -> int:
+    if args.max_points < 0:
+        raise UsageError("--max-points: must be 0 or more, got {}".format(args.max_points))
+    records = manifest.count_records(args.manifest) if args.manifest else None
+    table = _Table("csv" if args.csv else "json") if args.csv or args.json else None
+    merge = collect(args.paths, args.metric, args.max_points, table.add if table else None, _warn)
     summary = merge.summary(records, args.manifest)
     if summary["coverage"]["beyond_manifest"]:
         _warn("{}: holds {} records, but results cover records past it; is it the manifest the jobs "
@@ -542,9 +541,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             sys.stdout.write(page.render(summary, merge.page_data(), args.title))
         sys.stdout.flush()
     except BrokenPipeError:
-        # `./aggregate --csv | head`: the reader has all it wanted; stop quietly.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+        raise  # `./aggregate --csv | head`: the command frame stops quietly
     except OSError as exc:
         print("aggregate: error: cannot write to stdout: {}".format(exc.strerror or exc), file=sys.stderr)
         return EXIT_USAGE

@@ -27,6 +27,10 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 from xml.sax.saxutils import escape
 
+from luminance import command
+from luminance.arguments import whole_number
+from luminance.errors import EXIT_OK, EXIT_USAGE, UsageError
+
 __all__ = ["PhotoSpec", "load_years", "plan", "render", "sidecar_xml", "write_photo", "generate",
            "read_stamp", "main", "DEFAULT_COUNT", "DEFAULT_SEED", "MAX_COUNT", "STAMP_NAME",
            "GENERATOR_VERSION"]
@@ -44,10 +48,7 @@ JPEG_QUALITY = 80
 BASE_WIDTH = 240  # drawing resolution before the scale-up to 1-5 megapixels
 DC_NS = "http://purl.org/dc/elements/1.1/"
 
-EXIT_CODES_HELP = """exit codes:
-  0  archive written
-  1  internal error (a bug; please report the traceback)
-  2  usage error: bad option, OUTDIR not empty or not writable"""
+EXIT_CODES = {EXIT_OK: "archive written", EXIT_USAGE: "bad option, OUTDIR not empty or not writable"}
 
 
 class PhotoSpec(NamedTuple):
@@ -429,38 +430,38 @@ def _progress_printer(stream) -> Callable[[int, int], None]:
     return show
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m photodemo.archive",
+def parser() -> argparse.ArgumentParser:
+    parser = command.Parser(
+        "archive", "python -m photodemo.archive",
         description="Write a sample photo archive: JPEG scans with Dublin Core XML sidecars,\n"
                     "years distributed like the tutorial's manifest.",
-        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+        exit_codes=EXIT_CODES)
     parser.add_argument("outdir", metavar="OUTDIR",
                         help="where to write the archive (must not exist, or be empty)")
-    parser.add_argument("--count", type=int, default=DEFAULT_COUNT, metavar="N",
+    parser.add_argument("--count", type=whole_number(1, MAX_COUNT), default=DEFAULT_COUNT, metavar="N",
                         help="number of photos, 1..{} (default: %(default)s)".format(MAX_COUNT))
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, metavar="S",
                         help="random seed: the same seed gives the same archive (default: %(default)s)")
-    parser.add_argument("--jobs", type=int, default=None, metavar="N",
+    parser.add_argument("--jobs", type=whole_number(1), default=None, metavar="N",
                         help="photos drawn at once (default: the CPU count, at most 8)")
-    args = parser.parse_args(argv)
-    if not 1 <= args.count <= MAX_COUNT:
-        parser.exit(2, "{}: error: --count must be 1..{}, got {}\n".format(
-            parser.prog, MAX_COUNT, args.count))
-    if args.jobs is not None and args.jobs < 1:
-        parser.exit(2, "{}: error: --jobs must be at least 1, got {}\n".format(parser.prog, args.jobs))
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    return command.run(parser(), _main, argv)
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         specs = generate(args.outdir, args.count, args.seed, args.jobs, _progress_printer(sys.stderr))
     except (FileExistsError, PermissionError) as exc:
-        sys.stderr.write("{}: error: {}\n".format(parser.prog, exc))
-        return 2
+        raise UsageError(str(exc)) from None
     except OSError as exc:
-        sys.stderr.write("{}: error: {}: {}\n".format(parser.prog, args.outdir, exc.strerror or exc))
-        return 2
+        raise UsageError("{}: {}".format(args.outdir, exc.strerror or exc)) from None
     undated = sum(1 for spec in specs if spec.date is None)
     print("{}: {} photos with XML sidecars ({} without a date), seed {}".format(
         args.outdir, len(specs), undated, args.seed))
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

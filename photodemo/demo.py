@@ -23,13 +23,14 @@ import time
 import urllib.request
 from typing import Iterator, List, Optional, Sequence
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if os.path.join(ROOT, "payload") not in sys.path:  # `python -m photodemo.demo` puts only ROOT there
-    sys.path.insert(0, os.path.join(ROOT, "payload"))
+from luminance import command, jobs, results
+from luminance.arguments import whole_number
+from luminance.command import Terminated
+from luminance.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE,
+                              PhotodemoError, ResultsError, UsageError)
+from photodemo import archive, mkmanifest
 
-from luminance import jobs, results  # noqa: E402
-from luminance.errors import EXIT_INTERRUPTED, PhotodemoError, ResultsError, UsageError  # noqa: E402
-from photodemo import archive, mkmanifest  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 __all__ = ["ensure_archive", "serve", "build_manifest", "run_submit", "run_aggregate", "summarize",
            "main"]
@@ -40,12 +41,15 @@ DEFAULT_PAYLOAD = os.path.join(ROOT, "dist", "luminance.pex")
 DEFAULT_CHUNK = 50
 SERVER_START_S = 15.0
 
-EXIT_CODES_HELP = """exit codes:
-  0    the page is written; every job succeeded
-  1    internal error (a bug; please report the traceback)
-  2    usage error: bad option, no payload (run make payload), ./submit or ./aggregate missing
-  N    ./submit or ./aggregate failed with exit code N (what they printed says why)
-  130  interrupted (Ctrl-C or SIGTERM); the server is stopped, finished results are kept"""
+EXIT_CODES = {
+    EXIT_OK: "the page is written; every job succeeded",
+    EXIT_USAGE: "bad option, no payload (run make payload), ./submit or ./aggregate missing; or "
+                "./aggregate's exit code",
+    EXIT_TRANSIENT: "./submit's exit code (the page shows what finished)",
+    EXIT_FAILED: "./submit's exit code: a job (the page shows what finished)",
+    EXIT_INTERRUPTED: "the server is stopped",
+}
+INTERRUPTED = "interrupted; the server is stopped, finished results are kept"
 
 
 def say(message: str) -> None:
@@ -146,10 +150,6 @@ def build_manifest(archive_dir: str, base_url: str, path: str) -> List[mkmanifes
     return photos
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, turned into an exception so that every finally runs (the server is stopped)."""
-
-
 def _run_child(command: Sequence[str], cwd: str, stdout=None) -> int:
     """Run COMMAND; when interrupted, let it stop its own jobs and save its work first.
 
@@ -231,11 +231,6 @@ def _shown(path: str) -> str:
     return os.path.relpath(path) if path.startswith(os.getcwd() + os.sep) else path
 
 
-def _on_sigterm(signum, frame):
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the cleanup short
-    raise Terminated()
-
-
 def run(args: argparse.Namespace) -> int:
     workdir = os.path.abspath(args.workdir)
     archive_dir = os.path.join(workdir, "archive")
@@ -289,41 +284,29 @@ def run(args: argparse.Namespace) -> int:
     return submit_code
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m photodemo.demo",
+def parser() -> argparse.ArgumentParser:
+    parser = command.Parser(
+        PROG, "python -m photodemo.demo",
         description="Run photodemo end to end on this machine (what `make demo` does): a sample\n"
                     "archive served over HTTP, ./submit --local, ./aggregate > demo/scatter.html.",
-        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--count", type=int, default=archive.DEFAULT_COUNT, metavar="N",
-                        help="photos in the sample archive, 1..{} (default: %(default)s)".format(
+        exit_codes=EXIT_CODES)
+    parser.add_argument("--count", type=whole_number(1, archive.MAX_COUNT), default=archive.DEFAULT_COUNT,
+                        metavar="N", help="photos in the sample archive, 1..{} (default: %(default)s)".format(
                             archive.MAX_COUNT))
     parser.add_argument("--seed", type=int, default=archive.DEFAULT_SEED, metavar="S",
                         help="the sample archive's random seed (default: %(default)s)")
-    parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, metavar="N",
+    parser.add_argument("--chunk", type=whole_number(1), default=DEFAULT_CHUNK, metavar="N",
                         help="photos per job (default: %(default)s)")
     parser.add_argument("--payload", default=DEFAULT_PAYLOAD, metavar="PEX",
                         help="the payload built by make payload (default: dist/luminance.pex)")
     parser.add_argument("--workdir", default=DEFAULT_WORKDIR, metavar="DIR",
                         help="where the archive, manifest, results and page go (default: demo/)")
-    args = parser.parse_args(argv)
-    if not 1 <= args.count <= archive.MAX_COUNT:
-        parser.exit(2, "{}: error: --count must be 1..{}, got {}\n".format(
-            PROG, archive.MAX_COUNT, args.count))
-    if args.chunk < 1:
-        parser.exit(2, "{}: error: --chunk must be at least 1, got {}\n".format(PROG, args.chunk))
+    return parser
 
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        return run(args)
-    except PhotodemoError as exc:
-        sys.stderr.write("{}: error: {}\n".format(PROG, exc))
-        return exc.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write("{}: interrupted; the server is stopped, finished results are kept\n".format(PROG))
-        return EXIT_INTERRUPTED
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    # Ctrl-C and SIGTERM stop ./submit's jobs and the server (_run_child, serve) before it ends.
+    return command.run(parser(), run, argv, interrupted=INTERRUPTED)
 
 
 if __name__ == "__main__":

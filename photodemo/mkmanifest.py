@@ -18,8 +18,8 @@ import sys
 import urllib.parse
 from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
-from luminance import files
-from luminance.errors import PhotodemoError, UsageError
+from luminance import command, files
+from luminance.errors import EXIT_OK, EXIT_USAGE, UsageError
 from luminance.manifest import SCHEMES, format_record
 from photodemo import metadata
 
@@ -29,10 +29,10 @@ __all__ = ["Photo", "find_photos", "sidecar_for", "photo_url", "scan", "manifest
 PROG = "make-manifest"
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".gif", ".bmp", ".webp")
 
-EXIT_CODES_HELP = """exit codes:
-  0  manifest written (undated photos are reported on stderr, not errors)
-  1  internal error (a bug; please report the traceback)
-  2  usage error: ARCHIVE missing or without photos, bad --base-url, unwritable --output"""
+EXIT_CODES = {
+    EXIT_OK: "manifest written (undated photos are reported on stderr, not errors)",
+    EXIT_USAGE: "ARCHIVE missing or without photos, bad --base-url, unwritable --output",
+}
 
 
 class Photo(NamedTuple):
@@ -142,12 +142,12 @@ def report(photos: Sequence[Photo], skip_undated: bool, warn: Callable[[str], No
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG,
+    parser = command.Parser(
+        PROG, "./" + PROG,
         description="Write a photodemo manifest (one 'URL YEAR' line per photo) for a directory\n"
                     "of photos with XML metadata sidecars (Dublin Core dc:date, MODS\n"
                     "dateCreated/dateIssued). Photos without a usable year are named on stderr.",
-        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+        exit_codes=EXIT_CODES)
     parser.add_argument("archive", metavar="ARCHIVE", help="directory of photos and their NAME.xml sidecars")
     parser.add_argument("--base-url", metavar="URL", default=None,
                         help="URL where ARCHIVE is served; a photo's URL is URL/its/path "
@@ -161,25 +161,20 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = make_parser().parse_args(argv)
+    return command.run(make_parser(), _main, argv)
 
-    def warn(message: str) -> None:
-        sys.stderr.write("{}: {}\n".format(PROG, message))
 
-    try:
-        base_url = None if args.base_url is None else check_base_url(args.base_url)
-        photos = scan(args.archive, base_url)
-        text = manifest_text(photos, args.skip_undated)
-        if args.output is None:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        else:
-            write_atomically(args.output, text)
-    except PhotodemoError as exc:
-        warn("error: {}".format(exc))
-        return exc.exit_code
-    report(photos, args.skip_undated, warn)
-    return 0
+def _main(args: argparse.Namespace) -> int:
+    base_url = None if args.base_url is None else check_base_url(args.base_url)
+    photos = scan(args.archive, base_url)
+    text = manifest_text(photos, args.skip_undated)
+    if args.output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        write_atomically(args.output, text)
+    report(photos, args.skip_undated, lambda message: sys.stderr.write("{}: {}\n".format(PROG, message)))
+    return EXIT_OK
 
 
 if __name__ == "__main__":

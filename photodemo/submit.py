@@ -9,14 +9,14 @@
 import argparse
 import os
 import shlex
-import signal
 import sys
 import tempfile
 import time
 from typing import List, Optional
 
+from luminance import command
 from luminance.arguments import seconds, whole_number
-from luminance.errors import EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE, PhotodemoError, UsageError
+from luminance.errors import EXIT_FAILED, EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE, UsageError
 from luminance.jobs import DEFAULT_CHUNK, Chunk, plan
 from luminance.manifest import count_records
 from luminance import results
@@ -31,26 +31,18 @@ DEFAULT_MANIFEST = "manifest.txt"
 DESCRIPTION = """Cut the manifest into chunks and run one luminance job per chunk: on an HTCondor pool
 (writes submit.sub and runs condor_submit), or on this machine (--local)."""
 
-EPILOG = """exit codes:
-  0  submitted (HTCondor), or every job done (--local); also: nothing to rerun (--missing)
-  2  usage error: bad option, unreadable or empty manifest, missing payload, results dir not
-     writable, no condor_submit (use --dry-run or --local); nothing has been written
-  3  --local: some jobs still had transient failures after their retries (results kept;
-     rerun them with --missing)
-  4  condor_submit failed, or a --local job failed: the lines above name its error log
-  130  --local interrupted (Ctrl-C; 143 for SIGTERM): finished results are kept; resume with
-       --missing
+EXIT_CODES = {
+    EXIT_OK: "submitted (HTCondor), or every job done (--local); also: nothing to rerun (--missing)",
+    EXIT_USAGE: "bad option, unreadable or empty manifest, missing payload, results dir not "
+                "writable, no condor_submit (use --dry-run or --local); nothing has been written",
+    EXIT_TRANSIENT: "with --local; rerun them with --missing",
+    EXIT_FAILED: "condor_submit, or a --local job (and its error log)",
+}
+EPILOG = """--local, interrupted: finished results are kept; resume with --missing.
 
 Files: submit.sub, job.log, log/job.output.START, log/job.error.START (and slices/ with
 --split) are written in the current directory, results-START.json files in --results.
 """
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, with a usage error as one line (UsageError) instead of usage text and exit."""
-
-    def error(self, message):
-        raise UsageError("{} (see ./submit --help)".format(message))
 
 
 def payload_options(args: argparse.Namespace) -> List[str]:
@@ -64,8 +56,7 @@ def payload_options(args: argparse.Namespace) -> List[str]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="./submit", description=DESCRIPTION,
-                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command.Parser("submit", "./submit", DESCRIPTION, EXIT_CODES, EPILOG)
     work = p.add_argument_group("what to run")
     work.add_argument("--manifest", default=DEFAULT_MANIFEST, metavar="FILE",
                       help="the photos to analyze, one `URL YEAR` per line (default: %(default)s)")
@@ -278,17 +269,10 @@ def _run_local(batch: Batch, args: argparse.Namespace, argv: List[str]) -> int:
         min(runner.jobs, len(batch.chunks))), file=out)
     out.flush()
     began = time.monotonic()
-    terminated = []
-
-    def on_sigterm(signum, frame):  # `kill`, a session ending, a batch system's time limit
-        terminated.append(signum)
-        raise KeyboardInterrupt  # stop as Ctrl-C does, keeping every finished result
-
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        outcomes = runner.run()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    # Ctrl-C, or SIGTERM (`kill`, a session ending, a batch system's time limit: the command frame
+    # raises it as Ctrl-C), stops the jobs and keeps every finished result; the frame turns the
+    # EXIT_INTERRUPTED returned below into 128 + the signal.
+    outcomes = runner.run()
     for line in local.summary(outcomes, time.monotonic() - began):
         print(line, file=out)
     code = local.exit_code(outcomes)
@@ -299,26 +283,9 @@ def _run_local(batch: Batch, args: argparse.Namespace, argv: List[str]) -> int:
               file=out)
     else:
         print("rerun what is left: {}".format(_again(argv)), file=out)
-    return 128 + terminated[0] if terminated else code
+    return code
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        args = parser().parse_args(argv)
-        return _run(args, argv)
-    except SystemExit as exc:  # --help
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    except PhotodemoError as exc:
-        sys.stdout.flush()
-        print("submit: {}".format(exc), file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("submit: interrupted", file=sys.stderr)
-        return local.EXIT_INTERRUPTED
-    except BrokenPipeError:  # `./submit ... | head`: the reader left; not worth a traceback
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (OSError, ValueError):
-            pass
-        return local.EXIT_FAILED
+    return command.run(parser(), lambda args: _run(args, argv), argv)

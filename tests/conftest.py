@@ -6,11 +6,11 @@ import sys
 
 import pytest
 
+import photodemo  # noqa: F401  (the one bootstrap, as ./submit has it: payload/luminance importable)
+from httpserver import PhotoServer  # tests/ is on sys.path: pytest puts a conftest's folder there
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-
-from httpserver import PhotoServer  # noqa: E402
 
 
 @pytest.fixture(scope="session")

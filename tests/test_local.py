@@ -18,9 +18,9 @@ import pytest
 from luminance import results
 from luminance.jobs import plan
 
-from images import jpeg  # tests/images.py
 from photodemo import local, submit
 from photodemo.batch import Batch
+from photodemo.images import jpeg
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)

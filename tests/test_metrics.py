@@ -6,8 +6,8 @@ import math
 import pytest
 from PIL import Image
 
-import images
 from luminance import metrics
+from photodemo import images
 
 
 def srgb_linear(v):

@@ -12,8 +12,8 @@ import time
 import pytest
 from PIL import Image
 
-import images
 from luminance import results
+from photodemo import images
 from test_metrics import independent, pixels_of
 
 # Manifest line -> what the job must make of it.
@@ -199,6 +199,7 @@ def test_eviction_keeps_finished_results(pex, tmp_path, server):
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 128 + signal.SIGTERM, err
+    assert err.splitlines()[-1] == "luminance.pex: interrupted; finished results are kept"
     document = results.read(str(sandbox / "results.json"))
     assert [p["record"] for p in document["photos"]] == [0, 1, 2]
     assert [(f["record"], f["transient"]) for f in document["failures"]] == [(3, True), (4, True), (5, True)]

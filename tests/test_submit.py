@@ -172,4 +172,4 @@ def test_the_script_runs_from_anywhere_with_the_system_python(workdir, tmp_path)
     proc = subprocess.run([str(link), "--chunk", "x"], cwd=str(workdir), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, universal_newlines=True)
     assert proc.returncode == 2
-    assert proc.stderr == "submit: argument --chunk: 'x' is not a whole number (see ./submit --help)\n"
+    assert proc.stderr == "submit: error: argument --chunk: 'x' is not a whole number (see ./submit --help)\n"

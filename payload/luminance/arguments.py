@@ -2,18 +2,20 @@
 word a bad value the same way. Stdlib only."""
 
 import argparse
-from typing import Callable
+from typing import Callable, Optional
 
 __all__ = ["whole_number", "seconds"]
 
 
-def whole_number(minimum: int) -> Callable[[str], int]:
-    """An argparse type: an integer of at least MINIMUM."""
+def whole_number(minimum: int, maximum: Optional[int] = None) -> Callable[[str], int]:
+    """An argparse type: an integer of at least MINIMUM (and at most MAXIMUM)."""
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError("{!r} is not a whole number".format(text)) from None
+        if maximum is not None and not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError("must be {}..{}, got {}".format(minimum, maximum, value))
         if value < minimum:
             raise argparse.ArgumentTypeError("must be at least {}, got {}".format(minimum, value))
         return value

@@ -4,18 +4,16 @@ import argparse
 import datetime
 import os
 import platform
-import signal
 import socket
 import sys
 import tempfile
 import time
 from typing import Dict, List, Optional
 
-from luminance import __version__, bundle, manifest, results
+from luminance import __version__, bundle, command, manifest, results
 from luminance.arguments import seconds, whole_number
 from luminance.cpus import available_cpus
-from luminance.errors import (EXIT_CODES_HELP, EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE, PhotodemoError,
-                              UsageError)
+from luminance.errors import EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE, PhotodemoError, UsageError
 
 PROG = "luminance.pex"
 DESCRIPTION = """\
@@ -34,14 +32,17 @@ metrics (--metric):
   relative   mean CIE relative luminance Y of linearized sRGB (0.2126, 0.7152, 0.0722)
 
 environment: http_proxy/https_proxy are honoured; FRONTIER_PROXY is the HTTP proxy when no
-http_proxy is set. OMP_NUM_THREADS (set by HTCondor to the slot's CPUs) caps the decoders.
-
-""" + EXIT_CODES_HELP
+http_proxy is set. OMP_NUM_THREADS (set by HTCondor to the slot's CPUs) caps the decoders."""
+EXIT_CODES = {
+    EXIT_OK: "every record handled (permanent failures such as HTTP 404 are recorded in RESULTS)",
+    EXIT_USAGE: "bad arguments, unreadable manifest, unwritable results",
+    EXIT_TRANSIENT: "timeouts, HTTP 429/5xx, dropped connections; submit.sub has HTCondor rerun "
+                    "the job",
+}
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command.Parser(PROG, PROG, DESCRIPTION, EXIT_CODES, EPILOG)
     p.add_argument("results", metavar="RESULTS", help="results file to write (JSON), e.g. results-0.json")
     p.add_argument("start", metavar="START", type=whole_number(0), help="first record to analyze (0-based)")
     p.add_argument("count", metavar="COUNT", type=whole_number(0), help="how many records to analyze")
@@ -119,20 +120,12 @@ def _load(args) -> List[manifest.Record]:
     return manifest.read_records(stream, args.start, args.count)
 
 
-_signals: List[int] = []
-
-
-def _on_sigterm(signum, frame):
-    # HTCondor evicting or removing the job: stop like Ctrl-C, keeping every finished result.
-    _signals.append(signum)
-    raise KeyboardInterrupt
-
-
 def main(argv: Optional[List[str]] = None) -> int:
-    try:
-        args = parser().parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    # SIGTERM (HTCondor evicting or removing the job) stops it like Ctrl-C: see _run.
+    return command.run(parser(), _main, argv)
+
+
+def _main(args: argparse.Namespace) -> int:
     started = time.time()
     cpus = available_cpus()
     workers = args.workers or max(16, 8 * cpus)
@@ -142,11 +135,7 @@ def main(argv: Optional[List[str]] = None) -> int:
            "workers": workers, "cpus": cpus, "started": _now(), "ended": None, "elapsed": None,
            "rate": None, "complete": False, "error": None})
     job = document["job"]
-    try:
-        _check_writable(args.results)
-    except PhotodemoError as exc:
-        print("{}: error: {}".format(PROG, exc), file=sys.stderr)
-        return exc.exit_code
+    _check_writable(args.results)
     try:
         # Pillow and requests come from the wheels the pex carries: the ones for this Python.
         bundle.activate()
@@ -155,10 +144,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except PhotodemoError as exc:
         # Still leave RESULTS: HTCondor holds a job whose output file is missing, and the
         # error recorded here tells ./aggregate and ./submit --missing what went wrong.
-        print("{}: error: {}".format(PROG, exc), file=sys.stderr)
         job.update(error=str(exc), ended=_now(), elapsed=round(time.time() - started, 3))
         results.write(args.results, document)
-        return exc.exit_code
+        raise
     job["records"] = len(records)
     if len(records) < args.count:
         where = args.manifest or "the manifest"
@@ -188,22 +176,15 @@ def _run(args, document, records, workers, cpus, started) -> int:
                 args.manifest or "stdin", entry["line"], entry["url"] or "-", entry["reason"],
                 " (transient)" if entry["transient"] else ""), file=sys.stderr, flush=True)
 
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        entries, complete = run(records, fetcher, args.metric, workers, cpus, report)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    # On Ctrl-C or SIGTERM (command.Terminated) run() stops and keeps every finished result.
+    entries, complete = run(records, fetcher, args.metric, workers, cpus, report)
     elapsed = time.time() - started
     document["photos"] = [entry for entry in entries if "luminance" in entry]
     document["failures"] = [entry for entry in entries if "luminance" not in entry]
     analyzed = len(document["photos"])
     job.update(ended=_now(), elapsed=round(elapsed, 3), rate=round(analyzed / elapsed, 3) if elapsed else None,
                complete=complete)
-    try:
-        results.write(args.results, document)
-    except PhotodemoError as exc:
-        print("{}: error: {}".format(PROG, exc), file=sys.stderr)
-        return exc.exit_code
+    results.write(args.results, document)
     print("/* {} photos analyzed in {:.2f}s ({:.2f}/s) */".format(
         analyzed, elapsed, analyzed / elapsed if elapsed else 0.0), flush=True)
     transient = len(results.transient_failures(document))
@@ -212,6 +193,8 @@ def _run(args, document, records, workers, cpus, started) -> int:
             len(document["failures"]), len(document["failures"]) - transient, transient), flush=True)
     if not complete:
         sys.stdout.flush()
-        # Fetch threads may sit in a read for up to --timeout; the results are safe, so go now.
-        os._exit(128 + (_signals[-1] if _signals else signal.SIGINT))
+        print("{}: interrupted; finished results are kept".format(PROG), file=sys.stderr, flush=True)
+        # Fetch threads may sit in a read for up to --timeout; the results are safe, so go now
+        # (the frame's exit code for a signal, without waiting for the threads).
+        os._exit(command.interrupted_code())
     return EXIT_TRANSIENT if transient else EXIT_OK

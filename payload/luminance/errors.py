@@ -4,17 +4,29 @@ EXIT_OK = 0  # every record handled; permanent failures (404, not an image) are 
 EXIT_INTERNAL = 1  # a bug: a traceback was printed
 EXIT_USAGE = 2  # bad command line or unreadable input: one line on stderr says which
 EXIT_TRANSIENT = 3  # results written, but some records failed transiently after retries: rerun the job
-EXIT_FAILED = 4  # ./submit: condor_submit or a --local job failed; its error log is named
+EXIT_FAILED = 4  # ./submit: condor_submit or a --local job failed; build.py: pip or pex; the step is named
 EXIT_UNSUITABLE = 5  # the job: this worker cannot run the payload (no Python or wheels it can use);
 #                      RESULTS records why, and submit.sub has HTCondor run the job elsewhere
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT); 128+N for signal N, 143 for SIGTERM
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: stdout's reader left early (`| head`), as a shell reports
+#                       any tool that SIGPIPE stops: the output was cut short, so not 0
 
-EXIT_CODES_HELP = """exit codes:
-  0  every record handled (permanent failures such as HTTP 404 are recorded in RESULTS)
-  1  internal error (a bug; please report the traceback)
-  2  usage error: bad arguments, unreadable manifest, unwritable results
-  3  some records failed transiently (timeouts, HTTP 5xx, dropped connections) after all
-     retries; RESULTS is still written, and rerunning the job retries just the same records"""
+# What each code means, for every command's --help: payload/luminance/command.py renders the codes
+# a command uses, each followed by what it means for that command.
+EXIT_MEANINGS = {
+    EXIT_OK: "success",
+    EXIT_INTERNAL: "internal error (a bug; please report the traceback)",
+    EXIT_USAGE: "usage error, in one line on stderr naming the option or input",
+    EXIT_TRANSIENT: "transient failures remain after every retry (results are written; a rerun "
+                    "retries just those)",
+    EXIT_FAILED: "a step it ran failed (stderr names it)",
+    EXIT_UNSUITABLE: "this worker cannot run the payload (no usable Python or wheels): RESULTS "
+                     "says why, and HTCondor runs the job elsewhere",
+    EXIT_INTERRUPTED: "interrupted by Ctrl-C; 128+N by signal N (143: SIGTERM, handled as Ctrl-C); "
+                      "finished work is kept",
+    EXIT_BROKEN_PIPE: "stdout closed early (a broken pipe: `| head`); the rest of the output is "
+                      "dropped, quietly",
+}
 
 
 class PhotodemoError(Exception):

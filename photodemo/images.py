@@ -1,4 +1,5 @@
-"""Test photos made with Pillow: structured (gradient + noise), deterministic, in any mode."""
+"""Small photos made with Pillow, structured (gradient + noise), deterministic, in any mode: the
+tests' and the benchmark's (bench/payload.py scales them up to 1-5 megapixels)."""
 
 import io
 import random
