@@ -206,6 +206,21 @@ def test_no_room_to_unpack_is_one_clear_error(tmp_path):
     assert os.listdir(str(tmp_path / "cache")) == []  # the half-written wheel is gone
 
 
+def test_a_python_without_lzma_is_unsuitable(tmp_path):
+    # Some self-built Pythons lack _lzma: the job must still say why, not crash.
+    wheel = make_wheel(tmp_path, "demo_f-1.0-py3-none-any.whl", {"demo_f.py": "VALUE = 1\n"})
+    pex = make_pex(tmp_path / "luminance.pex", [wheel])
+    code = ("import sys\nsys.modules['lzma'] = None\n"
+            "from luminance import bundle\n"
+            "try:\n    bundle.activate(sys.argv[1], sys.argv[2])\n"
+            "except bundle.BundleError as exc:\n    print(exc); sys.exit(exc.exit_code)\n")
+    proc = subprocess.run([sys.executable, "-c", code, pex, str(tmp_path / "cache")],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert proc.returncode == EXIT_UNSUITABLE, proc.stderr
+    assert "was built without the lzma module" in proc.stdout
+
+
 def test_from_a_source_checkout_nothing_is_bundled(tmp_path, monkeypatch):
     monkeypatch.delenv("PEX", raising=False)
     assert bundle.activate(cache=str(tmp_path)) == []

@@ -245,8 +245,11 @@ def _blobs(archive: zipfile.ZipFile, index: dict, needed: Iterable[int]) -> Dict
 
 
 def _read_pack(archive: zipfile.ZipFile, pack: str, wanted: list) -> Dict[int, bytes]:
-    import lzma  # here, not at the top: ./submit reads targets on Pythons built without it
-
+    try:
+        import lzma  # here, not at the top: ./submit reads targets on Pythons built without it
+    except ImportError:
+        raise BundleError("this Python ({}) was built without the lzma module, which reading the "
+                          "libraries in the pex needs".format(sys.executable)) from None
     wanted = sorted(wanted)
     found = {}
     decoder = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
