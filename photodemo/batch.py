@@ -7,20 +7,26 @@ logs go. `condor.py` writes a Batch as an HTCondor submit description, `local.py
 same Batch on this machine.
 """
 
+import glob
 import os
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
+from luminance import results
 from luminance.errors import ManifestError, UsageError
 from luminance.files import write_atomically
-from luminance.jobs import Chunk
+from luminance.jobs import SLICE_NAME, Chunk
 from luminance.manifest import iter_records, offset_directive, open_manifest
 
-__all__ = ["Batch", "SLICES_DIR", "SPLIT_THRESHOLD", "write_slices"]
+__all__ = ["Batch", "SLICES_DIR", "SPLIT_THRESHOLD", "MAX_SLICES", "write_slices",
+           "remove_slices", "keep_logs", "write_pending"]
 
-SLICES_DIR = "slices"
+SLICES_DIR = os.path.dirname(SLICE_NAME)
 # Every job transfers its input; past this size each job gets only its own slice instead of the
 # whole manifest (the tutorial's 5,576-line manifest is 0.6 MB and is sent whole, as it was).
 SPLIT_THRESHOLD = 4 * 1024 * 1024
+# More slice files than this is a --chunk far too small for a pool (each job's fixed cost is
+# seconds): refused rather than written.
+MAX_SLICES = 20000
 
 
 class Batch(NamedTuple):
@@ -40,6 +46,10 @@ class Batch(NamedTuple):
     project: Optional[str] = None
     container: Optional[str] = None
     requirements: Optional[str] = None
+    arches: Tuple[str, ...] = ()  # the machines the pex carries wheels for (bundle.targets)
+    os_check: bool = True  # keep jobs off OSPool workers whose OS has no Python 3.9+
+    backoff: int = 300  # seconds before a held job is released (times its number of holds)
+    max_running: int = 0  # at most this many jobs of the run in the queue (0: no limit)
 
     def input_name(self, chunk: Chunk) -> str:
         """The job's stdin, relative to WORKDIR when it lies there (the manifest or its slice)."""
@@ -73,6 +83,10 @@ def write_slices(manifest: str, chunks: List[Chunk], workdir: str) -> Dict[int, 
     manifest), then the manifest's lines from the chunk's first record through its last, copied
     verbatim, so the job's START COUNT and every record and line number in its results stay global.
     """
+    if len(chunks) > MAX_SLICES:
+        raise UsageError("{}: {} jobs would need {} slice files (--split); use a bigger --chunk "
+                         "(jobs of a few minutes at least) or --no-split"
+                         .format(manifest, len(chunks), len(chunks)))
     wanted = {chunk.start: chunk for chunk in chunks}
     directory = os.path.join(workdir, SLICES_DIR)
     try:
@@ -100,4 +114,57 @@ def write_slices(manifest: str, chunks: List[Chunk], workdir: str) -> Dict[int, 
         missing = sorted(set(wanted) - set(written))
         raise ManifestError("{}: has {} records, fewer than the jobs need (chunk at record {})"
                             .format(manifest, last_index + 1, missing[0]))
+    return written
+
+
+def remove_slices(workdir: str, keep: Set[int]) -> int:
+    """Remove the slice files under WORKDIR/slices of every chunk start not in KEEP (an old run's,
+    or a chunk now complete); how many were removed."""
+    pattern = os.path.join(glob.escape(workdir), SLICE_NAME.format(start="*"))
+    prefix, suffix = SLICE_NAME.split("{start}")
+    removed = 0
+    for path in glob.glob(pattern):
+        name = os.path.relpath(path, workdir)
+        middle = name[len(prefix):len(name) - len(suffix)]
+        if middle.isdigit() and int(middle) in keep:
+            continue
+        try:
+            os.remove(path)
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def keep_logs(workdir: str, chunk: Chunk) -> None:
+    """Before CHUNK runs again: move its output and error logs aside (NAME.1, NAME.2, ...), so
+    a rerun never overwrites the evidence of an earlier run."""
+    for name in (chunk.output_name, chunk.error_name):
+        path = os.path.join(workdir, name)
+        if not os.path.exists(path):
+            continue
+        number = 1
+        while os.path.exists("{}.{}".format(path, number)):
+            number += 1
+        os.replace(path, "{}.{}".format(path, number))
+
+
+def pending_document(chunk: Chunk, metric: str = results.DEFAULT_METRIC) -> Dict:
+    """A valid results document for CHUNK that holds nothing yet: the job was not run. It names
+    the run's METRIC, so that ./aggregate reads it beside the finished ones."""
+    job = {field: None for field in results.JOB_FIELDS}
+    job.update(start=chunk.start, count=chunk.count, metric=metric, complete=False)
+    return results.new_document(job)
+
+
+def write_pending(directory: str, chunks: Sequence[Chunk],
+                  metric: str = results.DEFAULT_METRIC) -> int:
+    """Write a pending results file for every chunk of CHUNKS that has none in DIRECTORY (HTCondor
+    holds a job whose input file is missing, and every job is sent its results file); how many."""
+    written = 0
+    for chunk in chunks:
+        path = os.path.join(directory, chunk.results_name)
+        if not os.path.lexists(path):
+            results.write(path, pending_document(chunk, metric))
+            written += 1
     return written

@@ -2,33 +2,62 @@
 
 The description keeps the tutorial's shape and comments (`results-START.json START COUNT`,
 `Input = manifest.txt`, `log/job.output.START`), with one `queue start,count from (...)` item list
-instead of one block per chunk, plus what the pex needs in a worker's sandbox (see `describe`).
+instead of one block per chunk, plus what a real pool needs: the pex's own sandbox (PEX_ROOT),
+the chunk's current results file sent with the job (a rerun keeps what it measured), holds with
+readable reasons and bounded, delayed releases instead of silent reruns, and placement on the
+machines the pex can run on. `describe` joins one section per concern, each a function below.
 """
 
 import os
 import re
 import shutil
 import subprocess
-from typing import NamedTuple, Optional
+import textwrap
+from typing import List, NamedTuple, Optional
 
-from luminance.errors import EXIT_TRANSIENT, UsageError
+from luminance.errors import EXIT_TRANSIENT, EXIT_UNSUITABLE, UsageError
 from luminance.files import write_atomically
 from luminance.jobs import ERROR_NAME, OUTPUT_NAME, RESULTS_NAME, SLICE_NAME
 from photodemo.batch import Batch, relative_to
 
 __all__ = ["SUBMIT_FILE", "USER_LOG", "describe", "write", "find_condor_submit", "condor_submit",
-           "Submitted"]
+           "Submitted", "check_line", "check_size", "requirements", "HOLD_REASONS"]
 
 SUBMIT_FILE = "submit.sub"
 USER_LOG = "job.log"
 LOG_DIR = os.path.dirname(OUTPUT_NAME)  # made before condor_submit, which does not make it
 RESULTS = RESULTS_NAME.format(start="$(start)")
 # Characters that would change the meaning of a submit-file line: a path holding one cannot be
-# named there safely (whitespace splits arguments and remaps, `$(` starts a macro, `;` and `=`
-# separate remaps, quotes end strings).
-_UNSAFE_PATH = re.compile(r"""[\s"';=#]|\$\(""")
+# named there safely (whitespace splits arguments and remaps, `$` starts a macro such as $(x),
+# $ENV(x) or $RANDOM_CHOICE(...), `;` and `=` separate remaps, quotes end strings, `,` separates
+# transfer lists, a backslash escapes).
+_UNSAFE_PATH = re.compile(r"""[\s"';=#$,\\]""")
 # A size with its unit: HTCondor reads a bare number as MB for memory but KB for disk.
 _SIZE = re.compile(r"^\d+(\.\d+)?\s*[KMGT]B?$", re.IGNORECASE)
+# In --container, where the image differs per architecture: HTCondor's $$(Arch) at match time.
+ARCH_PLACEHOLDER = "{arch}"
+# HTCondor's Arch for each machine a manylinux wheel names.
+ARCH = {"x86_64": "X86_64", "aarch64": "aarch64", "ppc64le": "ppc64le", "i686": "INTEL"}
+# OSPool workers advertise their OS as OSGVO_OS_STRING ("RHEL 9"); the default python3 of RHEL 8
+# and older is 3.6, older than any Python the pex serves. Elsewhere the attribute is undefined
+# and the expression true.
+OS_CHECK = ('(isUndefined(TARGET.OSGVO_OS_STRING) || '
+            '!member(TARGET.OSGVO_OS_STRING, {"RHEL 6", "RHEL 7", "RHEL 8"}))')
+
+# Hold reason codes photodemo releases (HTCondor manual, "Hold Reason Codes").
+HOLD_JOB_POLICY, HOLD_TRANSFER_OUTPUT, HOLD_TRANSFER_INPUT = 3, 12, 13
+# What each hold means, and what photodemo does about it (the README's troubleshooting says the same).
+HOLD_REASONS = {
+    (HOLD_JOB_POLICY, EXIT_TRANSIENT): "some photos failed transiently after the job's own "
+                                       "retries; released after the back-off, the rerun keeps "
+                                       "every photo measured",
+    (HOLD_JOB_POLICY, EXIT_UNSUITABLE): "the worker had no Python the payload can use; released "
+                                        "at once, to run on another machine",
+    (HOLD_TRANSFER_OUTPUT, None): "HTCondor could not bring the results file back; released "
+                                  "after the back-off",
+    (HOLD_TRANSFER_INPUT, None): "HTCondor could not send the job its files (pex, manifest, "
+                                 "results); released after the back-off",
+}
 
 
 def check_size(value: str, option: str) -> str:
@@ -38,10 +67,18 @@ def check_size(value: str, option: str) -> str:
     return value.strip()
 
 
-def check_line(value: str, option: str) -> str:
-    """VALUE if it fits on one submit-file line, else UsageError naming OPTION."""
+def check_line(value: str, option: str, quoted: bool = False) -> str:
+    """VALUE if it fits on one submit-file line (inside a "quoted string" when QUOTED), else
+    UsageError naming OPTION."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError("{} {!r}: not UTF-8 text (a byte the terminal's encoding cannot "
+                         "represent)".format(option, value)) from None
     if not value.strip() or "\n" in value or "\r" in value:
         raise UsageError("{} {!r}: must be one non-empty line".format(option, value))
+    if quoted and ('"' in value or "\\" in value):
+        raise UsageError("{} {!r}: cannot hold a double quote or a backslash".format(option, value))
     return value.strip()
 
 
@@ -49,90 +86,163 @@ def _name(path: str, workdir: str, what: str) -> str:
     name = relative_to(path, workdir)
     if _UNSAFE_PATH.search(name):
         raise UsageError("{}: {} path cannot be written in an HTCondor submit file (it holds "
-                         "whitespace, a quote, ';', '=', '#' or '$('); use a simpler path"
-                         .format(path, what))
+                         "whitespace, a quote, a backslash, ',', ';', '=', '#' or '$'); use a "
+                         "simpler path".format(path, what))
     return name
 
 
-def describe(batch: Batch) -> str:
-    """The text of submit.sub for BATCH (paths relative to the submit directory, batch.workdir)."""
-    workdir = batch.workdir
-    executable = _name(batch.payload, workdir, "payload")
-    results = _name(batch.results, workdir, "results")
+def requirements(batch: Batch) -> Optional[str]:
+    """The job's requirements: the machines the pex carries wheels for, the OSPool OS check, the
+    machine a job found unsuitable (exit 5) left out, and the user's own expression."""
+    terms = []
+    arches = [ARCH.get(arch, arch) for arch in batch.arches]
+    if arches:
+        terms.append("(" + " || ".join('TARGET.Arch == "{}"'.format(a) for a in arches) + ")")
+    if batch.os_check:
+        terms.append(OS_CHECK)
+    if batch.max_retries > 0:
+        terms.append("(my.ExitCode =!= {} || isUndefined(MachineAttrMachine0) || "
+                     "TARGET.Machine =!= MachineAttrMachine0)".format(EXIT_UNSUITABLE))
+    if batch.requirements is not None:
+        terms.append("({})".format(check_line(batch.requirements, "--requirements")))
+    return " && ".join(terms) or None
+
+
+def _program(batch: Batch) -> List[str]:
+    executable = _name(batch.payload, batch.workdir, "payload")
+    options = "".join(" " + option for option in batch.options)
     if batch.split:
         stdin = SLICE_NAME.format(start="$(start)")
-        stdin_comment = ("# Each job reads only its own slice of the manifest on stdin (written by "
-                         "./submit).")
+        comment = "# Each job reads only its own slice of the manifest on stdin (written by ./submit)."
     else:
-        stdin = _name(batch.manifest, workdir, "manifest")
-        stdin_comment = ("# Each job reads the whole manifest on stdin and picks its own records "
-                         "(START COUNT).")
-    if batch.project is not None and '"' in batch.project:
-        raise UsageError("--project {!r}: a project name cannot hold a double quote"
-                         .format(batch.project))
-    options = "".join(" " + option for option in batch.options)
-    lines = [
-        "# photodemo: average luminance of archive photos, {} jobs of up to {} records each."
-        .format(len(batch.chunks), max(chunk.count for chunk in batch.chunks)),
-        "# Written by ./submit; submit it with `condor_submit {}`.".format(SUBMIT_FILE),
-        "",
+        stdin = _name(batch.manifest, batch.workdir, "manifest")
+        comment = ("# Each job reads the whole manifest on stdin and picks its own records "
+                   "(START COUNT).")
+    return [
         "# The payload: one self-contained executable (Python code, Pillow, requests) that runs",
         "# with the worker's own python3. HTCondor transfers it to the job's sandbox.",
         "executable = {}".format(executable),
         "# Job START analyzes records START .. START+COUNT-1 into results-START.json.",
         "arguments = {} $(start) $(count){}".format(RESULTS, options),
-        stdin_comment,
+        comment,
         "input = {}".format(stdin),
         "",
         "# The job's stdout (one [YEAR, LUMINANCE] line per photo) and stderr (one line per failed",
-        "# photo), and HTCondor's own event log for the whole cluster (condor_watch_q reads it).",
+        "# photo), and HTCondor's own event log for the whole run (condor_watch_q, ./submit --wait",
+        "# and --missing read it).",
         "output = {}".format(OUTPUT_NAME.format(start="$(start)")),
         "error = {}".format(ERROR_NAME.format(start="$(start)")),
         "log = {}".format(USER_LOG),
         "batch_name = photodemo",
         "",
-        "# Workers share no file system with this machine: send the pex and the input, bring",
-        "# back the results file. The payload always writes it (a job whose output file is",
-        "# missing would go on hold).",
-        "should_transfer_files = YES",
-        "when_to_transfer_output = ON_EXIT",
-        "transfer_output_files = {}".format(RESULTS),
-    ]
-    if results != ".":
-        lines.append('transfer_output_remaps = "{} = {}/{}"'.format(RESULTS, results, RESULTS))
-    lines += [
-        "",
         "# The pex unpacks itself on first run; workers have no usable HOME, so unpack into the",
         "# sandbox (a path relative to the job's working directory).",
         'environment = "PEX_ROOT=.pex"',
+    ]
+
+
+def _files(batch: Batch) -> List[str]:
+    results = _name(batch.results, batch.workdir, "results")
+    current = RESULTS if results == "." else "{}/{}".format(results, RESULTS)
+    lines = [
         "",
-        "# Resources. The job's peak memory is about 250 MB; the pex is ~90 MB and unpacks to",
-        "# ~200 MB. HTCondor sets OMP_NUM_THREADS to request_cpus: the job decodes with that many.",
+        "# Workers share no file system with this machine: send the pex, the input and the chunk's",
+        "# results file, bring the results file back. ./submit writes a 'pending' results file for",
+        "# every chunk that has none, so the file always exists: a rerun (a release, --missing)",
+        "# starts from what earlier runs measured and keeps it.",
+        "should_transfer_files = YES",
+        "when_to_transfer_output = ON_EXIT",
+        "transfer_input_files = {}".format(current),
+        "transfer_output_files = {}".format(RESULTS),
+    ]
+    if results != ".":
+        lines.append('transfer_output_remaps = "{} = {}"'.format(RESULTS, current))
+    return lines
+
+
+def _resources(batch: Batch) -> List[str]:
+    return [
+        "",
+        "# Resources (the README's benchmark table has what a job measured). HTCondor sets",
+        "# OMP_NUM_THREADS to request_cpus: the job decodes with that many.",
         "request_cpus = {}".format(batch.cpus),
         "request_memory = {}".format(batch.memory),
         "request_disk = {}".format(batch.disk),
     ]
-    if batch.max_retries > 0:
-        lines += [
-            "",
-            "# Exit code {} means some photos failed transiently (timeouts, HTTP 5xx) after the"
-            .format(EXIT_TRANSIENT),
-            "# job's own retries: run the job again, up to max_retries times. Any other exit code",
-            "# is final (0 = done; permanent failures such as HTTP 404 are recorded in the results).",
-            "max_retries = {}".format(batch.max_retries),
-            "retry_until = ExitCode =!= {}".format(EXIT_TRANSIENT),
-        ]
+
+
+def _retries(batch: Batch) -> List[str]:
+    """Holds with a reason and bounded, delayed releases: HTCondor's idiom for a rerun."""
+    if batch.max_retries == 0:
+        return ["", "# No reruns (--max-retries 0): every exit is final."]
+    t, u = EXIT_TRANSIENT, EXIT_UNSUITABLE
+    later = "time() - EnteredCurrentStatus > {} * NumHolds".format(batch.backoff)
+    return [
+        "",
+        "# Exit {} (some photos failed transiently after the job's own retries) and exit {} (the".format(t, u),
+        "# worker has no Python the payload can use) hold the job with a reason (condor_q -hold).",
+        "# photodemo releases it up to {} times: after {} s x the number of holds for exit {}, and"
+        .format(batch.max_retries, batch.backoff, t),
+        "# after failed file transfers (hold codes {} and {}); at once for exit {}, to run on".format(
+            HOLD_TRANSFER_OUTPUT, HOLD_TRANSFER_INPUT, u),
+        "# another machine (requirements leave out the machine it failed on). Other exits are final.",
+        "on_exit_hold = ExitCode =?= {} || ExitCode =?= {}".format(t, u),
+        'on_exit_hold_reason = ifThenElse(ExitCode =?= {}, "photodemo: the worker has no Python '
+        'the payload can use (exit {})", "photodemo: photos failed transiently (exit {}), see '
+        'the job\'s error log")'.format(u, u, t),
+        "on_exit_hold_subcode = ExitCode",
+        "periodic_release = NumHolds <= {} && ((HoldReasonCode =?= {} && HoldReasonSubCode =?= {}) "
+        "|| ({} && ((HoldReasonCode =?= {} && HoldReasonSubCode =?= {}) || HoldReasonCode =?= {} "
+        "|| HoldReasonCode =?= {})))".format(
+            batch.max_retries, HOLD_JOB_POLICY, u, later, HOLD_JOB_POLICY, t,
+            HOLD_TRANSFER_OUTPUT, HOLD_TRANSFER_INPUT),
+        "# Remember the machine of each run, for the requirements above (MachineAttrMachine0).",
+        "job_machine_attrs = Machine",
+        "job_machine_attrs_history_length = {}".format(min(batch.max_retries + 1, 10)),
+    ]
+
+
+def _placement(batch: Batch) -> List[str]:
+    lines = []
     if batch.project is not None:
         lines += ["", "# The OSPool project these jobs are accounted to (quoted).",
-                  '+ProjectName = "{}"'.format(check_line(batch.project, "--project"))]
+                  '+ProjectName = "{}"'.format(check_line(batch.project, "--project", quoted=True))]
     if batch.container is not None:
-        lines += ["", "# Run inside this container image (it needs a python3 >= 3.9).",
-                  "container_image = {}".format(check_line(batch.container, "--container"))]
-    if batch.requirements is not None:
-        lines += ["", "# Only on machines matching this expression.",
-                  "requirements = {}".format(check_line(batch.requirements, "--requirements"))]
-    lines += ["", "# One job per chunk of the manifest: START COUNT."]
-    lines.append("queue start,count from (")
+        image = check_line(batch.container, "--container")
+        lines += ["", "# Run inside this container image (it needs a python3 >= 3.9){}.".format(
+            "; HTCondor puts the machine's Arch in $$(Arch)" if ARCH_PLACEHOLDER in image else ""),
+                  "container_image = {}".format(image.replace(ARCH_PLACEHOLDER, "$$(Arch)"))]
+    expression = requirements(batch)
+    if expression is not None:
+        why = ["the machines the pex carries libraries for"]
+        if batch.os_check:
+            why.append("not OSPool workers whose OS has no Python 3.9+ (--no-os-check)")
+        if batch.max_retries:
+            why.append("not the machine where this job last found no usable Python")
+        if batch.requirements:
+            why.append("and --requirements")
+        lines += [""] + ["# " + line for line in textwrap.wrap("Only on " + "; ".join(why) + ".", 94)]
+        lines.append("requirements = {}".format(expression))
+    if batch.max_running > 0:
+        lines += ["", "# At most {} jobs of this run in the queue at once (so at most {} running):"
+                  .format(batch.max_running, batch.max_running),
+                  "# the load on the photo server is this many jobs' --workers connections.",
+                  "max_materialize = {}".format(batch.max_running)]
+    return lines
+
+
+def describe(batch: Batch) -> str:
+    """The text of submit.sub for BATCH (paths relative to the submit directory, batch.workdir)."""
+    lines = [
+        "# photodemo: average luminance of archive photos, {} jobs of up to {} records each."
+        .format(len(batch.chunks), max(chunk.count for chunk in batch.chunks)),
+        "# Written by ./submit; submit it with `condor_submit {}`.".format(SUBMIT_FILE),
+        "",
+    ]
+    lines += _program(batch) + _files(batch) + _resources(batch) + _retries(batch)
+    lines += _placement(batch)
+    lines += ["", "# One job per chunk of the manifest: START COUNT (ProcId N runs the Nth line).",
+              "queue start,count from ("]
     lines += ["  {} {}".format(chunk.start, chunk.count) for chunk in batch.chunks]
     lines.append(")")
     return "\n".join(lines) + "\n"
@@ -163,4 +273,5 @@ def condor_submit(workdir: str, command: Optional[str] = None) -> Submitted:
     proc = subprocess.run([command, SUBMIT_FILE], cwd=workdir, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, universal_newlines=True)
     match = re.search(r"submitted to cluster (\d+)", proc.stdout)
-    return Submitted(proc.returncode, proc.stdout, match.group(1) if match else None)
+    output = re.sub(r"(submitted to cluster \d+\.)(?=\S)", "\\1\n", proc.stdout)
+    return Submitted(proc.returncode, output, match.group(1) if match else None)

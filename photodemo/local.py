@@ -5,8 +5,14 @@ pex and the job's input), runs `./luminance.pex results-START.json START COUNT` 
 from the input, stdout and stderr into log/job.output.START and log/job.error.START, and a
 worker's bare environment (no PATH, no HOME; TMPDIR and _CONDOR_SCRATCH_DIR = the sandbox;
 OMP_NUM_THREADS = PYTHON_CPU_COUNT = request_cpus). The results file is copied back, as HTCondor
-transfers it, and exit code 3 (transient failures) is retried up to max_retries times, as
-submit.sub's retry_until does.
+transfers it. The chunk's current results file goes into every attempt's sandbox, as submit.sub
+sends it, so a rerun starts from what earlier runs measured; exit code 3 (transient failures) is
+retried up to max_retries times, as submit.sub's holds and releases do, each earlier attempt's
+logs moved aside (log/job.error.START.1, ...).
+
+The parts: `attempt` runs one try of a job in its sandbox, `judge` says how a job ended,
+`Progress` renders what the jobs do on a terminal or a log, `Runner` schedules the jobs and
+their retries.
 """
 
 import os
@@ -20,18 +26,21 @@ import threading
 import time
 import traceback
 from collections import deque
-from typing import IO, Dict, List, NamedTuple, Optional, Tuple
+from typing import IO, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from luminance import results
+from luminance.cpus import available_cpus
 from luminance.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE,
                               ResultsError)
 from luminance.files import copy_atomically
-from luminance.jobs import Chunk
+from luminance.jobs import OUTPUT_NAME, Chunk
 
-from photodemo.batch import Batch
+from photodemo.batch import Batch, keep_logs
+from photodemo.watch import duration as _duration
 
-__all__ = ["Outcome", "Runner", "run", "summary", "exit_code", "default_jobs", "EXIT_FAILED",
-           "EXIT_INTERRUPTED"]
+__all__ = ["Outcome", "Runner", "Progress", "attempt", "judge", "summary", "exit_code", "default_jobs"]
+
+LOG_DIR = os.path.dirname(OUTPUT_NAME)
 
 
 DONE = "done"
@@ -107,15 +116,6 @@ def _count_lines(path: str, pattern) -> int:
         return 0
 
 
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return "{}s".format(seconds)
-    if seconds < 3600:
-        return "{}m{:02d}s".format(seconds // 60, seconds % 60)
-    return "{}h{:02d}m".format(seconds // 3600, seconds % 3600 // 60)
-
-
 def _describe_exit(code: int) -> str:
     if code < 0:
         try:
@@ -125,16 +125,67 @@ def _describe_exit(code: int) -> str:
     return "exit {}".format(code)
 
 
-def available_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
 def default_jobs(cpus_per_job: int) -> int:
     """As many jobs at once as this machine has CPUs for, each given request_cpus of them."""
-    return max(1, available_cpus() // max(1, cpus_per_job))
+    return max(1, available_cpus() // max(1, cpus_per_job))  # affinity and cgroup quota too
+
+
+def attempt(batch: Batch, chunk: Chunk, number: int, root: str,
+            started: Callable[[subprocess.Popen], None], stopped: threading.Event) -> Tuple[int, bool]:
+    """Run try NUMBER of CHUNK's job in a fresh sandbox under ROOT: its exit code (negative: a
+    signal) and whether it left its results file (copied back unless STOPPED is set by then).
+    STARTED(proc) is called once the job runs, so that it can be stopped."""
+    sandbox = tempfile.mkdtemp(prefix="job-{}-{}.".format(chunk.start, number), dir=root)
+    try:
+        pex = _place(batch.payload, sandbox, executable=True)
+        stdin = _place(batch.input_path(chunk), sandbox)
+        current = os.path.join(batch.results, chunk.results_name)
+        if os.path.isfile(current):  # the rerun starts from what earlier runs measured
+            shutil.copyfile(current, os.path.join(sandbox, chunk.results_name))
+        output = os.path.join(batch.workdir, chunk.output_name)
+        error = os.path.join(batch.workdir, chunk.error_name)
+        # One extraction of the pex shared by every local job: each sandbox unpacking its own
+        # (PEX_ROOT=.pex, as submit.sub does on workers) would cost seconds of CPU per job.
+        env = job_environment(sandbox, batch.cpus, os.path.join(root, "pex-root"))
+        with open(stdin, "rb") as inp, open(output, "wb") as out, open(error, "wb") as err:
+            proc = subprocess.Popen(["./" + os.path.basename(pex)] + batch.arguments(chunk),
+                                    cwd=sandbox, env=env, stdin=inp, stdout=out, stderr=err,
+                                    start_new_session=True)
+            started(proc)
+            code = proc.wait()
+        produced = os.path.join(sandbox, chunk.results_name)
+        if not os.path.exists(produced):
+            return code, False
+        if not stopped.is_set():
+            copy_atomically(produced, current)
+        return code, True
+    finally:
+        shutil.rmtree(sandbox, ignore_errors=True)
+
+
+def judge(batch: Batch, chunk: Chunk, attempts: int, code: int, produced: bool,
+          elapsed: float) -> Outcome:
+    """How CHUNK's job ended, from its last exit CODE and the results file it PRODUCED (or not)."""
+    error_log = os.path.normpath(os.path.join(batch.workdir, chunk.error_name))
+    path = os.path.join(batch.results, chunk.results_name)
+    if code not in (EXIT_OK, EXIT_TRANSIENT):
+        detail = _last_line(error_log)
+        reason = _describe_exit(code) + ("" if code != EXIT_USAGE else " (usage error)")
+        return Outcome(chunk, FAILED, attempts, code, elapsed=elapsed,
+                       reason=reason + (": " + detail if detail else ""), error_log=error_log)
+    if not produced:
+        return Outcome(chunk, FAILED, attempts, code, elapsed=elapsed, error_log=error_log,
+                       reason="{} but left no {} (HTCondor would put this job on hold)"
+                       .format(_describe_exit(code), chunk.results_name))
+    try:
+        document = results.read(path)
+    except ResultsError as exc:
+        return Outcome(chunk, FAILED, attempts, code, elapsed=elapsed, reason=str(exc),
+                       error_log=error_log)
+    transient = len(results.transient_failures(document))
+    state = TRANSIENT if code == EXIT_TRANSIENT or transient else DONE
+    return Outcome(chunk, state, attempts, code, len(document["photos"]),
+                   len(document["failures"]), transient, elapsed, error_log=error_log)
 
 
 class Runner:
@@ -144,8 +195,6 @@ class Runner:
                  tty: Optional[bool] = None):
         self.batch = batch
         self.jobs = jobs or default_jobs(batch.cpus)
-        self.stream = stream or sys.stdout
-        self.tty = self.stream.isatty() if tty is None else tty
         self.queue = deque(batch.chunks)
         self.lock = threading.Lock()
         self.stopping = threading.Event()
@@ -153,44 +202,26 @@ class Runner:
         self.workers = 0
         self.running: Dict[int, subprocess.Popen] = {}
         self.outcomes: Dict[int, Outcome] = {}
-        self.started = time.monotonic()
-        self.progress_shown = False
+        self.view = Progress(batch, stream or sys.stdout, tty, self)
         self.root = ""
 
     # -- one job -------------------------------------------------------------------------------
 
     def _attempt(self, chunk: Chunk, number: int) -> Tuple[int, bool]:
-        """Run one attempt of CHUNK's job in a fresh sandbox: its exit code (negative: a signal)
-        and whether it left its results file (then copied back)."""
-        batch = self.batch
-        sandbox = tempfile.mkdtemp(prefix="job-{}-{}.".format(chunk.start, number), dir=self.root)
+        def started(proc: subprocess.Popen) -> None:
+            with self.lock:
+                self.running[chunk.start] = proc
+            if self.stopping.is_set():
+                self._kill(proc)
+
+        if number > 1:
+            keep_logs(self.batch.workdir, chunk)
         try:
-            pex = _place(batch.payload, sandbox, executable=True)
-            stdin = _place(batch.input_path(chunk), sandbox)
-            output = os.path.join(batch.workdir, chunk.output_name)
-            error = os.path.join(batch.workdir, chunk.error_name)
-            # One extraction of the pex shared by every local job: each sandbox unpacking its own
-            # (PEX_ROOT=.pex, as submit.sub does on workers) costs ~2 s of CPU per job here.
-            env = job_environment(sandbox, batch.cpus, os.path.join(self.root, "pex-root"))
-            with open(stdin, "rb") as inp, open(output, "wb") as out, open(error, "wb") as err:
-                proc = subprocess.Popen(["./" + os.path.basename(pex)] + batch.arguments(chunk),
-                                        cwd=sandbox, env=env, stdin=inp, stdout=out, stderr=err,
-                                        start_new_session=True)
-                with self.lock:
-                    self.running[chunk.start] = proc
-                if self.stopping.is_set():
-                    self._kill(proc)
-                code = proc.wait()
-                with self.lock:
-                    self.running.pop(chunk.start, None)
-            produced = os.path.join(sandbox, chunk.results_name)
-            if not os.path.exists(produced):
-                return code, False
-            if not self.stopping.is_set():
-                copy_atomically(produced, os.path.join(batch.results, chunk.results_name))
-            return code, True
+            code, produced = attempt(self.batch, chunk, number, self.root, started, self.stopping)
         finally:
-            shutil.rmtree(sandbox, ignore_errors=True)
+            with self.lock:
+                self.running.pop(chunk.start, None)
+        return code, produced
 
     def _job(self, chunk: Chunk) -> Outcome:
         batch = self.batch
@@ -205,30 +236,11 @@ class Runner:
             if self.stopping.is_set():
                 return Outcome(chunk, INTERRUPTED, attempts, code, error_log=error_log)
             if code == EXIT_TRANSIENT and attempts <= batch.max_retries:
-                self._say("job {}: exit {} (transient failures), retry {} of {}".format(
+                self.view.say("job {}: exit {} (transient failures), retry {} of {}".format(
                     chunk.start, code, attempts, batch.max_retries), always=True)
                 continue
             break
-        elapsed = time.monotonic() - began
-        path = os.path.join(batch.results, chunk.results_name)
-        if code not in (EXIT_OK, EXIT_TRANSIENT):
-            detail = _last_line(error_log)
-            reason = _describe_exit(code) + ("" if code != EXIT_USAGE else " (usage error)")
-            return Outcome(chunk, FAILED, attempts, code, elapsed=elapsed,
-                           reason=reason + (": " + detail if detail else ""), error_log=error_log)
-        if not produced:
-            return Outcome(chunk, FAILED, attempts, code, elapsed=elapsed, error_log=error_log,
-                           reason="{} but left no {} (HTCondor would put this job on hold)"
-                           .format(_describe_exit(code), chunk.results_name))
-        try:
-            document = results.read(path)
-        except ResultsError as exc:
-            return Outcome(chunk, FAILED, attempts, code, elapsed=elapsed, reason=str(exc),
-                           error_log=error_log)
-        transient = len(results.transient_failures(document))
-        state = TRANSIENT if code == EXIT_TRANSIENT or transient else DONE
-        return Outcome(chunk, state, attempts, code, len(document["photos"]),
-                       len(document["failures"]), transient, elapsed, error_log=error_log)
+        return judge(batch, chunk, attempts, code, produced, time.monotonic() - began)
 
     def _worker(self) -> None:
         try:
@@ -255,7 +267,7 @@ class Runner:
             with self.lock:
                 self.outcomes[chunk.start] = outcome
             if outcome.state != NOT_RUN:
-                self._say(self._event(outcome), always=outcome.state in (FAILED, TRANSIENT))
+                self.view.say(Progress.event(outcome), always=outcome.state in (FAILED, TRANSIENT))
 
     # -- stopping ------------------------------------------------------------------------------
 
@@ -283,21 +295,75 @@ class Runner:
                 except OSError:
                     pass
 
-    # -- reporting -----------------------------------------------------------------------------
+    # -- the run -------------------------------------------------------------------------------
 
-    def _say(self, line: str, always: bool = False) -> None:
+    def run(self) -> List[Outcome]:
+        """Run every job; their outcomes in chunk order. Ctrl-C stops and keeps finished results."""
+        os.makedirs(os.path.join(self.batch.workdir, LOG_DIR), exist_ok=True)
+        os.makedirs(self.batch.results, exist_ok=True)
+        self.root = tempfile.mkdtemp(prefix="photodemo-local-")
+        self.view.started = time.monotonic()
+        threads = [threading.Thread(target=self._worker, daemon=True)
+                   for _ in range(min(self.jobs, len(self.batch.chunks)))]
+        self.workers = len(threads)
+        if not threads:
+            self.finished.set()
+        interrupted = False
+        try:
+            for thread in threads:
+                thread.start()
+            while not self.finished.wait(TICK):
+                self.view.show()
+            for thread in threads:
+                thread.join()
+        except KeyboardInterrupt:
+            interrupted = True
+            self.interrupt()
+            for thread in threads:
+                thread.join()
+        finally:
+            if interrupted:
+                self.stopping.set()
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.view.clear()
+        return [self.outcomes.get(chunk.start) or Outcome(chunk, NOT_RUN)
+                for chunk in self.batch.chunks]
+
+
+class Progress:
+    """What a local run shows: every event on a log; on a terminal, one live line (jobs, photos,
+    rate, ETA) and only the events that matter."""
+
+    def __init__(self, batch: Batch, stream: IO[str], tty: Optional[bool], runner: "Runner"):
+        self.batch = batch
+        self.stream = stream
+        self.tty = stream.isatty() if tty is None else tty
+        self.runner = runner
+        self.lock = threading.Lock()
+        self.started = time.monotonic()
+        self.progress_shown = False
+
+    def say(self, line: str, always: bool = False) -> None:
         """Print LINE: every event when not on a terminal; on a terminal, only what matters."""
         if self.tty and not always:
             return
         with self.lock:
-            if self.progress_shown:
-                self.stream.write("\r\x1b[K")
-                self.progress_shown = False
+            self._clear()
             self.stream.write(line + "\n")
             self.stream.flush()
 
+    def _clear(self) -> None:
+        if self.progress_shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self.progress_shown = False
+
+    def clear(self) -> None:
+        with self.lock:
+            self._clear()
+
     @staticmethod
-    def _event(outcome: Outcome) -> str:
+    def event(outcome: Outcome) -> str:
         chunk = outcome.chunk
         head = "job {} (records {}-{})".format(chunk.start, chunk.start, chunk.stop - 1)
         if outcome.state == FAILED:
@@ -312,9 +378,9 @@ class Runner:
 
     def progress(self) -> str:
         """One line: jobs done/running/failed, records handled, rate, ETA."""
-        with self.lock:
-            outcomes = list(self.outcomes.values())
-            running = list(self.running)
+        with self.runner.lock:
+            outcomes = list(self.runner.outcomes.values())
+            running = list(self.runner.running)
         total_jobs, total = len(self.batch.chunks), self.batch.records
         failed = sum(1 for o in outcomes if o.state == FAILED)
         handled = sum(o.chunk.count for o in outcomes)
@@ -333,7 +399,7 @@ class Runner:
             len(outcomes) - failed, total_jobs, len(running), failed, photos, total,
             photos / elapsed, eta)
 
-    def _show_progress(self) -> None:
+    def show(self) -> None:
         if not self.tty:
             return
         # Longer than the terminal is wide, the line would wrap and \r could not redraw it.
@@ -342,47 +408,6 @@ class Runner:
             self.stream.write("\r\x1b[K" + line)
             self.stream.flush()
             self.progress_shown = True
-
-    # -- the run -------------------------------------------------------------------------------
-
-    def run(self) -> List[Outcome]:
-        """Run every job; their outcomes in chunk order. Ctrl-C stops and keeps finished results."""
-        os.makedirs(os.path.join(self.batch.workdir, "log"), exist_ok=True)
-        os.makedirs(self.batch.results, exist_ok=True)
-        self.root = tempfile.mkdtemp(prefix="photodemo-local-")
-        self.started = time.monotonic()
-        threads = [threading.Thread(target=self._worker, daemon=True)
-                   for _ in range(min(self.jobs, len(self.batch.chunks)))]
-        self.workers = len(threads)
-        if not threads:
-            self.finished.set()
-        interrupted = False
-        try:
-            for thread in threads:
-                thread.start()
-            while not self.finished.wait(TICK):
-                self._show_progress()
-            for thread in threads:
-                thread.join()
-        except KeyboardInterrupt:
-            interrupted = True
-            self.interrupt()
-            for thread in threads:
-                thread.join()
-        finally:
-            if interrupted:
-                self.stopping.set()
-            shutil.rmtree(self.root, ignore_errors=True)
-            if self.progress_shown:
-                self.stream.write("\r\x1b[K")
-                self.stream.flush()
-                self.progress_shown = False
-        return [self.outcomes.get(chunk.start) or Outcome(chunk, NOT_RUN)
-                for chunk in self.batch.chunks]
-
-
-def run(batch: Batch, jobs: int = 0, stream: IO[str] = None) -> List[Outcome]:
-    return Runner(batch, jobs, stream).run()
 
 
 def exit_code(outcomes: List[Outcome]) -> int:

@@ -1,44 +1,69 @@
-"""Rescue (`./submit --missing`): which chunks of a run still need a job, judged from its results dir.
+"""Rescue (`./submit --missing`): which chunks of a run still need a job, and which must be left alone.
 
-Like DAGMan's rescue DAG, for photodemo: a chunk is complete when its results-START.json exists,
-is a valid results document for exactly that chunk, finished, and records no transient failure.
-Every other chunk — no file, a corrupt file, a failed or interrupted job, transient failures —
-is rerun; every valid file is kept.
+Like DAGMan's rescue DAG, for photodemo. Two sources, in this order:
+- HTCondor's event log (`job.log`) and the run record: a chunk whose latest job is still idle,
+  running or held is in HTCondor's hands and is never submitted twice;
+- the results files: a chunk is complete when its results-START.json holds, for every record of
+  the chunk's range, a photo or a permanent failure. That is computed from the entries, never
+  taken from the file's own `complete`/`count`. Every other chunk (no file, a pending or corrupt
+  file, a failed or interrupted job, transient failures) is rerun; every valid file is kept, and
+  the rerun starts from it.
 """
 
 import glob
 import os
-from typing import List, NamedTuple, Set
+from typing import Dict, List, NamedTuple, Optional, Set, Tuple
 
 from luminance import results
-from luminance.errors import ResultsError
+from luminance.errors import EXIT_TRANSIENT, EXIT_UNSUITABLE, ResultsError
 from luminance.jobs import RESULTS_GLOB, Chunk, results_start
 
-__all__ = ["Verdict", "inspect", "to_rerun", "report", "strays", "listing"]
+from photodemo import eventlog
+
+__all__ = ["Verdict", "inspect", "to_rerun", "report", "strays", "listing", "judge", "queued"]
 
 COMPLETE = "complete"
 MISSING = "missing"
+PENDING = "not run yet"
 CORRUPT = "corrupt"
 FAILED = "failed"
-INCOMPLETE = "interrupted"
+INCOMPLETE = "incomplete"
 MISMATCH = "for another chunk"
 TRANSIENT = "transient failures"
+IDLE, RUNNING, HELD = "idle", "running", "held"
+IN_QUEUE = (IDLE, RUNNING, HELD)
 # Report order: what a user should look at first.
-STATES = (MISSING, CORRUPT, MISMATCH, FAILED, INCOMPLETE, TRANSIENT)
+STATES = (HELD, RUNNING, IDLE, MISSING, PENDING, CORRUPT, MISMATCH, FAILED, INCOMPLETE, TRANSIENT)
 
 
 class Verdict(NamedTuple):
-    """What the results dir holds for one chunk: a state and, when not complete, why."""
+    """What the run holds for one chunk: a state and, when not complete, why."""
 
     chunk: Chunk
     state: str
     detail: str = ""
 
 
+def _covered(document: Dict, chunk: Chunk) -> Tuple[Set[int], int]:
+    """The records of CHUNK's range that have a photo or a permanent failure; transient ones."""
+    done: Set[int] = set()
+    transient: Set[int] = set()
+    for entry in document["photos"]:
+        done.add(entry["record"])
+    for entry in document["failures"]:
+        (transient if entry.get("transient") else done).add(entry["record"])
+    done = {record for record in done if chunk.start <= record < chunk.stop}
+    transient = {record for record in transient
+                 if chunk.start <= record < chunk.stop and record not in done}
+    return done, len(transient)
+
+
 def judge(path: str, chunk: Chunk) -> Verdict:
     """The verdict on CHUNK given its results file PATH."""
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         return Verdict(chunk, MISSING)
+    if not os.path.isfile(path):
+        return Verdict(chunk, CORRUPT, "{}: not a regular file".format(path))
     try:
         document = results.read(path)
     except ResultsError as exc:
@@ -48,24 +73,70 @@ def judge(path: str, chunk: Chunk) -> Verdict:
         return Verdict(chunk, MISMATCH, "{}: holds records {}-{}, the chunk is {}-{} (another --chunk?)"
                        .format(path, job["start"], job["start"] + job["count"] - 1,
                                chunk.start, chunk.stop - 1))
+    done, transient = _covered(document, chunk)
+    if len(done) == chunk.count:
+        return Verdict(chunk, COMPLETE)
+    left = chunk.count - len(done)
     if job.get("error"):
         return Verdict(chunk, FAILED, "{}: the job failed: {}".format(path, job["error"]))
-    if job.get("complete") is False:
-        return Verdict(chunk, INCOMPLETE, "{}: the job was interrupted".format(path))
-    transient = results.transient_failures(document)
+    if not job.get("host") and not done and not transient:
+        return Verdict(chunk, PENDING, "{}: no job has written it yet".format(path))
     if transient:
         return Verdict(chunk, TRANSIENT, "{}: {} record{} failed transiently".format(
-            path, len(transient), "" if len(transient) == 1 else "s"))
-    return Verdict(chunk, COMPLETE)
+            path, transient, "" if transient == 1 else "s"))
+    return Verdict(chunk, INCOMPLETE, "{}: {} of {} records have no entry (interrupted?)".format(
+        path, left, chunk.count))
 
 
-def inspect(directory: str, chunks: List[Chunk]) -> List[Verdict]:
-    """A verdict for every chunk, from the results files in DIRECTORY."""
-    return [judge(os.path.join(directory, chunk.results_name), chunk) for chunk in chunks]
+def _hold_detail(job: eventlog.Job, max_retries: int) -> str:
+    text = "job {} held: {}".format(job.id, job.hold_reason or "no reason given")
+    retried = (job.hold_code == 3 and job.hold_subcode in (EXIT_TRANSIENT, EXIT_UNSUITABLE)) \
+        or job.hold_code in (12, 13)
+    if retried and job.holds <= max_retries:
+        return text + " (hold {} of {}: photodemo releases it)".format(job.holds, max_retries)
+    return text + " (for good: `condor_release {0}` to retry, or `condor_rm {0}` and " \
+                  "--missing)".format(job.id)
+
+
+def queued(log: str, chunk_of: Dict[Tuple[int, int], int],
+           max_retries: int) -> Dict[int, Tuple[str, str]]:
+    """{chunk start: (state, detail)} for every chunk whose latest job is still in the queue,
+    from the event log LOG and CHUNK_OF, {(cluster, proc): chunk start} (the run record)."""
+    found: Dict[int, Tuple[str, str]] = {}
+    latest: Dict[int, Tuple[int, int]] = {}
+    clusters = sorted({cluster for cluster, _ in chunk_of})
+    for key, job in sorted(eventlog.jobs(log, clusters).items()):
+        start = chunk_of.get(key)
+        if start is None:
+            continue
+        latest[start] = key
+        if not job.active:
+            found.pop(start, None)
+        elif job.status == eventlog.HELD:
+            found[start] = (HELD, _hold_detail(job, max_retries))
+        else:
+            found[start] = (job.status, "job {} {}".format(job.id, job.status))
+    return found
+
+
+def inspect(directory: str, chunks: List[Chunk],
+            in_queue: Optional[Dict[int, Tuple[str, str]]] = None) -> List[Verdict]:
+    """A verdict for every chunk: IN_QUEUE's state where its job is still queued, else from the
+    results files in DIRECTORY."""
+    in_queue = in_queue or {}
+    verdicts = []
+    for chunk in chunks:
+        if chunk.start in in_queue:
+            state, detail = in_queue[chunk.start]
+            verdicts.append(Verdict(chunk, state, detail))
+        else:
+            verdicts.append(judge(os.path.join(directory, chunk.results_name), chunk))
+    return verdicts
 
 
 def to_rerun(verdicts: List[Verdict]) -> List[Chunk]:
-    return [verdict.chunk for verdict in verdicts if verdict.state != COMPLETE]
+    return [verdict.chunk for verdict in verdicts
+            if verdict.state != COMPLETE and verdict.state not in IN_QUEUE]
 
 
 def strays(directory: str, chunks: List[Chunk]) -> List[str]:
@@ -88,7 +159,7 @@ def listing(names: List[str], most: int = 12) -> str:
 
 
 def report(directory: str, verdicts: List[Verdict], stray: List[str]) -> List[str]:
-    """Lines saying what the results dir holds and what will be rerun."""
+    """Lines saying what the run holds, chunk by chunk where one needs attention."""
     complete = sum(1 for verdict in verdicts if verdict.state == COMPLETE)
     counts = ["{} complete".format(complete)]
     lines = []
@@ -97,8 +168,8 @@ def report(directory: str, verdicts: List[Verdict], stray: List[str]) -> List[st
         if not these:
             continue
         counts.append("{} {}".format(len(these), state))
-        if state == MISSING:
-            lines.append("  missing: {}".format(listing([v.chunk.results_name for v in these])))
+        if state in (MISSING, PENDING):
+            lines.append("  {}: {}".format(state, listing([v.chunk.results_name for v in these])))
         else:
             lines += ["  {}: {}".format(state, verdict.detail) for verdict in these]
     head = "{}: {} chunk{}: {}".format(directory, len(verdicts), "" if len(verdicts) == 1 else "s",

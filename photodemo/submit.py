@@ -1,6 +1,8 @@
 """./submit: cut the manifest into chunks and run one luminance job per chunk, on HTCondor or here.
 
     ./submit --chunk 200 --project X     write submit.sub, condor_submit it
+    ./submit --test 3                    submit 3 chunks, wait, print what they measured
+    ./submit --wait                      ... and follow the run until every job is done or held
     ./submit --dry-run                   write submit.sub and print the plan, submit nothing
     ./submit --local                     run the same jobs on this machine
     ./submit --missing [--local]         rerun only the chunks without a complete results file
@@ -12,36 +14,44 @@ import shlex
 import sys
 import tempfile
 import time
-from typing import List, Optional
+import zipfile
+from typing import Dict, List, Optional, Tuple
 
-from luminance import command
+from luminance import bundle, command, results
+from luminance import cli as payload_cli
 from luminance.arguments import seconds, whole_number
-from luminance.errors import EXIT_FAILED, EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE, UsageError
+from luminance.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TRANSIENT,
+                              EXIT_UNSUITABLE, EXIT_USAGE, UsageError)
 from luminance.jobs import DEFAULT_CHUNK, Chunk, plan
 from luminance.manifest import count_records
-from luminance import results
 
-from photodemo import condor, local, rescue
-from photodemo.batch import SPLIT_THRESHOLD, Batch, write_slices
+from photodemo import condor, local, rescue, runs, watch
+from photodemo.batch import (SPLIT_THRESHOLD, Batch, keep_logs, remove_slices, write_pending,
+                             write_slices)
 
 __all__ = ["main"]
 
 DEFAULT_PAYLOAD = os.path.join("dist", "luminance.pex")
 DEFAULT_MANIFEST = "manifest.txt"
+DISK_MARGIN_MB = 50
 DESCRIPTION = """Cut the manifest into chunks and run one luminance job per chunk: on an HTCondor pool
 (writes submit.sub and runs condor_submit), or on this machine (--local)."""
 
 EXIT_CODES = {
-    EXIT_OK: "submitted (HTCondor), or every job done (--local); also: nothing to rerun (--missing)",
+    EXIT_OK: "submitted (HTCondor), or every job done (--local, --wait, --test); also: nothing "
+             "to rerun (--missing)",
     EXIT_USAGE: "bad option, unreadable or empty manifest, missing payload, results dir not "
                 "writable, no condor_submit (use --dry-run or --local); nothing has been written",
-    EXIT_TRANSIENT: "with --local; rerun them with --missing",
+    EXIT_TRANSIENT: "--local, --wait, --test: some chunks are not complete (transient failures, "
+                    "jobs held for good); results kept; rerun them with --missing",
     EXIT_FAILED: "condor_submit, or a --local job (and its error log)",
 }
-EPILOG = """--local, interrupted: finished results are kept; resume with --missing.
+EPILOG = """Interrupted (Ctrl-C, SIGTERM): --local keeps finished results (resume with --missing);
+--wait stops watching, the jobs go on.
 
-Files: submit.sub, job.log, log/job.output.START, log/job.error.START (and slices/ with
---split) are written in the current directory, results-START.json files in --results.
+Files: submit.sub, submit.json (the run's plan and clusters), job.log (HTCondor's event log),
+log/job.output.START, log/job.error.START (a rerun moves earlier ones to .1, .2, ...) and
+slices/ with --split are written in the current directory, results-START.json in --results.
 """
 
 
@@ -55,33 +65,53 @@ def payload_options(args: argparse.Namespace) -> List[str]:
     return options
 
 
+def _payload_default(name: str):
+    """The job's own default for option NAME: one definition, in the payload's command line."""
+    return payload_cli.parser().get_default(name)
+
+
 def parser() -> argparse.ArgumentParser:
     p = command.Parser("submit", "./submit", DESCRIPTION, EXIT_CODES, EPILOG)
-    work = p.add_argument_group("what to run")
+    _work_options(p)
+    _mode_options(p)
+    _pool_options(p)
+    return p
+
+
+def _work_options(p: argparse.ArgumentParser) -> None:
+    work = p.add_argument_group("what to run (recorded in {}: --missing reuses them)".format(
+        runs.RUN_FILE))
     work.add_argument("--manifest", default=DEFAULT_MANIFEST, metavar="FILE",
                       help="the photos to analyze, one `URL YEAR` per line (default: %(default)s)")
     work.add_argument("--chunk", type=whole_number(1), default=DEFAULT_CHUNK, metavar="N",
-                      help="records per job; the last job gets the rest (default: %(default)s)")
+                      help="records per job; the last job gets the rest (default: %(default)s; "
+                           "--test suggests one)")
     work.add_argument("--payload", default=DEFAULT_PAYLOAD, metavar="PEX",
                       help="the job's executable, built by `make payload` (default: %(default)s)")
     work.add_argument("--results", default=".", metavar="DIR",
                       help="where results-START.json files go, and where ./aggregate and "
                            "--missing look (default: the current directory)")
     work.add_argument("--metric", choices=results.METRICS,
-                      help="luminance metric passed to every job (default: the payload's, perceived)")
+                      help="luminance metric passed to every job (default: the payload's, {})"
+                      .format(_payload_default("metric")))
     work.add_argument("--workers", type=whole_number(1), metavar="N",
-                      help="photos each job fetches at once (default: the payload's, 8 per CPU "
-                           "and at least 16)")
+                      help="photos each job fetches at once: the photo server sees this many "
+                           "connections per running job (default: the payload's, 8 per CPU and "
+                           "at least 16, enough to hide 50 ms of latency)")
     work.add_argument("--timeout", type=seconds, metavar="SECONDS",
                       help="each job's connect and read timeout per request (default: the "
-                           "payload's, 30)")
+                           "payload's, {:g})".format(_payload_default("timeout")))
     work.add_argument("--retries", type=whole_number(0), metavar="N",
                       help="each job's retries of a photo's transient failure (default: the "
-                           "payload's, 4); --max-retries reruns whole jobs")
+                           "payload's, {}); --max-retries reruns whole jobs"
+                      .format(_payload_default("retries")))
     work.add_argument("--split", action=argparse.BooleanOptionalAction, default=None,
                       help="give each job only its own slice of the manifest (slices/manifest."
                            "START.txt) instead of the whole file (default: only for manifests "
                            "over {} MiB)".format(SPLIT_THRESHOLD // (1024 * 1024)))
+
+
+def _mode_options(p: argparse.ArgumentParser) -> None:
     mode = p.add_argument_group("how to run")
     mode.add_argument("--dry-run", action="store_true",
                       help="write submit.sub and print the plan, submit nothing (with --local: "
@@ -93,9 +123,21 @@ def parser() -> argparse.ArgumentParser:
                       help="with --local: jobs at once (default: CPUs here / --request-cpus, "
                            "now {})".format(local.default_jobs(1)))
     mode.add_argument("--missing", action="store_true",
-                      help="rescue: keep every valid results file in --results and rerun only the "
-                           "chunks whose file is missing, corrupt, interrupted or records "
-                           "transient failures")
+                      help="rescue: with the first run's options, rerun only the chunks without "
+                           "a complete results file, never one whose job is still idle, running "
+                           "or held (read from job.log)")
+    mode.add_argument("--test", type=whole_number(1), metavar="N",
+                      help="submit only the first N chunks, wait for them and print the rate, "
+                           "memory and disk they measured and a --chunk for jobs of about {} "
+                           "minutes; then `--missing` submits the rest".format(
+                               watch.TARGET_MINUTES))
+    mode.add_argument("--wait", action="store_true",
+                      help="after submitting, follow job.log with one progress line until every "
+                           "job is done or held for good; print the holds' reasons and what to "
+                           "run next")
+
+
+def _pool_options(p: argparse.ArgumentParser) -> None:
     pool = p.add_argument_group("HTCondor job settings (also used by --local where they apply)")
     pool.add_argument("--project", metavar="NAME",
                       help="OSPool project to account the jobs to (+ProjectName; default: your "
@@ -103,22 +145,36 @@ def parser() -> argparse.ArgumentParser:
     pool.add_argument("--request-cpus", type=whole_number(1), default=1, metavar="N",
                       help="CPUs per job; the job decodes with that many (default: %(default)s)")
     pool.add_argument("--request-memory", default="1GB", metavar="SIZE",
-                      help="memory per job; the job peaks near 120 MB with photos of a few "
-                           "megapixels, more with bigger ones (default: %(default)s)")
-    pool.add_argument("--request-disk", default="2GB", metavar="SIZE",
-                      help="disk per job; the pex (86 MB) and the libraries it unpacks "
-                           "(~30 MB) (default: %(default)s)")
+                      help="memory per job: room to decode one photo of the largest size the "
+                           "job accepts per CPU; --test prints what jobs used (default: "
+                           "%(default)s)")
+    pool.add_argument("--request-disk", default=None, metavar="SIZE",
+                      help="disk per job (default: twice the pex plus {} MB: the pex, the "
+                           "libraries it unpacks, logs and results)".format(DISK_MARGIN_MB))
     pool.add_argument("--max-retries", type=whole_number(0), default=3, metavar="N",
-                      help="rerun a job up to N times while it exits {} (transient failures "
-                           "such as timeouts); other exits are final (default: %(default)s)"
-                      .format(EXIT_TRANSIENT))
+                      help="release a held job up to N times: exit {} (transient failures), exit "
+                           "{} (no usable Python on the worker: run elsewhere), a failed file "
+                           "transfer; other exits are final (default: %(default)s)"
+                      .format(EXIT_TRANSIENT, EXIT_UNSUITABLE))
+    pool.add_argument("--backoff", type=whole_number(0), default=300, metavar="SECONDS",
+                      help="wait before releasing a held job, times its number of holds "
+                           "(default: %(default)s)")
+    pool.add_argument("--max-running", type=whole_number(1), metavar="N",
+                      help="at most N jobs of the run in the queue at once (max_materialize), so "
+                           "at most N running: bounds the load on the photo server (default: no "
+                           "limit)")
     pool.add_argument("--container", metavar="IMAGE",
-                      help="container_image for the jobs, e.g. an OSPool image with python3 >= "
-                           "3.9 (default: none, the worker's own system)")
+                      help="container_image for the jobs, one with python3 >= 3.9 for every "
+                           "architecture the pex serves; {arch} in IMAGE becomes the machine's "
+                           "Arch (X86_64, aarch64) where images differ per architecture "
+                           "(default: none, the worker's own system)")
     pool.add_argument("--requirements", metavar="EXPR",
-                      help="HTCondor requirements expression, e.g. '(Arch == \"X86_64\" || "
-                           "Arch == \"aarch64\")' since the pex carries both (default: none)")
-    return p
+                      help="an HTCondor requirements expression, added to photodemo's own (the "
+                           "machines the pex serves) (default: none)")
+    pool.add_argument("--os-check", action=argparse.BooleanOptionalAction, default=True,
+                      help="keep jobs off OSPool workers whose OS (OSGVO_OS_STRING RHEL 6-8) has "
+                           "no python3 >= 3.9; no effect on pools that do not advertise it "
+                           "(default: on)")
 
 
 def _writable_dir(path: str, what: str) -> None:
@@ -137,8 +193,19 @@ def _writable_dir(path: str, what: str) -> None:
         raise UsageError("{}: {} is not writable: {}".format(path, what, exc.strerror or exc)) from None
 
 
-def _plan_lines(batch: Batch, manifest_records: int, everything: int) -> List[str]:
-    sizes = {}
+def _serves(pex: str) -> Tuple[str, bundle.Targets]:
+    """What the pex serves, as a phrase for the plan, and its Targets."""
+    try:
+        targets = bundle.targets(pex)
+    except (OSError, zipfile.BadZipFile):
+        targets = bundle.Targets((), ())
+    if not targets.pythons:
+        return "", targets
+    return ": CPython {} on {}".format(", ".join(targets.pythons), ", ".join(targets.arches)), targets
+
+
+def _plan_lines(batch: Batch, manifest_records: int, everything: int, serves: str) -> List[str]:
+    sizes: Dict[int, int] = {}
     for chunk in batch.chunks:
         sizes[chunk.count] = sizes.get(chunk.count, 0) + 1
     shape = " + ".join("{} x {}".format(n, size) for size, n in sorted(sizes.items(), reverse=True))
@@ -148,12 +215,16 @@ def _plan_lines(batch: Batch, manifest_records: int, everything: int) -> List[st
     lines = [
         "{}: {} records -> {} job{}{}: {} records".format(
             batch.manifest, manifest_records, jobs, "" if jobs == 1 else "s", of_all, shape),
-        "payload: {} ({:.1f} MB)".format(batch.payload, os.path.getsize(batch.payload) / 1e6),
+        "payload: {} ({:.1f} MB){}".format(batch.payload, os.path.getsize(batch.payload) / 1e6,
+                                           serves),
         "input: {}".format("each job's own slice, {}".format(batch.input_name(first))
                            if batch.split else "the whole manifest, {}".format(batch.manifest)),
         "results: {}{} in {}".format(first.results_name, "" if jobs == 1 else
                                      " .. " + last.results_name, batch.results),
     ]
+    if batch.max_running:
+        lines.append("load: at most {} job{} at once, each fetching --workers photos at once"
+                     .format(batch.max_running, "" if batch.max_running == 1 else "s"))
     return lines
 
 
@@ -162,10 +233,14 @@ def _results_arg(results_dir: str) -> str:
     return "" if os.path.normpath(results_dir) == "." else " " + shlex.quote(results_dir)
 
 
-def _again(argv: List[str]) -> str:
-    """The command line to rerun what is left: the same options, plus --missing."""
-    words = [word for word in argv if word not in ("--missing", "--dry-run")]
-    return " ".join(["./submit"] + [shlex.quote(word) for word in words] + ["--missing"])
+def _again() -> str:
+    """The command line to rerun what is left: the run record holds every other option."""
+    return "./submit --missing"
+
+
+def _disk(payload: str) -> str:
+    """The default request_disk: the pex, at most as much unpacked, and a margin."""
+    return "{}MB".format(int(2 * os.path.getsize(payload) / 2 ** 20) + DISK_MARGIN_MB)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -177,37 +252,89 @@ def _check(args: argparse.Namespace) -> int:
     if records == 0:
         raise UsageError("{}: no records (an empty manifest, or only comments and blank lines)"
                          .format(args.manifest))
-    if args.project is not None:
-        condor.check_line(args.project, "--project")
+    for option in ("project", "container", "requirements"):
+        value = getattr(args, option)
+        if value is not None:
+            condor.check_line(value, "--" + option, quoted=option == "project")
     args.request_memory = condor.check_size(args.request_memory, "--request-memory")
+    if args.request_disk is None:
+        args.request_disk = _disk(args.payload)
     args.request_disk = condor.check_size(args.request_disk, "--request-disk")
     _writable_dir(args.results, "results directory")
     _writable_dir(".", "current directory")
     return records
 
 
-def _rescue(results_dir: str, everything: List[Chunk]) -> List[Chunk]:
-    """--missing: say what RESULTS_DIR holds; the chunks still to run."""
-    verdicts = rescue.inspect(results_dir, everything)
-    for line in rescue.report(results_dir, verdicts, rescue.strays(results_dir, everything)):
+def _rescue(args: argparse.Namespace, everything: List[Chunk],
+            record: Optional[runs.Record]) -> Tuple[List[Chunk], List[int]]:
+    """--missing: say what the run holds; the chunks to run, and the starts still in the queue."""
+    in_queue = {}
+    if record is not None and record.clusters:
+        in_queue = rescue.queued(condor.USER_LOG, record.chunk_of(), args.max_retries)
+    verdicts = rescue.inspect(args.results, everything, in_queue)
+    for line in rescue.report(args.results, verdicts, rescue.strays(args.results, everything)):
         print(line)
     chunks = rescue.to_rerun(verdicts)
     if chunks:
         print("rerunning {} job{}: {}".format(len(chunks), "" if len(chunks) == 1 else "s",
                                                rescue.listing([str(c.start) for c in chunks])))
+    elif in_queue:
+        print("nothing to rerun now: {} chunk{} still with HTCondor".format(
+            len(in_queue), "" if len(in_queue) == 1 else "s"))
     else:
         print("nothing to rerun: every chunk has a complete results file")
-    return chunks
+    return chunks, sorted(in_queue)
 
 
-def _run(args: argparse.Namespace, argv: List[str]) -> int:
+def _arguments(args: argparse.Namespace,
+               argv: List[str]) -> Tuple[argparse.Namespace, Optional[runs.Record]]:
+    """The options to run with: ARGS, or with --missing the run record's, overridden by ARGV's."""
+    if not args.missing:
+        return args, None
+    record = runs.load(".")
+    if record is None:
+        return args, None
+    return parser().parse_args(record.options + argv), record
+
+
+def _batch(args: argparse.Namespace, chunks: List[Chunk], arches: Tuple[str, ...]) -> Batch:
+    split = args.split
+    if split is None:
+        split = os.path.getsize(args.manifest) > SPLIT_THRESHOLD
+    return Batch(chunks=chunks, payload=args.payload, manifest=args.manifest,
+                 results=args.results, workdir=".", options=payload_options(args),
+                 cpus=args.request_cpus, memory=args.request_memory, disk=args.request_disk,
+                 max_retries=args.max_retries, split=split, project=args.project,
+                 container=args.container, requirements=args.requirements, arches=arches,
+                 os_check=args.os_check, backoff=args.backoff, max_running=args.max_running or 0)
+
+
+def _prepare(batch: Batch, args: argparse.Namespace, argv: List[str], keep: List[int]) -> None:
+    """Write what the jobs need: the run record, slices, pending results; move old logs aside."""
+    if not args.missing:
+        runs.start(batch.workdir, argv)
+    os.makedirs(args.results, exist_ok=True)
+    if not args.dry_run:
+        for chunk in batch.chunks:
+            keep_logs(batch.workdir, chunk)
+    remove_slices(batch.workdir, set(keep) | {chunk.start for chunk in batch.chunks})
+    if batch.split:
+        write_slices(args.manifest, batch.chunks, batch.workdir)
+    if not args.local:
+        write_pending(args.results, batch.chunks, args.metric or _payload_default("metric"))
+
+
+def _run(args: argparse.Namespace, argv: List[str], record: Optional[runs.Record]) -> int:
     out = sys.stdout
     records = _check(args)
     chunks = everything = plan(records, args.chunk)
+    in_queue: List[int] = []
     if args.missing:
-        chunks = _rescue(args.results, everything)
+        chunks, in_queue = _rescue(args, everything, record)
         if not chunks:
             return EXIT_OK
+    if args.test:
+        chunks = chunks[:args.test]
 
     submitter = None
     if not args.local and not args.dry_run:
@@ -215,31 +342,21 @@ def _run(args: argparse.Namespace, argv: List[str]) -> int:
         if submitter is None:
             raise UsageError("condor_submit: not found on PATH (no HTCondor here): use --dry-run "
                              "to write submit.sub only, or --local to run the jobs on this machine")
-    split = args.split
-    if split is None:
-        split = os.path.getsize(args.manifest) > SPLIT_THRESHOLD
-    batch = Batch(chunks=chunks, payload=args.payload, manifest=args.manifest,
-                  results=args.results, workdir=".",
-                  options=payload_options(args),
-                  cpus=args.request_cpus, memory=args.request_memory, disk=args.request_disk,
-                  max_retries=args.max_retries,
-                  split=split, project=args.project, container=args.container,
-                  requirements=args.requirements)
+    serves, targets = _serves(args.payload)
+    batch = _batch(args, chunks, targets.arches)
     text = None if args.local else condor.describe(batch)  # every check before the first write
-    for line in _plan_lines(batch, records, len(everything)):
+    for line in _plan_lines(batch, records, len(everything), serves):
         print(line, file=out)
     if args.local and args.dry_run:
         print("dry run: nothing run", file=out)
         return EXIT_OK
 
-    os.makedirs(args.results, exist_ok=True)
-    if split:
-        write_slices(args.manifest, chunks, batch.workdir)
+    _prepare(batch, args, argv, in_queue)
     if args.local:
-        return _run_local(batch, args, argv)
-
+        return _run_local(batch, args)
     condor.write(batch.workdir, text)
-    print("wrote {} ({} jobs)".format(condor.SUBMIT_FILE, len(chunks)), file=out)
+    print("wrote {} ({} job{})".format(condor.SUBMIT_FILE, len(chunks), "" if len(chunks) == 1 else "s"),
+          file=out)
     if args.dry_run:
         print("dry run: nothing submitted; submit with `condor_submit {}`".format(
             condor.SUBMIT_FILE), file=out)
@@ -251,17 +368,47 @@ def _run(args: argparse.Namespace, argv: List[str]) -> int:
         print("submit: condor_submit {} failed ({}); {} is kept".format(
             condor.SUBMIT_FILE, "exit {}".format(submitted.returncode), condor.SUBMIT_FILE),
             file=sys.stderr)
-        return local.EXIT_FAILED
+        return EXIT_FAILED
     cluster = submitted.cluster or "CLUSTER"
-    print("watch:     condor_watch_q   (or: condor_q {0}; held jobs: condor_q -hold {0})".format(
-        cluster), file=out)
+    if submitted.cluster:
+        runs.add_cluster(batch.workdir, int(submitted.cluster), [c.start for c in chunks])
+    if args.wait or args.test:
+        return _follow(batch, args, int(submitted.cluster or 0))
+    print("watch:     condor_watch_q   (held jobs and why: condor_q -hold {}; each chunk: "
+          "./submit --missing --dry-run)".format(cluster), file=out)
     print("when done: ./aggregate{} > scatter.html".format(_results_arg(args.results)), file=out)
     print("rescue:    {}   (reruns the chunks without a complete results file)".format(
-        _again(argv)), file=out)
+        _again()), file=out)
     return EXIT_OK
 
 
-def _run_local(batch: Batch, args: argparse.Namespace, argv: List[str]) -> int:
+def _follow(batch: Batch, args: argparse.Namespace, cluster: int) -> int:
+    """--wait and --test: follow the cluster in job.log to its end, then say what it did."""
+    out = sys.stdout
+    try:
+        ended = watch.follow(condor.USER_LOG, cluster, batch.chunks, args.max_retries, out)
+    except KeyboardInterrupt:
+        print("\nstopped watching; the jobs go on: condor_q {}".format(cluster), file=out)
+        return EXIT_INTERRUPTED
+    verdicts = rescue.inspect(args.results, batch.chunks)
+    for line in watch.summary(ended, verdicts, batch.chunks, args.max_retries):
+        print(line, file=out)
+    if args.test:
+        for line in watch.test_report(ended, args.results, batch.chunks, args.chunk,
+                                      batch.memory, batch.disk):
+            print(line, file=out)
+    left = [v for v in verdicts if v.state != rescue.COMPLETE]
+    if args.test:
+        print("next: ./submit --missing   (submits the other chunks, --chunk {}), or start over "
+              "with the --chunk above".format(args.chunk), file=out)
+    elif left:
+        print("next: {}".format(_again()), file=out)
+    else:
+        print("next: ./aggregate{} > scatter.html".format(_results_arg(args.results)), file=out)
+    return EXIT_TRANSIENT if left else EXIT_OK
+
+
+def _run_local(batch: Batch, args: argparse.Namespace) -> int:
     out = sys.stdout
     runner = local.Runner(batch, args.jobs, out)
     print("running {} job{} here, {} at a time; logs in log/".format(
@@ -278,14 +425,19 @@ def _run_local(batch: Batch, args: argparse.Namespace, argv: List[str]) -> int:
     code = local.exit_code(outcomes)
     if code == EXIT_OK:
         print("next: ./aggregate{} > scatter.html".format(_results_arg(args.results)), file=out)
-    elif code == local.EXIT_INTERRUPTED:
-        print("interrupted: finished results are kept; resume with: {}".format(_again(argv)),
+    elif code == EXIT_INTERRUPTED:
+        print("interrupted: finished results are kept; resume with: {} --local".format(_again()),
               file=out)
     else:
-        print("rerun what is left: {}".format(_again(argv)), file=out)
+        print("rerun what is left: {} --local".format(_again()), file=out)
     return code
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    return command.run(parser(), lambda args: _run(args, argv), argv)
+
+    def body(args: argparse.Namespace) -> int:
+        args, record = _arguments(args, argv)
+        return _run(args, argv, record)
+
+    return command.run(parser(), body, argv)

@@ -8,7 +8,11 @@ from luminance.errors import ManifestError
 from luminance.jobs import plan
 from luminance.manifest import iter_records, open_manifest
 
-from photodemo.batch import Batch, relative_to, write_slices
+from luminance.errors import UsageError
+
+from photodemo.batch import (MAX_SLICES, Batch, keep_logs, relative_to, remove_slices,
+                             write_pending, write_slices)
+from photodemo import rescue
 
 MANIFEST = """# archive, part 1
 http://h/a.jpg 1880
@@ -76,3 +80,54 @@ def test_relative_to(tmp_path):
     assert relative_to("/elsewhere/x", str(tmp_path)) == "/elsewhere/x"
     assert relative_to(str(tmp_path) + "-sibling", str(tmp_path)) == str(tmp_path) + "-sibling"
 
+
+
+def test_too_many_slices_are_refused_before_any_is_written(tmp_path):
+    manifest = tmp_path / "manifest.txt"
+    manifest.write_text("".join("http://h/{}.jpg 1900\n".format(n) for n in range(MAX_SLICES + 1)))
+    with pytest.raises(UsageError, match="20001 jobs would need 20001 slice files"):
+        write_slices(str(manifest), plan(MAX_SLICES + 1, 1), str(tmp_path))
+    assert not os.path.exists(tmp_path / "slices")
+
+
+def test_old_slices_are_removed_the_kept_ones_stay(tmp_path):
+    manifest = tmp_path / "manifest.txt"
+    manifest.write_text(MANIFEST)
+    write_slices(str(manifest), plan(7, 1), str(tmp_path))
+    (tmp_path / "slices" / "notes.txt").write_text("mine")
+    assert remove_slices(str(tmp_path), {2, 6}) == 5
+    assert sorted(os.listdir(tmp_path / "slices")) == ["manifest.2.txt", "manifest.6.txt",
+                                                       "notes.txt"]
+
+
+def test_a_rerun_moves_the_earlier_logs_aside(tmp_path):
+    chunk = plan(10, 10)[0]
+    (tmp_path / "log").mkdir()
+    for run in ("first", "second"):
+        (tmp_path / chunk.error_name).write_text(run)
+        (tmp_path / chunk.output_name).write_text(run)
+        keep_logs(str(tmp_path), chunk)
+    assert (tmp_path / "log" / "job.error.0.1").read_text() == "first"
+    assert (tmp_path / "log" / "job.output.0.2").read_text() == "second"
+    assert not (tmp_path / chunk.error_name).exists()
+
+
+def test_pending_results_are_written_only_where_none_is(tmp_path):
+    chunks = plan(20, 10)
+    (tmp_path / "results-0.json").write_text("kept")
+    assert write_pending(str(tmp_path), chunks) == 1
+    assert (tmp_path / "results-0.json").read_text() == "kept"
+    assert rescue.judge(str(tmp_path / "results-10.json"), chunks[1]).state == rescue.PENDING
+
+
+def test_pending_results_are_read_by_aggregate_beside_finished_ones(tmp_path, capsys):
+    from luminance import results
+    from photodemo import aggregate
+    chunks = plan(4, 2)
+    document = results.new_document({"host": "h", "start": 0, "count": 2, "records": 2,
+                                      "metric": "luma", "complete": True})
+    document["photos"] = [results.photo(r, r + 1, "u", 1900, 0.5, 1, 1, "L", 1) for r in (0, 1)]
+    results.write(str(tmp_path / "results-0.json"), document)
+    write_pending(str(tmp_path), chunks, "luma")
+    assert aggregate.main([str(tmp_path)]) == 0
+    assert "2 photos from 2 files" in capsys.readouterr().err

@@ -5,18 +5,21 @@ create; the tests assert on those ads, not on the text.
 """
 
 import os
+import zipfile
 
 os.environ["CONDOR_CONFIG"] = "/dev/null"  # a config-free HTCondor: before the import below
 
 import pytest  # noqa: E402
 
 htcondor = pytest.importorskip("htcondor")
+classad = pytest.importorskip("classad")
 
 from photodemo import submit  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# The tutorial's real manifest (5,576 records), kept beside the checkout.
-SEED = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "seed", "manifest.txt"))
+# The tutorial's real manifest (5,576 records), kept beside the checkout (or in PHOTODEMO_SHARED).
+SHARED = os.environ.get("PHOTODEMO_SHARED") or os.path.join(HERE, "..", "..", "shared")
+SEED = os.path.normpath(os.path.join(SHARED, "seed", "manifest.txt"))
 
 
 @pytest.fixture
@@ -84,8 +87,7 @@ def test_seed_manifest_makes_28_jobs_as_the_tutorial(workdir, capsys):
         assert ad["ProjectName"] == "ConnectTrain"
         assert ad["RequestCpus"] == 1
         assert ad["RequestMemory"] == 1024
-        assert ad["RequestDisk"] == 2 * 1024 * 1024  # KiB
-        assert ad["JobMaxRetries"] == 3
+        assert ad["RequestDisk"] == 50 * 1024  # KiB: twice the (tiny) pex plus 50 MB
         assert ad["Environment"] == "PEX_ROOT=.pex"
         assert ad["ShouldTransferFiles"] == "YES"
         assert ad["WhenToTransferOutput"] == "ON_EXIT"
@@ -110,31 +112,125 @@ def test_chunk_edges_cover_every_record_once(workdir, records, jobs, comments):
     assert manifest.endswith("manifest.txt")
 
 
-def test_retries_only_on_the_transient_exit_code(workdir):
+def test_transient_and_unsuitable_exits_hold_with_a_reason_others_are_final(workdir):
     write_manifest(workdir / "manifest.txt", 3)
     assert submit.main(["--dry-run", "--max-retries", "2"]) == 0
     ad = job_ads(workdir)[0]
-    assert ad["JobMaxRetries"] == 2
+    assert "JobMaxRetries" not in ad  # no silent reruns: holds instead
 
-    def leaves_queue(code, completions):
-        ad["ExitCode"], ad["NumJobCompletions"] = code, completions
-        return ad.eval("OnExitRemove")
+    def exit_with(code):
+        ad["ExitCode"] = code
+        return ad.eval("OnExitHold"), ad.eval("OnExitHoldReason"), ad.eval("OnExitHoldSubCode")
 
-    assert leaves_queue(0, 1) is True  # done
-    assert leaves_queue(1, 1) is True  # a crash is final: its error log says why
-    assert leaves_queue(2, 1) is True  # usage error: rerunning cannot help
-    assert leaves_queue(3, 1) is False  # transient failures: run again...
-    assert leaves_queue(3, 2) is False
-    assert leaves_queue(3, 3) is True  # ...but only max_retries times
+    for code in (0, 1, 2, 4):
+        assert exit_with(code)[0] is False  # final: done, a bug, a usage error
+    held, reason, subcode = exit_with(3)
+    assert held is True and subcode == 3 and "transiently (exit 3)" in reason
+    held, reason, subcode = exit_with(5)
+    assert held is True and subcode == 5 and "no Python the payload can use (exit 5)" in reason
+
+
+def released(ad, code, subcode=0, holds=1, held_for=0):
+    """PeriodicRelease of AD held with CODE/SUBCODE for the HOLDS-th time, HELD_FOR seconds ago."""
+    ad["HoldReasonCode"], ad["HoldReasonSubCode"], ad["NumHolds"] = code, subcode, holds
+    ad["EnteredCurrentStatus"] = classad.ExprTree("time() - {}".format(held_for))
+    return ad.eval("PeriodicRelease")
+
+
+def test_holds_are_released_after_the_backoff_a_bounded_number_of_times(workdir):
+    write_manifest(workdir / "manifest.txt", 3)
+    assert submit.main(["--dry-run", "--max-retries", "2", "--backoff", "60"]) == 0
+    ad = job_ads(workdir)[0]
+    assert released(ad, 3, 3, holds=1, held_for=30) is False  # the back-off first
+    assert released(ad, 3, 3, holds=1, held_for=61) is True
+    assert released(ad, 3, 3, holds=2, held_for=100) is False  # grows with each hold
+    assert released(ad, 3, 3, holds=2, held_for=121) is True
+    assert released(ad, 3, 3, holds=3, held_for=10 ** 6) is False  # bounded: held for good
+    for code in (12, 13):  # failed output / input transfer
+        assert released(ad, code, 0, holds=1, held_for=59) is False
+        assert released(ad, code, 0, holds=1, held_for=61) is True
+        assert released(ad, code, 0, holds=3, held_for=10 ** 6) is False
+    assert released(ad, 3, 5, holds=1, held_for=0) is True  # unsuitable worker: at once, elsewhere
+    assert released(ad, 1, 0, holds=1, held_for=10 ** 6) is False  # condor_hold by the user
+    assert released(ad, 3, 1, holds=1, held_for=10 ** 6) is False  # someone else's policy
+
+
+def machine(arch="X86_64", name="worker-1", **attributes):
+    ad = classad.ClassAd({"Arch": arch, "OpSys": "LINUX", "Machine": name, "Disk": 10 ** 8,
+                          "Memory": 10 ** 5, "HasFileTransfer": True, "Cpus": 8})
+    ad.update(attributes)
+    return ad
+
+
+def fake_pex(path, arches=("x86_64", "aarch64")):
+    """A zip laid out like the pex: wheel names under bundle.ZIP_PREFIX (bundle.targets reads them)."""
+    from luminance import bundle
+    with zipfile.ZipFile(str(path), "w") as archive:
+        for arch in arches:
+            for py in ("39", "313"):
+                archive.writestr("{}pillow-11.3.0-cp{}-cp{}-manylinux_2_28_{}.whl".format(
+                    bundle.ZIP_PREFIX, py, py, arch), b"")
+
+
+def test_requirements_serve_every_arch_of_the_pex_and_keep_off_old_ospool_workers(workdir, capsys):
+    fake_pex(workdir / "dist" / "luminance.pex")
+    write_manifest(workdir / "manifest.txt", 3)
+    assert submit.main(["--dry-run"]) == 0
+    assert "CPython 3.9, 3.13 on aarch64, x86_64" in capsys.readouterr().out
+    ad = job_ads(workdir)[0]
+    assert machine("X86_64").matches(ad) and machine("aarch64").matches(ad)
+    assert not machine("ppc64le").matches(ad)
+    assert machine(OSGVO_OS_STRING="RHEL 9").matches(ad)
+    for old in ("RHEL 8", "RHEL 7"):  # python3 is 3.6 there
+        assert not machine(OSGVO_OS_STRING=old).matches(ad)
+    assert submit.main(["--dry-run", "--no-os-check"]) == 0
+    assert machine(OSGVO_OS_STRING="RHEL 8").matches(job_ads(workdir)[0])
+
+
+def test_a_job_that_found_no_usable_python_runs_elsewhere(workdir):
+    write_manifest(workdir / "manifest.txt", 3)
+    assert submit.main(["--dry-run", "--requirements", 'TARGET.Cpus >= 4']) == 0
+    ad = job_ads(workdir)[0]
+    assert ad["JobMachineAttrs"] == "Machine"
+    assert machine(name="bad").matches(ad)  # never ran: anywhere
+    ad["ExitCode"], ad["MachineAttrMachine0"] = 3, "bad"
+    assert machine(name="bad").matches(ad)  # transient failures are not the machine's fault
+    ad["ExitCode"] = 5
+    assert not machine(name="bad").matches(ad)
+    assert machine(name="good").matches(ad)
+    assert not machine(name="good", Cpus=2).matches(ad)  # the user's requirements still hold
+
+
+def test_a_container_per_architecture(workdir):
+    fake_pex(workdir / "dist" / "luminance.pex")
+    write_manifest(workdir / "manifest.txt", 3)
+    assert submit.main(["--dry-run", "--container", "docker://example/photo:1-{arch}"]) == 0
+    ad = job_ads(workdir)[0]
+    assert ad["ContainerImage"] == "docker://example/photo:1-$$(Arch)"  # filled in at match time
 
 
 def test_no_retries(workdir):
     write_manifest(workdir / "manifest.txt", 3)
     assert submit.main(["--dry-run", "--max-retries", "0"]) == 0
     ad = job_ads(workdir)[0]
-    assert "JobMaxRetries" not in ad
+    assert "OnExitHold" not in ad and "PeriodicRelease" not in ad
+
+
+def test_max_running_materializes_that_many_jobs(workdir):
+    write_manifest(workdir / "manifest.txt", 30)
+    assert submit.main(["--dry-run", "--chunk", "5", "--max-running", "2"]) == 0
     text = (workdir / "submit.sub").read_text()
-    assert "max_retries" not in text and "retry_until" not in text
+    assert "max_materialize = 2" in text
+    assert len(job_ads(workdir)) == 6
+
+
+def test_each_job_is_sent_its_current_results_file(workdir):
+    write_manifest(workdir / "manifest.txt", 12)
+    assert submit.main(["--dry-run", "--chunk", "5", "--results", "out"]) == 0
+    for ad in job_ads(workdir):
+        start = ad["Args"].split()[1]
+        assert ad["TransferInput"] == "out/results-{}.json".format(start)
+        assert os.path.isfile(workdir / ad["TransferInput"])  # a pending one: never a missing input
 
 
 def test_every_option_reaches_the_ads(workdir, tmp_path):
@@ -182,6 +278,8 @@ def test_results_dir_outside_the_submit_dir_is_named_absolutely(workdir, tmp_pat
     ("--project", 'My"Project'), ("--request-memory", "lots"), ("--request-disk", "2XB"),
     ("--request-disk", "2048"), ("--request-memory", "1GiB"),
     ("--requirements", "Arch == \"X86_64\"\nqueue 1000"),
+    ("--project", "X\\"), ("--requirements", "Arch == \"\udcff\""),
+    ("--container", "img\nqueue"),
 ])
 def test_values_that_would_break_the_description_are_refused(workdir, capsys, option, value):
     write_manifest(workdir / "manifest.txt", 2)
@@ -191,8 +289,10 @@ def test_values_that_would_break_the_description_are_refused(workdir, capsys, op
     assert not os.path.exists(workdir / "submit.sub")
 
 
-def test_a_path_with_a_space_is_refused_not_miswritten(workdir, capsys):
-    write_manifest(workdir / "my manifest.txt", 2)
-    assert submit.main(["--dry-run", "--manifest", "my manifest.txt"]) == 2
-    assert "my manifest.txt" in capsys.readouterr().err
+@pytest.mark.parametrize("name", ["my manifest.txt", "$ENV(HOME).txt", "a$(x).txt", "back\\slash",
+                                  "a,b.txt"])
+def test_a_path_that_would_change_the_description_is_refused_not_miswritten(workdir, capsys, name):
+    write_manifest(workdir / name, 2)
+    assert submit.main(["--dry-run", "--manifest", name]) == 2
+    assert name in capsys.readouterr().err
     assert not os.path.exists(workdir / "submit.sub")

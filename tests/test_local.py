@@ -143,9 +143,32 @@ def test_transient_exit_is_retried_like_htcondor(fake, tmp_path, capsys):
     assert code == 3, out
     assert "job 0: exit 3 (transient failures), retry 1 of 2" in out
     assert "transient failures remain: job 10 (1 records) — see log/job.error.10" in out
-    assert "./submit --local --chunk 10 --max-retries 2 --missing" in out
+    assert "rerun what is left: ./submit --missing --local" in out
     assert results.transient_failures(results.read(str(tmp_path / "results-10.json")))
     assert not results.transient_failures(results.read(str(tmp_path / "results-0.json")))
+    # Every retry finds the results of the try before it in its sandbox (the job merges them).
+    assert fake.probe(0, 1)["listing"] == ["luminance.pex", "manifest.txt"]
+    for attempt in (2, 3):
+        assert fake.probe(0, attempt)["listing"] == ["luminance.pex", "manifest.txt",
+                                                     "results-0.json"]
+    # ... and never overwrites the earlier tries' logs.
+    assert sorted(os.listdir(tmp_path / "log")) == sorted(
+        "job.{}.{}{}".format(kind, start, suffix) for kind in ("error", "output")
+        for start, suffixes in ((0, ("", ".1", ".2")), (10, ("", ".1", ".2")), (20, ("",)))
+        for suffix in suffixes)
+
+
+def test_missing_reuses_the_first_runs_plan_and_keeps_its_logs(fake, tmp_path, capsys):
+    fake.control({10: {"codes": [3]}})
+    assert submit.main(["--local", "--chunk", "10", "--max-retries", "0", "--metric", "luma"]) == 3
+    fake.control({})
+    assert submit.main(["--local", "--missing"]) == 0  # no --chunk, no --metric repeated
+    out = capsys.readouterr().out
+    assert ".: 3 chunks: 2 complete, 1 transient failures" in out and "rerunning 1 job: 10" in out
+    assert fake.attempts(10) == 2 and fake.attempts(0) == 1
+    assert fake.probe(10, 2)["argv"][1:] == ["results-10.json", "10", "10", "--metric", "luma"]
+    assert "results-10.json" in fake.probe(10, 2)["listing"]
+    assert os.path.exists(tmp_path / "log" / "job.error.10.1")
 
 
 def test_a_failed_job_is_named_with_its_error_log(fake, tmp_path, capsys):
@@ -210,8 +233,7 @@ def test_ctrl_c_or_sigterm_stops_running_jobs_and_keeps_finished_results(fake, t
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert os.listdir(scratch) == []  # every sandbox removed
-    assert "interrupted: finished results are kept; resume with: ./submit --local --chunk 10 " \
-           "--jobs 2 --missing" in out
+    assert "interrupted: finished results are kept; resume with: ./submit --missing --local" in out
 
 
 # -- the real pex, against a real HTTP server -----------------------------------------------------

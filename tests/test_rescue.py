@@ -1,9 +1,10 @@
-"""--missing: which chunks a results dir still lacks, from the results files themselves."""
+"""--missing: which chunks a run still lacks, from the results' entries and HTCondor's event log."""
 
 from luminance import results
 from luminance.jobs import plan
 
 from photodemo import rescue
+from photodemo.batch import write_pending
 
 
 def job(start, count, complete=True):
@@ -14,9 +15,9 @@ def job(start, count, complete=True):
             "rate": 1.0, "complete": complete}
 
 
-def write_results(directory, start, count, transient=0, complete=True):
+def write_results(directory, start, count, transient=0, complete=True, photos=None):
     document = results.new_document(job(start, count, complete))
-    for record in range(start, start + count - transient):
+    for record in range(start, start + (count - transient if photos is None else photos)):
         document["photos"].append(results.photo(record, record + 1, "http://h/{}.jpg".format(record),
                                                 1900, 0.5, 10, 10, "RGB", 100))
     for record in range(start + count - transient, start + count):
@@ -30,18 +31,36 @@ def test_every_state(tmp_path):
     write_results(tmp_path, 0, 10)
     write_results(tmp_path, 10, 10, transient=2)
     (tmp_path / "results-20.json").write_text('{"schema": "photodemo-results/1", "job": ')
-    write_results(tmp_path, 30, 10, complete=False)
+    write_results(tmp_path, 30, 10, complete=False, photos=7)
     write_results(tmp_path, 40, 20)  # written by a run with another chunk size
-    verdicts = rescue.inspect(str(tmp_path), chunks)
+    write_pending(str(tmp_path), plan(70, 10)[6:])
+    verdicts = rescue.inspect(str(tmp_path), chunks + plan(70, 10)[6:])
     assert [v.state for v in verdicts] == [rescue.COMPLETE, rescue.TRANSIENT, rescue.CORRUPT,
-                                            rescue.INCOMPLETE, rescue.MISMATCH, rescue.MISSING]
-    assert [c.start for c in rescue.to_rerun(verdicts)] == [10, 20, 30, 40, 50]
+                                            rescue.INCOMPLETE, rescue.MISMATCH, rescue.MISSING,
+                                            rescue.PENDING]
+    assert [c.start for c in rescue.to_rerun(verdicts)] == [10, 20, 30, 40, 50, 60]
     assert "2 records failed transiently" in verdicts[1].detail
     assert "results-20.json" in verdicts[2].detail and "invalid JSON" in verdicts[2].detail
+    assert "3 of 10 records have no entry" in verdicts[3].detail
     lines = rescue.report(str(tmp_path), verdicts, [])
-    assert lines[0].endswith("6 chunks: 1 complete, 1 missing, 1 corrupt, 1 for another chunk, "
-                             "1 interrupted, 1 transient failures")
+    assert lines[0].endswith("7 chunks: 1 complete, 1 missing, 1 not run yet, 1 corrupt, "
+                             "1 for another chunk, 1 incomplete, 1 transient failures")
     assert "  missing: results-50.json" in lines
+
+
+def test_completeness_comes_from_the_entries_not_the_files_claims(tmp_path):
+    write_results(tmp_path, 0, 10, complete=True, photos=9)  # claims complete, lacks a record
+    assert rescue.inspect(str(tmp_path), plan(10, 10))[0].state == rescue.INCOMPLETE
+    document = results.read(str(tmp_path / "results-0.json"))
+    document["photos"].append(dict(document["photos"][0], record=57))  # outside the range
+    results.write(str(tmp_path / "results-0.json"), document)
+    assert rescue.inspect(str(tmp_path), plan(10, 10))[0].state == rescue.INCOMPLETE
+    document["photos"][-1]["record"] = 9
+    results.write(str(tmp_path / "results-0.json"), document)
+    assert rescue.inspect(str(tmp_path), plan(10, 10))[0].state == rescue.COMPLETE
+    document["job"]["count"] = 10 ** 18  # a count that would cover every other chunk
+    results.write(str(tmp_path / "results-0.json"), document)
+    assert rescue.inspect(str(tmp_path), plan(10, 10))[0].state == rescue.MISMATCH
 
 
 def test_a_failure_that_is_permanent_is_complete(tmp_path):
@@ -57,6 +76,45 @@ def test_strays_are_files_of_no_chunk(tmp_path):
     write_results(tmp_path, 5, 5)
     (tmp_path / "results-x.json").write_text("{}")
     assert rescue.strays(str(tmp_path), plan(20, 10)) == [str(tmp_path / "results-5.json")]
+
+
+LOG = """000 (007.000.000) 2026-11-29 21:58:02 Job submitted from host: <127.0.0.1:1>
+...
+000 (007.001.000) 2026-11-29 21:58:02 Job submitted from host: <127.0.0.1:1>
+...
+000 (007.002.000) 2026-11-29 21:58:02 Job submitted from host: <127.0.0.1:1>
+...
+001 (007.001.000) 2026-11-29 21:58:10 Job executing on host: <127.0.0.1:2>
+...
+001 (007.002.000) 2026-11-29 21:58:10 Job executing on host: <127.0.0.1:2>
+...
+012 (007.002.000) 2026-11-29 21:58:15 Job was held.
+\tphotodemo: photos failed transiently (exit 3), see the job's error log
+\tCode 3 Subcode 3
+...
+000 (008.000.000) 2026-11-29 21:59:02 Job submitted from host: <127.0.0.1:1>
+...
+005 (008.000.000) 2026-11-29 21:59:10 Job terminated.
+\t(1) Normal termination (return value 0)
+...
+"""
+
+
+def test_chunks_whose_job_is_in_the_queue_are_left_to_htcondor(tmp_path):
+    log = tmp_path / "job.log"
+    log.write_text(LOG)
+    chunk_of = {(7, 0): 0, (7, 1): 10, (7, 2): 20, (8, 0): 30}
+    queued = rescue.queued(str(log), chunk_of, max_retries=3)
+    assert {start: state for start, (state, _) in queued.items()} == {
+        0: rescue.IDLE, 10: rescue.RUNNING, 20: rescue.HELD}
+    assert "job 7.2 held: photodemo: photos failed transiently" in queued[20][1]
+    assert "hold 1 of 3: photodemo releases it" in queued[20][1]
+    verdicts = rescue.inspect(str(tmp_path), plan(40, 10), queued)
+    assert [c.start for c in rescue.to_rerun(verdicts)] == [30]  # no results file: rerun
+    lines = rescue.report(str(tmp_path), verdicts, [])
+    assert lines[0].endswith("4 chunks: 0 complete, 1 held, 1 running, 1 idle, 1 missing")
+    assert rescue.queued(str(log), chunk_of, max_retries=0)[20][1].endswith(
+        "(for good: `condor_release 7.2` to retry, or `condor_rm 7.2` and --missing)")
 
 
 def test_a_job_that_recorded_its_own_error_is_rerun(tmp_path):

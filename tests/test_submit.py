@@ -1,5 +1,6 @@
 """./submit's command line: options, the plan, condor_submit, and bad input (one line, exit 2)."""
 
+import json
 import os
 import stat
 import subprocess
@@ -75,7 +76,10 @@ def test_condor_submit_is_run_and_relayed(workdir, condor, capsys):
     assert "3 job(s) submitted to cluster 181587." in out
     assert "condor_watch_q" in out and "condor_q -hold 181587" in out
     assert "./aggregate" in out
-    assert "./submit --chunk 10 --project ConnectTrain --missing" in out
+    assert "./submit --missing" in out
+    record = json.loads((workdir / "submit.json").read_text())
+    assert record["options"] == ["--chunk", "10", "--project", "ConnectTrain"]
+    assert record["clusters"] == {"181587": [0, 10, 20]}
 
 
 def test_condor_submit_failing_is_reported(workdir, condor, capsys, monkeypatch):
@@ -99,7 +103,13 @@ def test_dry_run_prints_the_plan(workdir, capsys):
     assert "manifest.txt: 25 records -> 3 jobs: 2 x 10 + 1 x 5 records" in out
     assert "results: results-0.json .. results-20.json in ." in out
     assert "wrote submit.sub (3 jobs)" in out
-    assert written(workdir) == ["log", "submit.sub"]
+    assert written(workdir) == ["log", "results-0.json", "results-10.json", "results-20.json",
+                                "submit.json", "submit.sub"]  # pending results: inputs of the jobs
+
+
+def test_pending_results_name_the_runs_metric(workdir):
+    assert submit.main(["--dry-run", "--chunk", "10", "--metric", "luma"]) == 0
+    assert results.read(str(workdir / "results-20.json"))["job"]["metric"] == "luma"
 
 
 def test_local_dry_run_writes_nothing(workdir, capsys):
@@ -155,6 +165,8 @@ def test_missing_resubmits_only_what_lacks_a_complete_file(workdir, capsys):
 def test_missing_with_nothing_left_submits_nothing(workdir, capsys):
     for start, count in ((0, 20), (20, 5)):
         document = results.new_document({"host": "h", "start": start, "count": count, "complete": True})
+        document["photos"] = [results.photo(r, r + 3, "u", 1900, 0.5, 1, 1, "L", 1)
+                              for r in range(start, start + count)]
         results.write(str(workdir / "results-{}.json".format(start)), document)
     assert submit.main(["--missing", "--chunk", "20"]) == 0  # no condor_submit needed either
     assert "nothing to rerun" in capsys.readouterr().out

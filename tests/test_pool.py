@@ -1,0 +1,345 @@
+"""./submit on a real HTCondor pool: the personal pool of ../shared/htcondor (real daemons, real
+starters and sandboxes, file transfer, jobs as an unprivileged user with no PATH and no HOME).
+
+One pool per test session (skipped, with the reason, where it cannot start); the real pex; photos
+from a real HTTP server on 127.0.0.1. Marked `pool` (deselect with `-m "not pool"`). Back-offs
+are a few seconds (--backoff) so the whole module takes a few minutes.
+"""
+
+import glob
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from luminance import results
+from luminance.jobs import Chunk
+
+from photodemo.images import jpeg
+from photodemo import eventlog, rescue
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+# The project's shared folder beside the clone (as CI has it); PHOTODEMO_SHARED names another.
+SHARED = os.environ.get("PHOTODEMO_SHARED") or os.path.join(ROOT, "..", "shared")
+PERSONAL_POOL = os.path.normpath(os.path.join(SHARED, "htcondor", "personal-pool"))
+POOL_USER = "condorpool"  # the user personal-pool runs jobs as, when started by root
+# A CPython 3.6, EL8's python3, to make a worker with no usable Python (pyenv's, where it exists).
+OLD_PYTHON = (sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.6.*"))) or ["(none)"])[-1]
+
+pytestmark = [pytest.mark.pool, pytest.mark.slow]
+
+# A job wrapper that, while the pool's `old-python` flag file exists, gives the job a PATH with
+# only a python3 3.6: a worker like an EL8 one.
+WRAPPER = """#!/bin/sh
+if [ -e {flag} ]; then
+    PATH={bin}; LD_LIBRARY_PATH={lib}; export PATH LD_LIBRARY_PATH
+fi
+exec "$@"
+"""
+
+
+class Pool:
+    """A running personal pool: commands as its user, submit directories it can use."""
+
+    def __init__(self, base: str):
+        self.base = base
+        self.directory = os.path.join(base, "pool")
+        self.code = os.path.join(base, "code")
+        self.flag = os.path.join(base, "old-python")
+        self.user = POOL_USER if os.getuid() == 0 else pwd.getpwuid(os.getuid()).pw_name
+
+    def run(self, argv, cwd, timeout=120):
+        return subprocess.run([PERSONAL_POOL, "run", self.directory, "--"] + list(argv), cwd=cwd,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True, timeout=timeout)
+
+    def submit(self, directory, *options, timeout=300):
+        return self.run([os.path.join(self.code, "submit")] + list(options), directory, timeout)
+
+    def submit_dir(self, pex, lines):
+        """A submit directory the pool's user owns: the pex in dist/, the manifest LINES."""
+        directory = tempfile.mkdtemp(prefix="submit-", dir=self.base)
+        os.chmod(directory, 0o755)
+        os.makedirs(os.path.join(directory, "dist"))
+        shutil.copy(pex, os.path.join(directory, "dist", "luminance.pex"))
+        with open(os.path.join(directory, "manifest.txt"), "w") as stream:
+            stream.write("\n".join(lines) + "\n")
+        if os.getuid() == 0:
+            subprocess.run(["chown", "-R", self.user + ":", directory], check=True)
+        return directory
+
+
+def _code_copy(base):
+    """./submit and the code it imports, where the pool's user can read them (a clone under
+    /root is not)."""
+    code = os.path.join(base, "code")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(os.path.join(ROOT, "photodemo"), os.path.join(code, "photodemo"), ignore=ignore)
+    shutil.copytree(os.path.join(ROOT, "payload"), os.path.join(code, "payload"), ignore=ignore)
+    shutil.copy(os.path.join(ROOT, "submit"), os.path.join(code, "submit"))
+    subprocess.run(["chmod", "-R", "a+rX", code], check=True)
+
+
+def _old_python_config(base):
+    """Pool configuration for the old-python flag (a copy of a 3.6 the pool's user can run)."""
+    config = os.path.join(base, "pool.config")
+    lines = []
+    if os.path.isdir(OLD_PYTHON):
+        copy = os.path.join(base, "python3.6")
+        shutil.copytree(OLD_PYTHON, copy, symlinks=True,
+                        ignore=shutil.ignore_patterns("test", "site-packages", "__pycache__"))
+        only = os.path.join(base, "only-python3.6")
+        os.makedirs(only)
+        os.symlink(os.path.join(copy, "bin", "python3.6"), os.path.join(only, "python3"))
+        os.symlink(os.path.join(copy, "bin", "python3.6"), os.path.join(only, "python3.6"))
+        wrapper = os.path.join(base, "wrapper.sh")
+        with open(wrapper, "w") as stream:
+            stream.write(WRAPPER.format(flag=os.path.join(base, "old-python"), bin=only,
+                                        lib=os.path.join(copy, "lib")))
+        os.chmod(wrapper, 0o755)
+        lines.append("USER_JOB_WRAPPER = {}".format(wrapper))
+    with open(config, "w") as stream:
+        stream.write("\n".join(lines) + "\n")
+    subprocess.run(["chmod", "-R", "a+rX", base], check=True)
+    return config
+
+
+def _unavailable(reason):
+    """Skip with REASON; fail instead where CI says the pool must run (PHOTODEMO_REQUIRE_POOL=1)."""
+    if os.environ.get("PHOTODEMO_REQUIRE_POOL") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def pool():
+    if not os.path.isfile(PERSONAL_POOL):
+        _unavailable("no personal HTCondor pool at {} (set PHOTODEMO_SHARED to the folder "
+                    "holding htcondor/)".format(PERSONAL_POOL))
+    base = tempfile.mkdtemp(prefix="photodemo-pool-")
+    os.chmod(base, 0o755)  # the pool's user must reach it
+    _code_copy(base)
+    config = _old_python_config(base)
+    started = subprocess.run([PERSONAL_POOL, "start", os.path.join(base, "pool"), "--slots", "2",
+                              "--config", config], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, universal_newlines=True, timeout=300)
+    if started.returncode != 0:
+        shutil.rmtree(base, ignore_errors=True)
+        _unavailable("the personal pool did not start: {}".format(
+            (started.stdout.strip().splitlines() or ["?"])[-1]))
+    try:
+        yield Pool(base)
+    finally:
+        subprocess.run([PERSONAL_POOL, "stop", os.path.join(base, "pool")],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def archive(server, count, **route):
+    """COUNT photos on SERVER (ROUTE options for every other one); their bytes and manifest lines."""
+    photos, lines = {}, []
+    for n in range(count):
+        data = jpeg(48, 32, seed=n)
+        options = route if n % 2 == 0 else {}
+        url = server.add("/p{}.jpg".format(n), data, **options)
+        photos[n] = data
+        lines.append("{} {}".format(url, 1900 + n))
+    return photos, lines
+
+
+def read_all(directory, chunks):
+    documents = {}
+    for start in chunks:
+        documents[start] = results.read(os.path.join(directory, "results-{}.json".format(start)))
+    return documents
+
+
+def events(directory):
+    return list(eventlog.events(os.path.join(directory, "job.log")))
+
+
+def cross_check(log):
+    """Our event-log reader agrees with HTCondor's own (htcondor.JobEventLog) on LOG."""
+    htcondor = pytest.importorskip("htcondor")
+    theirs = [e for e in htcondor.JobEventLog(log).events(0) if e.proc >= 0]
+    ours = [e for e in eventlog.events(log) if e.proc >= 0]
+    assert [(e.code, e.cluster, e.proc) for e in ours] == \
+        [(int(e.type), e.cluster, e.proc) for e in theirs]
+    for mine, event in zip(ours, theirs):
+        if mine.code == eventlog.HELD_EVENT:
+            assert mine.detail == (event["HoldReason"], "Code {} Subcode {}".format(
+                event["HoldReasonCode"], event["HoldReasonSubCode"]))
+        if mine.code == eventlog.TERMINATED:
+            assert "(return value {})".format(event["ReturnValue"]) in mine.detail[0]
+
+
+def test_jobs_run_in_sandboxes_and_bring_back_the_values_computed_here(pool, pex, server):
+    from luminance import metrics
+    photos, lines = archive(server, 60)
+    directory = pool.submit_dir(pex, lines)
+    done = pool.submit(directory, "--chunk", "20", "--wait")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 job(s) submitted to cluster" in done.stdout
+    assert "3 of 3 chunks complete" in done.stdout and "next: ./aggregate" in done.stdout
+    for start, document in read_all(directory, (0, 20, 40)).items():
+        assert [p["record"] for p in document["photos"]] == list(range(start, start + 20))
+        for entry in document["photos"]:
+            expected = metrics.measure(photos[entry["record"]]).luminance
+            assert entry["luminance"] == pytest.approx(expected, abs=1e-6)
+    scratch = {line for e in events(directory) if e.code == eventlog.EXECUTE
+               for line in e.detail if line.startswith("CondorScratchDir")}
+    assert len(scratch) == 3  # one fresh sandbox per job
+    cross_check(os.path.join(directory, "job.log"))
+
+
+def test_transient_failures_are_held_with_the_reason_released_and_end_complete(pool, pex, server):
+    _, lines = archive(server, 20, fail_first=1, fail_status=503)
+    directory = pool.submit_dir(pex, lines)
+    done = pool.submit(directory, "--chunk", "10", "--retries", "0", "--backoff", "2", "--wait")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 of 2 chunks complete" in done.stdout
+    assert "was held 1 time and released" in done.stdout
+    held = [e for e in events(directory) if e.code == eventlog.HELD_EVENT]
+    assert len(held) == 2
+    for event in held:
+        assert event.detail == ("photodemo: photos failed transiently (exit 3), see the job's "
+                                "error log", "Code 3 Subcode 3")
+    assert sum(1 for e in events(directory) if e.code == eventlog.RELEASED) == 2
+    for document in read_all(directory, (0, 10)).values():
+        assert len(document["photos"]) == 10 and not document["failures"]  # nothing lost
+    cross_check(os.path.join(directory, "job.log"))
+    # The rerun was sent the first run's results: a job that keeps them (the payload's side of
+    # the contract) fetches those photos only once.
+    if any(server.hits["/p{}.jpg".format(n)] > 1 for n in range(1, 20, 2)):
+        pytest.xfail("the job does not yet keep the photos of the RESULTS it is given")
+
+
+def wait_for(directory, predicate, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        jobs = eventlog.jobs(os.path.join(directory, "job.log"))
+        if jobs and predicate(jobs):
+            return jobs
+        time.sleep(1)
+    raise AssertionError("job.log: not reached in {} s: {}".format(timeout, events(directory)))
+
+
+def test_missing_never_resubmits_a_chunk_whose_job_is_idle_or_held(pool, pex, server):
+    _, lines = archive(server, 10)
+    directory = pool.submit_dir(pex, lines)
+    # No machine has 1000 CPUs: both jobs stay idle.
+    first = pool.submit(directory, "--chunk", "5", "--requirements", "TARGET.Cpus > 1000")
+    assert first.returncode == 0, first.stdout + first.stderr
+    jobs = wait_for(directory, lambda jobs: len(jobs) == 2)
+    cluster = next(iter(jobs))[0]
+    assert pool.run(["condor_hold", "{}.1".format(cluster)], directory).returncode == 0
+    wait_for(directory, lambda jobs: jobs[(cluster, 1)].status == eventlog.HELD)
+    again = pool.submit(directory, "--missing")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert ".: 2 chunks: 0 complete, 1 held, 1 idle" in again.stdout
+    assert "job {}.1 held: via condor_hold".format(cluster) in again.stdout
+    assert "nothing to rerun now: 2 chunks still with HTCondor" in again.stdout
+    queue = pool.run(["condor_q", "-af", "ClusterId"], directory).stdout.split()
+    assert queue == [str(cluster)] * 2  # nothing submitted twice
+    assert pool.run(["condor_rm", str(cluster)], directory).returncode == 0
+    wait_for(directory, lambda jobs: all(job.status == eventlog.REMOVED for job in jobs.values()))
+    rerun = pool.submit(directory, "--missing", "--dry-run")
+    assert "rerunning 2 jobs: 0, 5" in rerun.stdout, rerun.stdout + rerun.stderr
+
+
+def test_a_worker_without_a_usable_python_leaves_no_job_on_hold_without_a_reason(pool, pex, server):
+    if not os.path.isdir(os.path.join(pool.base, "python3.6")):
+        pytest.skip("no CPython 3.6 at {} to make an EL8-like worker".format(OLD_PYTHON))
+    _, lines = archive(server, 5)
+    directory = pool.submit_dir(pex, lines)
+    open(pool.flag, "w").close()
+    try:
+        first = pool.submit(directory, "--chunk", "5")
+        assert first.returncode == 0, first.stdout + first.stderr
+        jobs = wait_for(directory, lambda jobs: all(
+            job.status == eventlog.DONE or job.holds for job in jobs.values()))
+    finally:
+        os.remove(pool.flag)
+    job = next(iter(jobs.values()))
+    if job.holds:  # the payload said "unsuitable" (exit 5): held with the reason, sent elsewhere
+        assert job.hold_reason == "photodemo: the worker has no Python the payload can use (exit 5)"
+        assert (job.hold_code, job.hold_subcode) == (3, 5)
+        jobs = wait_for(directory, lambda jobs: next(iter(jobs.values())).status != eventlog.HELD)
+        ad = pool.run(["condor_q", job.id, "-af", "JobStatus", "MachineAttrMachine0", "Machine"],
+                      directory).stdout.split()
+        assert ad[0] == "1"  # idle: released, waiting for another machine (this pool has one)
+        pool.run(["condor_rm", job.id], directory)
+    else:  # the pex found no interpreter and ended: final, its results file is the pending one
+        assert job.exit_code not in (0, None)
+        assert "compatible interpreter" in open(os.path.join(directory, "log", "job.error.0")).read()
+        verdict = rescue.judge(os.path.join(directory, "results-0.json"), Chunk(0, 5))
+        assert verdict.state in (rescue.PENDING, rescue.FAILED)
+    assert all(e.detail[0].startswith("photodemo:") for e in events(directory)
+               if e.code == eventlog.HELD_EVENT)
+
+
+def test_exit_5_is_held_with_the_reason_released_and_kept_off_that_machine(pool, pex, server):
+    """The payload's "this worker cannot run me" (exit 5), from a stand-in for the pex."""
+    _, lines = archive(server, 2)
+    directory = pool.submit_dir(pex, lines)
+    stand_in = os.path.join(directory, "dist", "unsuitable.sh")
+    with open(stand_in, "w") as stream:
+        stream.write("#!/bin/sh\nls\necho 'no python3 >= 3.9 here' >&2\nexit 5\n")
+    os.chmod(stand_in, 0o755)
+    first = pool.submit(directory, "--chunk", "2", "--payload", "dist/unsuitable.sh")
+    assert first.returncode == 0, first.stdout + first.stderr
+    jobs = wait_for(directory, lambda jobs: all(job.holds and job.status == eventlog.IDLE
+                                                for job in jobs.values()))
+    job = next(iter(jobs.values()))
+    assert job.hold_reason == "photodemo: the worker has no Python the payload can use (exit 5)"
+    assert (job.hold_code, job.hold_subcode, job.starts) == (3, 5, 1)
+    # The sandbox held the chunk's results file (a pending one): every run finds it there.
+    sandbox = open(os.path.join(directory, "log", "job.output.0")).read().split()
+    assert "results-0.json" in sandbox and "unsuitable.sh" in sandbox
+    time.sleep(15)  # three negotiation cycles, two free slots: it must not match this machine
+    ad = pool.run(["condor_q", job.id, "-af", "JobStatus", "NumJobStarts", "MachineAttrMachine0"],
+                  directory).stdout.split()
+    machine = pool.run(["condor_status", "-af", "Machine"], directory).stdout.split()[0]
+    assert ad == ["1", "1", machine]
+    assert pool.run(["condor_rm", job.id], directory).returncode == 0
+
+
+def test_max_running_runs_one_job_at_a_time(pool, pex, server):
+    _, lines = archive(server, 9)
+    directory = pool.submit_dir(pex, lines)
+    done = pool.submit(directory, "--chunk", "3", "--max-running", "1", "--wait")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "load: at most 1 job at once" in done.stdout
+    spans = {}
+    for event in events(directory):
+        if event.code in (eventlog.EXECUTE, eventlog.TERMINATED):
+            spans.setdefault(event.proc, []).append(event.time)
+    ordered = sorted(spans.values())
+    assert len(ordered) == 3
+    for before, after in zip(ordered, ordered[1:]):
+        assert before[-1] <= after[0]  # each job ended before the next one started
+
+
+def test_test_mode_measures_a_few_jobs_and_missing_submits_the_rest(pool, pex, server):
+    _, lines = archive(server, 30)
+    directory = pool.submit_dir(pex, lines)
+    tried = pool.submit(directory, "--chunk", "10", "--test", "1")
+    assert tried.returncode == 0, tried.stdout + tried.stderr
+    assert "manifest.txt: 30 records -> 1 job (of 3): 1 x 10 records" in tried.stdout
+    assert " s per photo " in tried.stdout and "memory used at most" in tried.stdout
+    assert "gives jobs of about 20 minutes" in tried.stdout
+    assert "next: ./submit --missing" in tried.stdout
+    rest = pool.submit(directory, "--missing", "--wait")  # --chunk 10 from the run record
+    assert rest.returncode == 0, rest.stdout + rest.stderr
+    assert "rerunning 2 jobs: 10, 20" in rest.stdout and "2 of 2 chunks complete" in rest.stdout
+    record = json.load(open(os.path.join(directory, "submit.json")))
+    assert [starts for starts in record["clusters"].values()] == [[0], [10, 20]]
+    sys.stdout.write("\n--- ./submit --test 1 ---\n" + tried.stdout + "\n--- --missing --wait ---\n"
+                     + rest.stdout)  # the README's captured output (pytest -s)
