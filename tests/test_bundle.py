@@ -240,6 +240,17 @@ def test_targets_of_a_universal_store(tmp_path):
     assert bundle.targets(pex) == bundle.Targets(("3.9", "3.10", "3.14"), ("aarch64", "x86_64"))
 
 
+def test_targets_of_a_pex_from_before_the_store(tmp_path):
+    # Such a pex held the wheels themselves under ZIP_PREFIX; ./submit may still be given one.
+    old = tmp_path / "old.pex"
+    with zipfile.ZipFile(str(old), "w") as archive:
+        for minor, arch in ((9, "x86_64"), (13, "aarch64")):
+            archive.writestr("{}pillow-11.3.0-cp3{}-cp3{}-manylinux_2_28_{}.whl".format(
+                bundle.ZIP_PREFIX, minor, minor, arch), b"")
+        archive.writestr(bundle.ZIP_PREFIX + "requests-2.32.5-py3-none-any.whl", b"")
+    assert bundle.targets(str(old)) == bundle.Targets(("3.9", "3.13"), ("aarch64", "x86_64"))
+
+
 def test_targets_lists_the_pythons_and_machines_a_pex_carries(pex):
     # The pex built for this machine's Python carries exactly this Python and machine.
     import platform

@@ -219,7 +219,11 @@ def targets(pex: str) -> Targets:
     """The Pythons and machines the pex file PEX carries wheels for (stdlib only: ./submit asks)."""
     with zipfile.ZipFile(pex) as archive:
         index = read_index(archive)
-    return _serves(index["wheels"]) if index else Targets((), ())
+        if index is not None:
+            return _serves(index["wheels"])
+        # A pex built before the store held its wheels whole, under ZIP_PREFIX.
+        return _serves(name[len(ZIP_PREFIX):] for name in archive.namelist()
+                       if name.startswith(ZIP_PREFIX) and name.endswith(".whl"))
 
 
 def _blobs(archive: zipfile.ZipFile, index: dict, needed: Iterable[int]) -> Dict[int, bytes]:
