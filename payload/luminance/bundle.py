@@ -174,7 +174,8 @@ def choose(wheels: Iterable[str], version=sys.version_info, machine: Optional[st
             chosen[_project(name)] = (rank, name)
     missing = sorted({_project(name) for name in wheels} - set(chosen))
     if missing:
-        raise BundleError(_no_wheels(missing, version, machine or platform.machine(), wheels))
+        raise BundleError(_no_wheels(missing, version, machine or platform.machine(),
+                                     glibc if glibc or musl else _glibc(), wheels))
     return [chosen[project][1] for project in sorted(chosen)]
 
 
@@ -190,9 +191,9 @@ def _serves(wheels: Iterable[str]) -> Targets:
     return Targets(tuple(sorted(pythons, key=lambda v: int(v.split(".")[1]))), tuple(sorted(arches)))
 
 
-def _no_wheels(missing: List[str], version, machine: str, wheels: List[str]) -> str:
+def _no_wheels(missing: List[str], version, machine: str, libc: Optional[tuple],
+               wheels: List[str]) -> str:
     served = _serves(wheels)
-    libc = _glibc()
     return ("this pex has no {} for CPython {}.{} on {}{}: it serves CPython {} on {}; run the job "
             "on a worker with one of those (./submit's defaults do), or rebuild the pex with "
             "build.py --python/--arch".format(
