@@ -147,6 +147,18 @@ def whole_job(pex, manifest, sandbox, threads, cpu=None):
     return wall
 
 
+def pinned_ceiling(photos, threads, cpu=None):
+    """ceiling() with THREADS threads, on CPU alone when given, as the job it is compared with."""
+    if cpu is None:
+        return ceiling(photos, threads)
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        return ceiling(photos, threads)
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+
 def whole_job_rows(pex, photos, manifest, tmp):
     """The job users feel: cold, start to exit, against the in-process ceiling's time for the
     same photos with as many threads, measured just before and after each job."""
@@ -157,10 +169,10 @@ def whole_job_rows(pex, photos, manifest, tmp):
             out.append(("whole job, cold, {} CPUs".format(threads), "skipped: {} CPU here".format(len(cpus))))
             continue
         ratios, walls = [], []
-        before = len(photos) / ceiling(photos, threads)
+        before = len(photos) / pinned_ceiling(photos, threads, cpu)
         for _ in range(WHOLE_ROUNDS):
             wall = whole_job(pex, manifest, os.path.join(tmp, "whole"), threads, cpu)
-            after = len(photos) / ceiling(photos, threads)
+            after = len(photos) / pinned_ceiling(photos, threads, cpu)
             ratios.append((before + after) / 2 / wall)
             walls.append(wall)
             before = after
