@@ -13,7 +13,8 @@ from typing import Dict, List, Optional
 from luminance import __version__, bundle, command, manifest, results
 from luminance.arguments import seconds, whole_number
 from luminance.cpus import available_cpus
-from luminance.errors import EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE, PhotodemoError, UsageError
+from luminance.errors import (EXIT_OK, EXIT_TRANSIENT, EXIT_UNSUITABLE, EXIT_USAGE, PhotodemoError,
+                              UsageError)
 
 PROG = "luminance.pex"
 DESCRIPTION = """\
@@ -39,6 +40,8 @@ EXIT_CODES = {
     EXIT_USAGE: "bad arguments, unreadable manifest, unwritable results",
     EXIT_TRANSIENT: "timeouts, HTTP 429/5xx, dropped connections; submit.sub has HTCondor rerun "
                     "the job",
+    EXIT_UNSUITABLE: "the pex has no libraries for this Python or machine, or no room to "
+                     "unpack them",
 }
 
 
