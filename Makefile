@@ -30,9 +30,10 @@ bench: dist/luminance.pex
 	$(PY) -m bench
 
 # The whole pipeline on this machine: sample archive, manifest from its XML, a local HTTP server,
-# ./submit --local, ./aggregate > demo/scatter.html. `make demo COUNT=1000` for a bigger archive.
+# ./submit --local, ./aggregate > demo/scatter.html. `make demo COUNT=1000` for a bigger archive;
+# `make demo DEMO_OPTIONS=--federation` serves it as a local Pelican federation (osdf-like URLs).
 demo: dist/luminance.pex
-	$(PY) -m photodemo.demo --count $(COUNT)
+	$(PY) -m photodemo.demo --count $(COUNT) $(DEMO_OPTIONS)
 
 clean:
 	rm -rf dist build .pytest_cache

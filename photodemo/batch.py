@@ -152,9 +152,7 @@ def keep_logs(workdir: str, chunk: Chunk) -> None:
 def pending_document(chunk: Chunk, metric: str = results.DEFAULT_METRIC) -> Dict:
     """A valid results document for CHUNK that holds nothing yet: the job was not run. It names
     the run's METRIC, so that ./aggregate reads it beside the finished ones."""
-    job = {field: None for field in results.JOB_FIELDS}
-    job.update(start=chunk.start, count=chunk.count, metric=metric, complete=False)
-    return results.new_document(job)
+    return results.new_document(results.Job(start=chunk.start, count=chunk.count, metric=metric, complete=False))
 
 
 def write_pending(directory: str, chunks: Sequence[Chunk],

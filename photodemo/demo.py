@@ -23,12 +23,13 @@ import time
 import urllib.request
 from typing import Iterator, List, Optional, Sequence
 
-from luminance import command, jobs, results
+from luminance import command, jobs
 from luminance.arguments import whole_number
 from luminance.command import Terminated
 from luminance.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE,
-                              PhotodemoError, ResultsError, UsageError)
-from photodemo import archive, mkmanifest
+                              PhotodemoError, UsageError)
+from photodemo import aggregate, archive, mkmanifest
+from photodemo import federation as federation_server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -101,8 +102,9 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def serve(directory: str, log_path: str, attempts: int = 3) -> Iterator[str]:
+def serve(directory: str, log_path: str, attempts: int = 3, federation: bool = False) -> Iterator[str]:
     """A `python -m http.server` process serving DIRECTORY on 127.0.0.1; yields its base URL.
+    FEDERATION: a local Pelican federation instead (photodemo/federation.py), a pelican:// base.
 
     The port is picked free, then handed to the server: another program may take it in between,
     so the server counts as up only once it serves the archive's own stamp file, and a server
@@ -114,14 +116,14 @@ def serve(directory: str, log_path: str, attempts: int = 3) -> Iterator[str]:
     with open(log_path, "ab") as log:
         for _ in range(attempts):
             port = _free_port()
-            process = subprocess.Popen(
-                [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port),
-                 "--directory", directory],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            server = (["-m", "photodemo.federation", "--port", str(port)] if federation
+                      else ["-m", "http.server", "--bind", "127.0.0.1", str(port)])
+            process = subprocess.Popen([sys.executable] + server + ["--directory", directory], cwd=ROOT,
+                                       stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
             try:
                 url = "http://127.0.0.1:{}".format(port)
                 if _wait_until_serving(process, url + "/" + archive.STAMP_NAME, expected):
-                    yield url
+                    yield federation_server.base_url(port) if federation else url
                     return
             finally:
                 _stop(process)
@@ -200,27 +202,26 @@ def run_aggregate(results_dir: str, page: str, workdir: str) -> int:
             os.unlink(tmp)
 
 
+ERAS = (("before 1920", None, 1920), ("1920-1979", 1920, 1980), ("from 1980", 1980, None))
+
+
 def summarize(results_dir: str) -> List[str]:
-    """A few lines about the results in RESULTS_DIR: photos, failures, and the trend by era."""
-    photos, failed, files = [], 0, 0
-    for path in sorted(glob.glob(os.path.join(results_dir, jobs.RESULTS_GLOB))):
-        try:
-            document = results.read(path)
-        except ResultsError:
-            continue  # aggregate has already named it
-        files += 1
-        photos += document["photos"]
-        failed += len(document["failures"])
-    unknown = sum(1 for photo in photos if photo["year"] is None)
+    """A few lines about the results in RESULTS_DIR, as ./aggregate merged them (each record
+    once): photos, failures, and the mean luminance by era."""
+    try:
+        merge = aggregate.collect([results_dir])  # aggregate has already named the unusable files
+    except PhotodemoError as exc:
+        return ["no results to summarize: {}".format(exc)]
+    unknown = merge.years[None].n if None in merge.years else 0
     lines = ["{} photos analyzed from {} results files; {} failed; {} of unknown year".format(
-        len(photos), files, failed, unknown)]
-    eras = [("before 1920", lambda y: y < 1920), ("1920-1979", lambda y: 1920 <= y < 1980),
-            ("from 1980", lambda y: y >= 1980)]
+        merge.photos, len(merge.files), len(merge.failures.entries), unknown)]
     means = []
-    for label, within in eras:
-        values = [p["luminance"] for p in photos if p["year"] is not None and within(p["year"])]
-        if values:
-            means.append("{} {:.3f} ({} photos)".format(label, sum(values) / len(values), len(values)))
+    for label, first, stop in ERAS:
+        within = [stats for year, stats in merge.years.items() if year is not None and
+                  (first is None or year >= first) and (stop is None or year < stop)]
+        count = sum(stats.n for stats in within)
+        if count:
+            means.append("{} {:.3f} ({} photos)".format(label, sum(stats.total for stats in within) / count, count))
     if means:
         lines.append("mean luminance " + ", ".join(means))
     return lines
@@ -251,9 +252,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         say("sample archive: {} photos in {} (cached; seed {})".format(args.count, archive_dir, args.seed))
 
-    with serve(archive_dir, os.path.join(workdir, "server.log")) as base_url:
-        say("serving {} at {}/ (python -m http.server, log in {})".format(
-            archive_dir, base_url, os.path.join(workdir, "server.log")))
+    with serve(archive_dir, os.path.join(workdir, "server.log"), federation=args.federation) as base_url:
+        say("serving {} at {}/ ({}, log in {})".format(
+            archive_dir, base_url, "a local Pelican federation" if args.federation else "python -m http.server",
+            os.path.join(workdir, "server.log")))
         build_manifest(archive_dir, base_url, manifest)
         say("manifest: {}".format(manifest))
         # Results from an earlier run name another port's URLs: start from an empty directory.
@@ -301,6 +303,9 @@ def parser() -> argparse.ArgumentParser:
                         help="the payload built by make payload (default: dist/luminance.pex)")
     parser.add_argument("--workdir", default=DEFAULT_WORKDIR, metavar="DIR",
                         help="where the archive, manifest, results and page go (default: demo/)")
+    parser.add_argument("--federation", action="store_true",
+                        help="serve the archive as a local Pelican federation (pelican:// URLs: "
+                             "discovery, director, cache, as the OSDF) instead of plain HTTP")
     return parser
 
 

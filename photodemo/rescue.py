@@ -68,18 +68,17 @@ def judge(path: str, chunk: Chunk) -> Verdict:
         document = results.read(path)
     except ResultsError as exc:
         return Verdict(chunk, CORRUPT, str(exc))
-    job = document["job"]
-    if (job["start"], job["count"]) != (chunk.start, chunk.count):
+    job = results.Job.of(document, path)
+    if (job.start, job.count) != (chunk.start, chunk.count):
         return Verdict(chunk, MISMATCH, "{}: holds records {}-{}, the chunk is {}-{} (another --chunk?)"
-                       .format(path, job["start"], job["start"] + job["count"] - 1,
-                               chunk.start, chunk.stop - 1))
+                       .format(path, job.start, job.stop - 1, chunk.start, chunk.stop - 1))
     done, transient = _covered(document, chunk)
     if len(done) == chunk.count:
         return Verdict(chunk, COMPLETE)
     left = chunk.count - len(done)
-    if job.get("error"):
-        return Verdict(chunk, FAILED, "{}: the job failed: {}".format(path, job["error"]))
-    if not job.get("host") and not done and not transient:
+    if job.error:
+        return Verdict(chunk, FAILED, "{}: the job failed: {}".format(path, job.error))
+    if not job.host and not done and not transient:
         return Verdict(chunk, PENDING, "{}: no job has written it yet".format(path))
     if transient:
         return Verdict(chunk, TRANSIENT, "{}: {} record{} failed transiently".format(

@@ -10,7 +10,14 @@
         server.add("/raw.jpg", jpeg_bytes, fault="no-length")  # no Content-Length: ends at close
         server.add("/bye.jpg", jpeg_bytes, fault="close-after")  # hangs up after a keep-alive reply
         server.add("/bit.jpg", jpeg_bytes, fault="chunked")      # Transfer-Encoding: chunked
+        server.add("/drip.jpg", jpeg_bytes, fault="drip")        # the body a byte every 0.1 s
+        server.add("/drip-head.jpg", fault="drip-head")          # the head a byte every 0.1 s
+        server.add("/big-head.jpg", jpeg_bytes, fault="huge-header")   # a 70,000-byte header line
+        server.add("/many.jpg", jpeg_bytes, fault="many-headers")      # 150 header lines
         server.url("/a.jpg"), server.hits["/a.jpg"]
+
+`LocalFederation` is a Pelican federation (the OSDF's software) on 127.0.0.1: a discovery document
+and a director on one server, redirecting to caches that are PhotoServers.
 
 `server.proxied` lists the absolute URLs asked of it as an HTTP proxy, and "CONNECT host:port"
 for each tunnel asked of it as an HTTPS proxy. `latency` adds a delay to every request (the storage server's round trip); `directory` serves
@@ -18,13 +25,15 @@ files below it for paths not added; `tls=(certfile, keyfile)` serves HTTPS.
 """
 
 import http.server
+import json
 import os
 import select
 import socket
 import ssl
 import threading
 import time
-from typing import Dict, Optional
+import urllib.parse
+from typing import Dict, List, Optional
 
 
 class Route:
@@ -60,6 +69,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if server.latency:
             time.sleep(server.latency)
         route = server.routes.get(path)
+        if route is None and server.resolver:
+            route = server.resolver(path)
         if route is None and server.directory:
             route = server.file_route(path)
         if route is None:
@@ -81,6 +92,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(route.body)
             self.close_connection = True
             return
+        if route.fault in ("drip", "drip-head"):
+            return self._drip(route)
+        if route.fault == "huge-header":
+            return self._send(200, route.body, route.content_type, {"X-Huge": "x" * 70000})
+        if route.fault == "many-headers":
+            many = {"X-Header-{}".format(n): str(n) for n in range(150)}
+            return self._send(200, route.body, route.content_type, many)
         if route.fault == "chunked":
             # HTTP/1.1 chunked transfer coding: no Content-Length, the connection kept alive.
             self._head(200, route.content_type, {"Transfer-Encoding": "chunked"})
@@ -126,6 +144,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             upstream.close()
             self.close_connection = True
 
+    def _drip(self, route):
+        """A byte every 0.1 s, each within any read timeout: of the body, or ("drip-head") of
+        the head, in a header line that never ends. Stops when the client hangs up."""
+        if route.fault == "drip":
+            self._head(200, route.content_type, {"Content-Length": str(len(route.body))})
+            data = route.body
+        else:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            data = b"s" * 100000
+        self.close_connection = True
+        try:
+            for i in range(len(data)):
+                self.wfile.write(data[i:i + 1])
+                self.wfile.flush()
+                time.sleep(0.1)
+        except OSError:  # the client hung up
+            pass
+
     def _head(self, status, content_type, headers):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -157,6 +193,7 @@ class PhotoServer:
         self.connections = 0  # connections accepted
         self.lock = threading.Lock()
         self.directory = directory
+        self.resolver = None  # path -> Route or None, for paths not added (a director's)
         self.latency = latency
         self.httpd = _Server(("127.0.0.1", 0), _Handler)
         self.httpd.photo_server = self
@@ -192,6 +229,73 @@ class PhotoServer:
         self.httpd.server_close()
 
     def __enter__(self) -> "PhotoServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class LocalFederation:
+    """A Pelican federation on 127.0.0.1, as its clients see it.
+
+        with LocalFederation() as federation:
+            url = federation.add("/ospool/uw-shared/public/a.jpg", jpeg_bytes)  # pelican://127.0.0.1:P/...
+            federation.caches[0].stop()          # the nearest cache is down: the next one serves
+            federation.director_requests()       # object requests the director answered
+
+    The director (`director`, which also serves /.well-known/pelican-configuration) answers every
+    object under one of `namespaces` with a 307 to the first cache, a Link header listing all
+    caches by priority, and X-Pelican-Namespace (require-token=true for `private` namespaces);
+    anything else is 404. Every cache holds every object added.
+    """
+
+    def __init__(self, namespaces=("/ospool/uw-shared/public",), caches: int = 2,
+                 private=(), latency: float = 0.0):
+        self.namespaces, self.private = tuple(namespaces), tuple(private)
+        self.director = PhotoServer(latency=latency)
+        self.caches: List[PhotoServer] = [PhotoServer(latency=latency) for _ in range(caches)]
+        self.discovery = {"director_endpoint": self.director.url("")}
+        self.director.add("/.well-known/pelican-configuration",
+                          json.dumps(self.discovery).encode(), content_type="application/json")
+        self.director.resolver = self._direct
+
+    @property
+    def host(self) -> str:
+        return "127.0.0.1:{}".format(self.director.port)
+
+    def add(self, path: str, body: bytes = b"", **route) -> str:
+        """Put BODY at PATH on every cache; its pelican:// URL."""
+        for cache in self.caches:
+            cache.add(urllib.parse.quote(path), body, **route)
+        return "pelican://{}{}".format(self.host, path)
+
+    def director_requests(self) -> int:
+        return sum(hits for path, hits in self.director.hits.items()
+                   if not path.startswith("/.well-known/"))
+
+    def _direct(self, path: str) -> Optional[Route]:
+        name = urllib.parse.unquote(path)
+        for namespace in self.namespaces + self.private:
+            if name.startswith(namespace + "/"):
+                links = ", ".join('<{}>; rel="duplicate"; pri={}; depth={}'.format(
+                    cache.url(path), n + 1, namespace.count("/")) for n, cache in enumerate(self.caches))
+                return Route(status=307, content_type="text/plain", headers={
+                    "Location": self.caches[0].url(path), "Link": links,
+                    "X-Pelican-Namespace": "namespace={}, require-token={}".format(
+                        namespace, "true" if namespace in self.private else "false")})
+        return None
+
+    def start(self) -> "LocalFederation":
+        for server in [self.director] + self.caches:
+            server.start()
+        return self
+
+    def stop(self) -> None:
+        for server in [self.director] + self.caches:
+            if server.thread.is_alive():
+                server.stop()
+
+    def __enter__(self) -> "LocalFederation":
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -333,13 +333,11 @@ def _blocked_on_fifo(name, tmp_path):
         archive = tmp_path / "work" / "archive"
         archive.mkdir(parents=True)
         fifo = str(archive / ".photodemo-archive.json")  # the cached archive's stamp
-    elif name == "aggregate":
-        fifo = str(tmp_path / "results-0.json")
     os.mkfifo(fifo)
     return fifo, {
         "luminance.pex": ["results.json", "0", "1", "--manifest", fifo],
         "submit": ["--dry-run", "--manifest", fifo, "--payload", str(payload)],
-        "aggregate": [str(tmp_path)],
+        "aggregate": ["--manifest", fifo, str(tmp_path)],  # a FIFO named results-*.json is refused unread
         "demo": ["--count", "1", "--payload", str(payload), "--workdir", str(tmp_path / "work")],
     }[name]
 

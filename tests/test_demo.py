@@ -12,6 +12,7 @@ import urllib.request
 
 import pytest
 
+from luminance import results
 from photodemo import archive, demo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -55,6 +56,20 @@ def test_server_serves_the_archive_and_stops_even_on_failure(tmp_path):
                 assert response.read()[:2] == b"\xff\xd8"
             raise RuntimeError("a failing step")
     assert refused(port)
+
+
+def test_summary_counts_each_record_once_as_aggregate_does(tmp_path):
+    for start, years in ((0, (1900, 1950, 1990, None)), (2, (1950, 1990, 2000, None))):  # records 2-3 twice
+        document = results.new_document(results.Job(start=start, count=4, records=4, complete=True))
+        for offset, year in enumerate(years):
+            document["photos"].append(results.photo(start + offset, start + offset + 1, "u", year,
+                                                    0.1 * (start + offset + 1), 1, 1, "L", 1))
+        results.write(str(tmp_path / "results-{}.json".format(start)), document)
+    (tmp_path / "results-9.json").write_text("{")
+    assert demo.summarize(str(tmp_path)) == [
+        "6 photos analyzed from 2 results files; 0 failed; 1 of unknown year",
+        "mean luminance before 1920 0.100 (1 photos), 1920-1979 0.250 (2 photos), from 1980 0.450 (2 photos)"]
+    assert demo.summarize(str(tmp_path / "nothing"))[0].startswith("no results to summarize: ")
 
 
 def test_missing_payload_says_make_payload(tmp_path, capsys):

@@ -74,13 +74,21 @@ def test_known_entries_are_reported_in_place_and_not_fetched_again(server):
     assert server.hits.get("/a.jpg") is None and server.hits["/b.jpg"] == 1
 
 
-def test_a_url_that_makes_the_fetch_raise_is_that_photos_failure(tmp_path, server):
-    # An escaped NUL in a file:// URL made open() raise ValueError, which used to end the job.
+def test_a_url_that_makes_the_fetch_raise_is_that_photos_failure(tmp_path, server, monkeypatch):
+    # An escaped NUL in a file:// URL made open() raise ValueError, which used to end the job:
+    # whatever a fetch raises is that photo's failure, its type named when unexpected.
     server.add("/a.jpg", images.jpeg(32, 24, seed=1))
     records = [Record(0, 1, "file://{}/a%00b.jpg".format(tmp_path), 1900)] + records_for(server, ["/a.jpg"], 1)
     entries, complete = run_job(records)
     assert complete and "luminance" in entries[1]
-    assert entries[0]["reason"].startswith("cannot fetch: ValueError: ") and not entries[0]["transient"]
+    assert "embedded null byte" in entries[0]["reason"] and not entries[0]["transient"]
+
+    def buggy(self, url):
+        raise RecursionError("a bug in the fetch")
+
+    monkeypatch.setattr(Fetcher, "get", buggy)
+    entries, complete = run_job(records)
+    assert complete and [entry["reason"] for entry in entries] == ["cannot fetch: RecursionError: a bug in the fetch"] * 2
 
 
 def test_a_measure_that_raises_anything_is_that_photos_failure(server, monkeypatch):

@@ -1,5 +1,7 @@
 """--missing: which chunks a run still lacks, from the results' entries and HTCondor's event log."""
 
+import os
+
 from luminance import results
 from luminance.jobs import plan
 
@@ -69,6 +71,12 @@ def test_a_failure_that_is_permanent_is_complete(tmp_path):
     document["failures"].append(results.failure(1, 2, "http://h/1.jpg", "HTTP 404", False))
     results.write(str(tmp_path / "results-0.json"), document)
     assert rescue.inspect(str(tmp_path), plan(2, 2))[0].state == rescue.COMPLETE
+
+
+def test_a_fifo_in_place_of_a_results_file_is_corrupt_not_a_hang(tmp_path):
+    os.mkfifo(str(tmp_path / "results-0.json"))
+    verdict = rescue.inspect(str(tmp_path), plan(3, 3))[0]  # would wait for a writer for ever
+    assert verdict.state == rescue.CORRUPT and "not a regular file" in verdict.detail
 
 
 def test_strays_are_files_of_no_chunk(tmp_path):

@@ -1,19 +1,30 @@
-"""The results file: round trip, atomic writes, and clear errors for bad files."""
+"""The results file: round trip of the job record and entries, atomic writes, the better-entry
+rule, and clear one-line errors for bad or hostile files (never a hang or an exhausted memory)."""
 
 import json
 import os
+import re
+import threading
 
 import pytest
 
-from luminance import results
+from luminance import files, results
 from luminance.errors import ResultsError
 
 
 def sample():
-    document = results.new_document({"host": "w1", "start": 200, "count": 2, "metric": "perceived"})
+    document = results.new_document(results.Job(host="w1", start=200, count=2, records=2, metric="perceived",
+                                                started="2026-11-25T01:02:03+00:00", elapsed=9.5,
+                                                complete=True))
     document["photos"].append(results.photo(200, 201, "http://h/a.jpg", 1880, 0.525493, 640, 480, "RGB", 1234))
     document["failures"].append(results.failure(201, 202, "http://h/b.jpg", "HTTP 503", True))
     return document
+
+
+def write_json(tmp_path, document, name="results-0.json"):
+    path = tmp_path / name
+    path.write_text(document if isinstance(document, str) else json.dumps(document))
+    return str(path)
 
 
 def test_round_trip(tmp_path):
@@ -24,20 +35,94 @@ def test_round_trip(tmp_path):
     assert results.transient_failures(results.read(path))[0]["record"] == 201
 
 
-def test_write_is_atomic_and_leaves_no_temporary_files(tmp_path):
+def test_the_job_record_round_trips_through_its_one_definition(tmp_path):
+    path = str(tmp_path / "results-200.json")
+    results.write(path, sample())
+    with open(path) as stream:
+        assert list(json.load(stream)["job"]) == list(results.Job._fields)  # every field, in order
+    job = results.Job.of(results.read(path))
+    assert job._asdict() == sample()["job"] and job == results.Job(**sample()["job"])
+    assert (job.host, job.start, job.count, job.stop, job.site, job.error) == ("w1", 200, 2, 202, None, None)
+    with pytest.raises(TypeError):  # a writer's misspelt field is caught where it is written
+        results.new_document({"start": 0, "count": 1, "hots": "w1"})
+
+
+def test_files_of_older_payloads_still_read(tmp_path):
+    # Before site and error were recorded, and when started/ended were seconds since 1970.
+    old = {"schema": "photodemo-results/1",
+           "job": {"host": "w", "start": 0, "count": 1, "records": 1, "metric": "perceived",
+                   "started": 1741184000.0, "ended": 1741184060, "elapsed": 60, "complete": True},
+           "photos": [results.photo(0, 1, "http://h/a.jpg", None, 0.5, 1, 1, "L", 1)], "failures": []}
+    job = results.Job.of(results.read(write_json(tmp_path, old)))
+    assert (job.site, job.error, job.started, job.complete) == (None, None, 1741184000.0, True)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("start", -1, "job.start is not an integer from 0 to"),
+    ("start", True, 'no valid "job"'),
+    ("count", "10", 'no valid "job"'),
+    ("host", ["x"], "job.host is not text or null (list)"),
+    ("elapsed", 1e308, "job.elapsed is not a number from 0 to"),
+    ("elapsed", -5, "job.elapsed is not a number"),
+    ("started", 1e20, "job.started is not a time"),
+    ("ended", {"a": 1}, "job.ended is not a time"),
+    ("complete", "yes", "job.complete is not true, false or null"),
+    ("workers", 2.5, "job.workers is not an integer of 0 or more"),
+])
+def test_a_job_record_of_the_wrong_types_or_sizes_is_named(tmp_path, field, value, message):
+    document = sample()
+    document["job"][field] = value
+    with pytest.raises(ResultsError, match=re.escape(message)) as info:
+        results.read(write_json(tmp_path, document))
+    assert str(info.value).startswith(str(tmp_path)) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("key, field, value", [
+    ("photos", "luminance", "0.5"), ("photos", "record", True), ("photos", "url", None),
+    ("photos", "year", 1900.0), ("photos", "mode", {"deep": [1]}), ("failures", "transient", 1),
+    ("failures", "reason", None),
+])
+def test_an_entry_of_the_wrong_types_is_named(tmp_path, key, field, value):
+    document = sample()
+    document[key][0][field] = value
+    with pytest.raises(ResultsError, match=r"{}\[0\] has a field of the wrong type \(.*{} ".format(key, field)):
+        results.read(write_json(tmp_path, document))
+
+
+def test_better_keeps_a_photo_over_a_permanent_over_a_transient_failure():
+    photo = results.photo(1, 2, "u", 1900, 0.5, 1, 1, "L", 1)
+    permanent = results.failure(1, 2, "u", "HTTP 404", False)
+    transient = results.failure(1, 2, "u", "HTTP 503", True)
+    order = [transient, permanent, photo]
+    for low in range(3):
+        for high in range(low, 3):
+            assert results.better(order[low], order[high]) is order[high]
+            assert results.better(order[high], order[low]) is order[high]
+    other = results.photo(1, 2, "u", 1900, 0.6, 1, 1, "L", 1)
+    assert results.better(photo, other) is photo  # equally good: the one kept
+
+
+def test_write_leaves_no_temporary_files(tmp_path):
     path = tmp_path / "results-0.json"
     path.write_text("old")
     results.write(str(path), sample())
     assert sorted(os.listdir(tmp_path)) == ["results-0.json"]
 
 
-def test_write_failure_keeps_the_old_file(tmp_path, monkeypatch):
+def test_a_write_that_fails_after_its_bytes_are_written_keeps_the_old_file(tmp_path, monkeypatch):
     path = tmp_path / "results-0.json"
     path.write_text("old")
-    monkeypatch.setattr(results, "dumps", lambda doc: 1 / 0)
-    with pytest.raises(ZeroDivisionError):
+    written = []
+
+    def full_disk(fd):  # every byte is in the file; making it durable fails, as a full disk does
+        written.append(os.fstat(fd).st_size)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files.os, "fsync", full_disk)
+    with pytest.raises(ResultsError, match="cannot write results: No space left on device"):
         results.write(str(path), sample())
-    assert path.read_text() == "old"
+    assert written == [len(results.dumps(sample()).encode("utf-8"))]
+    assert path.read_text() == "old" and sorted(os.listdir(tmp_path)) == ["results-0.json"]
 
 
 def test_unwritable_directory_is_a_results_error(tmp_path):
@@ -55,24 +140,60 @@ def test_unwritable_directory_is_a_results_error(tmp_path):
      'no valid "job"'),
     ('{"schema": "photodemo-results/1", "job": {"start": 0, "count": 1}, "photos": [{"record": 0}], "failures": []}',
      r"photos\[0\] lacks one of"),
+    ('{"schema": "photodemo-results/1", "job": {"start": 0, "count": 1}, "photos": [7], "failures": []}',
+     r"photos\[0\] lacks one of"),
+    ("[" * 100000 + "]" * 100000, r"corrupt results file \(JSON nested too deeply\)"),
+    ('{"schema": "photodemo-results/1", "job": {"start": 0, "count": 1' + "0" * 5000 + '}}',
+     "corrupt results file"),
 ])
 def test_bad_files_are_named_in_one_line(tmp_path, text, message):
     path = tmp_path / "results-0.json"
     path.write_text(text)
     with pytest.raises(ResultsError, match=message) as info:
         results.read(str(path))
-    assert str(path) in str(info.value) and "\n" not in str(info.value)
+    assert str(info.value).startswith(str(path) + ": ") and "\n" not in str(info.value)
 
 
-def test_merge_keeps_the_better_entry_per_record():
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
+    path = tmp_path / "results-0.json"
+    os.mkfifo(str(path))
+    outcome = []
+    reader = threading.Thread(target=lambda: outcome.append(_error(str(path))), daemon=True)
+    reader.start()
+    reader.join(10)
+    if reader.is_alive():  # unblock the reader, then fail
+        with open(str(path), "w"):
+            pass
+        pytest.fail("reading a FIFO waited for a writer")
+    assert outcome == ["{}: not a regular file; skipped unread".format(path)]
+
+
+def test_an_endless_or_huge_file_is_refused_unread(tmp_path, monkeypatch):
+    link = tmp_path / "results-0.json"
+    link.symlink_to("/dev/zero")
+    assert _error(str(link)) == "{}: not a regular file; skipped unread".format(link)
+    monkeypatch.setattr(results, "MAX_FILE_BYTES", 100)
+    big = write_json(tmp_path, sample(), "results-200.json")
+    assert "bytes, more than a results file may hold" in _error(big)
+
+
+def _error(path):
+    try:
+        results.read(path)
+    except ResultsError as exc:
+        return str(exc)
+    return None
+
+
+def test_merge_entries_keeps_the_better_entry_per_record():
     photo = results.photo(1, 2, "u1", 1901, 0.5, 4, 3, "RGB", 100)
     permanent = results.failure(2, 3, "u2", "HTTP 404", transient=False)
     earlier_transient = results.failure(3, 4, "u3", "timed out", transient=True)
     # a rerun during a storage outage: every record transient
     outage = [results.failure(record, record + 1, "u{}".format(record), "HTTP 503", transient=True)
-              for record in (1, 2, 3)]
+              for record in (3, 1, 2)]
     merged = results.merge_entries([photo, permanent, earlier_transient], outage)
-    assert merged == [photo, permanent, outage[2]]  # between equals, the later reason
+    assert merged == [photo, permanent, earlier_transient]  # in record order; of equals, the first
     measured = results.photo(2, 3, "u2", 1902, 0.25, 4, 3, "L", 90)
     assert results.merge_entries([permanent], [measured]) == [measured]
     assert results.merge_entries([measured], [permanent]) == [measured]

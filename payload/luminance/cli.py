@@ -14,7 +14,8 @@ from typing import Dict, List, Optional
 from luminance import __version__, bundle, command, limits, manifest, output, results
 from luminance.arguments import seconds, whole_number
 from luminance.cpus import available_cpus
-from luminance.errors import EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE, PhotodemoError, UsageError
+from luminance.errors import (EXIT_OK, EXIT_TRANSIENT, EXIT_UNSUITABLE, EXIT_USAGE, PhotodemoError,
+                              UsageError)
 
 PROG = "luminance.pex"
 DESCRIPTION = """\
@@ -35,13 +36,16 @@ metrics (--metric):
   luma       mean ITU-R BT.601 luma (0.299 R + 0.587 G + 0.114 B)/255
   relative   mean CIE relative luminance Y of linearized sRGB (0.2126, 0.7152, 0.0722)
 
-environment: http_proxy/https_proxy are honoured; FRONTIER_PROXY is the HTTP proxy when no
-http_proxy is set. OMP_NUM_THREADS (set by HTCondor to the slot's CPUs) caps the decoders."""
+environment: http_proxy/https_proxy are honoured; FRONTIER_PROXY, else OSG_SQUID_LOCATION, is
+the HTTP proxy when no http_proxy is set. OMP_NUM_THREADS (set by HTCondor to the slot's CPUs)
+caps the decoders."""
 EXIT_CODES = {
     EXIT_OK: "every record handled (permanent failures such as HTTP 404 are recorded in RESULTS)",
     EXIT_USAGE: "bad arguments, unreadable manifest, unwritable results",
     EXIT_TRANSIENT: "timeouts, HTTP 429/5xx, dropped connections; submit.sub has HTCondor rerun "
                     "the job",
+    EXIT_UNSUITABLE: "the pex has no libraries for this Python or machine, or no room to "
+                     "unpack them",
 }
 
 
@@ -60,6 +64,10 @@ def parser() -> argparse.ArgumentParser:
                              "50 ms of storage latency)")
     tuning.add_argument("--timeout", type=seconds, default=30.0, metavar="SECONDS",
                         help="connect and read timeout per request (default: %(default)g)")
+    tuning.add_argument("--deadline", type=seconds, default=300.0, metavar="SECONDS",
+                        help="longest one download of a photo may take, head and body, however "
+                             "steadily its bytes come; past it the photo fails, not retried "
+                             "(default: %(default)g)")
     tuning.add_argument("--retries", type=whole_number(0), default=4, metavar="N",
                         help="retries of a transient failure (timeouts, dropped connections, "
                              "HTTP 429/5xx), with exponential backoff (default: %(default)s)")
@@ -143,11 +151,11 @@ def _main(args: argparse.Namespace) -> int:
     started = time.time()
     cpus = available_cpus()
     workers = args.workers or max(16, 8 * cpus)
-    document = results.new_document({"host": socket.gethostname(), "site": _site(), "start": args.start, "count": args.count,
-           "records": 0, "metric": args.metric, "manifest": manifest.printable(args.manifest or "<stdin>"),
-           "payload_version": __version__, "python": platform.python_version(), "pillow": None, "requests": None,
-           "workers": workers, "cpus": cpus, "started": _now(), "ended": None, "elapsed": None,
-           "rate": None, "complete": False, "error": None})
+    document = results.new_document(results.Job(
+        host=socket.gethostname(), site=_site(), start=args.start, count=args.count, records=0,
+        metric=args.metric, manifest=manifest.printable(args.manifest or "<stdin>"),
+        payload_version=__version__, python=platform.python_version(), workers=workers, cpus=cpus,
+        started=_now(), complete=False))
     job = document["job"]
     _check_writable(args.results)
     try:
@@ -219,7 +227,7 @@ def _run(args, document, records, workers, cpus, started) -> int:
     job = document["job"]
     print(output.header(job["host"]), flush=True)
     fetcher = Fetcher(timeout=args.timeout, retries=args.retries, max_bytes=args.max_bytes,
-                      pool_size=workers, version=job["payload_version"])
+                      pool_size=workers, version=job["payload_version"], deadline=args.deadline)
     bounds = limits.Limits(max_pixels=args.max_pixels, decode_seconds=args.decode_seconds)
     budget = MemoryBudget(limits.decode_budget(args.memory or limits.job_memory_mb()))
     kept = _previous(args.results, args, records)
@@ -233,6 +241,8 @@ def _run(args, document, records, workers, cpus, started) -> int:
 
     # On Ctrl-C or SIGTERM (command.Terminated) run() stops and keeps every finished result.
     entries, complete = run(records, fetcher, args.metric, workers, cpus, report, bounds, budget, kept)
+    if complete:  # else fetch threads may still be reading: the job ends with os._exit below
+        fetcher.close()
     entries = results.merge_entries(list(kept.values()), entries)
     elapsed = time.time() - started
     document["photos"] = [entry for entry in entries if "luminance" in entry]

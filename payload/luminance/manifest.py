@@ -7,8 +7,10 @@ Format (compatible with the tutorial's manifest.txt):
 - the manifest is UTF-8 text; a byte-order mark at its start is skipped;
 - blank lines and lines starting with `#` are skipped and are not records;
 - a malformed line (one field, three fields, a bad or implausible year, an unsupported URL
-  scheme, bytes that are not UTF-8) is still a record: it keeps its number, and a job reports it as a failure naming its line;
-- URLs are `http://`, `https://`, `file://`, or a plain local path.
+  scheme, bytes that are not UTF-8) is still a record: it keeps its number, and a job reports
+  it as a failure naming its line;
+- URLs are `http://`, `https://`, `file://`, a plain local path, or an object of a Pelican
+  federation: `osdf:///ospool/...` (the OSDF; `stash:///` its older name), `pelican://HOST/...`.
 
 Records are numbered from 0 in manifest order; a job's START and COUNT count records, not lines.
 A manifest *slice* (what ./submit --split gives each job) begins with an offset directive
@@ -27,7 +29,7 @@ __all__ = ["Record", "parse_year", "MIN_YEAR", "max_year", "UNDECODABLE", "print
            "format_record", "offset_directive", "UNKNOWN_YEARS", "SCHEMES"]
 
 UNKNOWN_YEARS = ("?", "unknown", "n.d.")
-SCHEMES = ("http", "https", "file")
+SCHEMES = ("http", "https", "file", "osdf", "pelican", "stash")  # the last three: pelican.py
 MIN_YEAR = 1800  # before photography; a year outside MIN_YEAR..max_year() is a typo or an attack
 # Manifests are read with this error handler: a byte that is not UTF-8 survives as a lone
 # surrogate, so that its line becomes a malformed record (and a slice copies it verbatim).

@@ -6,6 +6,7 @@ Schema `photodemo-results/1` (documented in README.md):
       "schema": "photodemo-results/1",
       "job": {host, site, start, count, records, metric, manifest, payload_version, python,
               pillow, requests, workers, cpus, started, ended, elapsed, rate, complete, error},
+              -- the fields of `Job` below, which defines them
       "photos":   [{record, line, url, year, luminance, width, height, mode, bytes}, ...],
       "failures": [{record, line, url, reason, transient}, ...]
     }
@@ -22,27 +23,141 @@ Files are written atomically (temporary file in the same directory, then rename)
 """
 
 import json
-from typing import Any, Dict, List, Optional
+import math
+import operator
+import os
+import stat
+from datetime import datetime, timezone
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
 
 from luminance.errors import ResultsError
 from luminance.files import write_atomically
 
-__all__ = ["SCHEMA", "METRICS", "DEFAULT_METRIC", "JOB_FIELDS", "PHOTO_FIELDS", "FAILURE_FIELDS", "new_document", "photo",
-           "failure", "write", "read", "validate", "transient_failures"]
+__all__ = ["SCHEMA", "METRICS", "DEFAULT_METRIC", "MAX_RECORDS", "MAX_FILE_BYTES", "Job", "PHOTO_FIELDS",
+           "FAILURE_FIELDS", "epoch", "new_document", "photo", "failure", "rank", "better", "write", "read",
+           "validate", "expected_range", "accounted", "transient_failures"]
 
 SCHEMA = "photodemo-results/1"
 METRICS = ("perceived", "luma", "relative")  # job.metric: what `luminance` means (metrics.py)
 DEFAULT_METRIC = "perceived"
-JOB_FIELDS = ("host", "site", "start", "count", "records", "metric", "manifest",
-              "payload_version", "python", "pillow", "requests", "workers", "cpus", "started",
-              "ended", "elapsed", "rate", "complete", "error")
+MAX_RECORDS = 1 << 28  # record numbers are below this: readers keep a bitmap of them (32 MB at most)
+# A results file is read whole: this is far above the file of any chunk worth submitting, and what
+# is larger (or endless, as /dev/zero behind a symlink) is refused unread (README, reliability).
+MAX_FILE_BYTES = 256 << 20
+MAX_EPOCH = 253402300799  # 9999-12-31 23:59:59 UTC: the last second a date can name
+MAX_SECONDS = 1e9  # elapsed: about 30 years
 PHOTO_FIELDS = ("record", "line", "url", "year", "luminance", "width", "height", "mode", "bytes")
 FAILURE_FIELDS = ("record", "line", "url", "reason", "transient")
 
+_Number = Union[int, float]
+_TEXT = (str, type(None))
+_COUNT = (int, type(None))
+_NUMBER = (int, float, type(None))
 
-def new_document(job: Dict[str, Any]) -> Dict[str, Any]:
-    """An empty results document for a job description (a dict of JOB_FIELDS)."""
-    return {"schema": SCHEMA, "job": dict(job), "photos": [], "failures": []}
+
+class Job(NamedTuple):
+    """The job record of a results file: every field, in file order, with its type and default.
+
+    The payload writes one (`Job(...)._asdict()`, through new_document); validate checks a file's
+    record against it and readers take it back with `Job.of(document)`. Files from older payloads
+    lack some fields (site, error): those read as their defaults. `started`/`ended` are ISO 8601
+    texts (older files: seconds since the epoch); `complete` None means the file does not say."""
+
+    host: Optional[str] = None
+    site: Optional[str] = None
+    start: int = 0
+    count: int = 0
+    records: Optional[int] = None
+    metric: Optional[str] = None
+    manifest: Optional[str] = None
+    payload_version: Optional[str] = None
+    python: Optional[str] = None
+    pillow: Optional[str] = None
+    requests: Optional[str] = None
+    workers: Optional[int] = None
+    cpus: Optional[int] = None
+    started: Union[str, _Number, None] = None
+    ended: Union[str, _Number, None] = None
+    elapsed: Optional[float] = None
+    rate: Optional[float] = None
+    complete: Optional[bool] = None
+    error: Optional[str] = None
+
+    @property
+    def stop(self) -> int:
+        """One past the last record of the job's range."""
+        return self.start + self.count
+
+    @classmethod
+    def from_dict(cls, data: Any, name: str = "results") -> "Job":
+        """The job record DATA (a file's "job" object) checked field by field; ResultsError naming
+        NAME and the field otherwise. Fields this version does not know are ignored."""
+        if not isinstance(data, dict):
+            raise ResultsError("{}: results document has no \"job\" object".format(name))
+        for field in ("start", "count"):
+            if type(data.get(field)) is not int:
+                raise ResultsError("{}: results document has no valid \"job\" (start, count)".format(name))
+        values = {}
+        for field, (types, low, high) in _JOB_CHECKS.items():
+            value = data.get(field)
+            if type(value) not in types or (type(value) in (int, float) and not low <= value <= high) or \
+                    (field in ("started", "ended") and type(value) is str and epoch(value) is None):
+                raise ResultsError("{}: job.{} is not {} ({})".format(
+                    name, field, _JOB_HELP[field], _shown(value)))
+            values[field] = value
+        return cls(**values)
+
+    @classmethod
+    def of(cls, document: Dict[str, Any], name: str = "results") -> "Job":
+        """The job record of a results document."""
+        return cls.from_dict(document.get("job"), name)
+
+
+# field -> (types allowed, lowest and highest value of a number)
+_JOB_CHECKS = {
+    "host": (_TEXT, 0, 0), "site": (_TEXT, 0, 0), "start": ((int,), 0, MAX_RECORDS),
+    "count": ((int,), 0, math.inf), "records": (_COUNT, 0, math.inf), "metric": (_TEXT, 0, 0),
+    "manifest": (_TEXT, 0, 0), "payload_version": (_TEXT, 0, 0), "python": (_TEXT, 0, 0),
+    "pillow": (_TEXT, 0, 0), "requests": (_TEXT, 0, 0), "workers": (_COUNT, 0, math.inf),
+    "cpus": (_COUNT, 0, math.inf), "started": (_TEXT + (int, float), 0, MAX_EPOCH),
+    "ended": (_TEXT + (int, float), 0, MAX_EPOCH), "elapsed": (_NUMBER, 0, MAX_SECONDS),
+    "rate": (_NUMBER, 0, 1e12), "complete": ((bool, type(None)), 0, 0), "error": (_TEXT, 0, 0),
+}
+_JOB_HELP = {field: "text or null" if types == _TEXT else
+             "an integer from {} to {}".format(low, high) if types == (int,) and high < math.inf else
+             "an integer of 0 or more" if types == (int,) else
+             "an integer of 0 or more, or null" if types == _COUNT else
+             "a number from 0 to {:.0e}, or null".format(high) if types == _NUMBER else
+             "true, false or null" if field == "complete" else
+             "a time (ISO 8601 text, or seconds since 1970 before year 10000), or null"
+             for field, (types, low, high) in _JOB_CHECKS.items()}
+assert set(_JOB_CHECKS) == set(Job._fields)
+
+
+def epoch(value: Union[str, _Number, None]) -> Optional[float]:
+    """Seconds since 1970 of a job's started/ended (an ISO 8601 text or a number), or None when it
+    names no time from 1970 to 9999 (naive times are UTC)."""
+    if isinstance(value, str):
+        try:
+            stamp = datetime.fromisoformat(value.strip()[:40].replace("Z", "+00:00"))
+            value = (stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)).timestamp()
+        except (ValueError, OverflowError, OSError):
+            return None
+    if type(value) in (int, float) and 0 <= value <= MAX_EPOCH:
+        return float(value)
+    return None
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value) if isinstance(value, (str, int, float, bool, type(None))) else type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def new_document(job: Union[Job, Dict[str, Any]]) -> Dict[str, Any]:
+    """An empty results document for JOB (a Job, or a dict of Job's fields: an unknown one is a
+    TypeError, a missing one its default)."""
+    record = job if isinstance(job, Job) else Job(**job)
+    return {"schema": SCHEMA, "job": record._asdict(), "photos": [], "failures": []}
 
 
 def photo(record: int, line: int, url: str, year: Optional[int], luminance: float, width: int,
@@ -56,6 +171,18 @@ def failure(record: int, line: int, url: Optional[str], reason: str,
             transient: bool) -> Dict[str, Any]:
     """One failed record's entry."""
     return {"record": record, "line": line, "url": url, "reason": reason, "transient": transient}
+
+
+def rank(entry: Dict[str, Any]) -> int:
+    """How good an entry is for its record: 2 a photo, 1 a permanent failure, 0 a transient one."""
+    return 2 if "luminance" in entry else 0 if entry.get("transient") else 1
+
+
+def better(kept: Dict[str, Any], new: Dict[str, Any]) -> Dict[str, Any]:
+    """The entry to keep for one record seen twice: a photo over a permanent failure over a
+    transient one; KEPT when they are equally good, so that the outcome depends only on the order
+    files are read in, which readers fix (aggregate reads them sorted)."""
+    return new if rank(new) > rank(kept) else kept
 
 
 def dumps(document: Dict[str, Any]) -> str:
@@ -77,51 +204,104 @@ def write(path: str, document: Dict[str, Any]) -> None:
         raise ResultsError("{}: cannot write results: {}".format(path, exc.strerror or exc)) from None
 
 
+# The types each entry's fields may have (a photo's year null when unknown, a failure's url null
+# when its line had none): checked as one tuple of types, which costs a photo well under a microsecond.
+_PHOTO_TYPES = {(int, int, str, year, lum, int, int, str, int)
+                for year in (int, type(None)) for lum in (float, int)}
+_FAILURE_TYPES = {(int, int, url, str, bool) for url in (str, type(None))}
+
+
 def validate(document: Any, name: str = "results") -> Dict[str, Any]:
-    """DOCUMENT if it is a results document of a known schema version, else ResultsError naming NAME."""
+    """DOCUMENT if it is a results document of a known schema version whose job record and entries
+    have the fields and types of this schema, else ResultsError naming NAME and what is wrong.
+    Values are the readers' to judge (a record outside the job's range, a luminance outside 0..1)."""
     if not isinstance(document, dict):
         raise ResultsError("{}: not a photodemo results document (top level is not an object)".format(name))
     schema = document.get("schema")
     if schema != SCHEMA:
         if isinstance(schema, str) and schema.startswith("photodemo-results/"):
             raise ResultsError("{}: unknown results schema version {!r} (this photodemo reads {!r})"
-                               .format(name, schema, SCHEMA))
+                               .format(name, schema[:40], SCHEMA))
         raise ResultsError("{}: not a photodemo results document (no \"schema\": {!r})".format(name, SCHEMA))
-    job = document.get("job")
-    if not isinstance(job, dict) or not isinstance(job.get("start"), int) \
-            or not isinstance(job.get("count"), int):
-        raise ResultsError("{}: results document has no valid \"job\" (start, count)".format(name))
-    for key, fields in (("photos", PHOTO_FIELDS), ("failures", FAILURE_FIELDS)):
+    Job.of(document, name)
+    for key, fields, allowed in (("photos", PHOTO_FIELDS, _PHOTO_TYPES),
+                                 ("failures", FAILURE_FIELDS, _FAILURE_TYPES)):
         items = document.get(key)
         if not isinstance(items, list):
             raise ResultsError("{}: results document has no \"{}\" list".format(name, key))
+        get = operator.itemgetter(*fields)
         for number, item in enumerate(items):
-            if not isinstance(item, dict) or any(field not in item for field in fields):
-                raise ResultsError("{}: {}[{}] lacks one of {}".format(name, key, number, ", ".join(fields)))
-            if not isinstance(item["record"], int):
-                raise ResultsError("{}: {}[{}] has no integer record number".format(name, key, number))
-    for number, item in enumerate(document["photos"]):
-        if not isinstance(item["luminance"], (int, float)) or isinstance(item["luminance"], bool):
-            raise ResultsError("{}: photos[{}] has no numeric luminance".format(name, number))
+            try:
+                values = get(item)
+            except (KeyError, TypeError):
+                raise ResultsError("{}: {}[{}] lacks one of {}".format(name, key, number, ", ".join(fields))) \
+                    from None
+            if tuple(map(type, values)) not in allowed:
+                raise ResultsError("{}: {}[{}] has a field of the wrong type ({})".format(
+                    name, key, number, ", ".join("{} {}".format(field, type(value).__name__)
+                                                 for field, value in zip(fields, values))))
     return document
 
 
 def read(path: str) -> Dict[str, Any]:
-    """The validated results document at PATH, or ResultsError naming the file and what is wrong."""
-    try:
-        with open(path, encoding="utf-8") as stream:
-            text = stream.read()
-    except OSError as exc:
-        raise ResultsError("{}: cannot read results: {}".format(path, exc.strerror or exc)) from None
-    except UnicodeDecodeError:
-        raise ResultsError("{}: not a results file (not UTF-8 text)".format(path)) from None
+    """The validated results document at PATH, or ResultsError naming the file and what is wrong.
+    Only a regular file of at most MAX_FILE_BYTES is read: a FIFO, a device or a huge file is
+    refused without waiting on it or reading it."""
+    text = _read_text(path)
     if not text.strip():
         raise ResultsError("{}: empty results file".format(path))
     try:
         document = json.loads(text)
-    except ValueError as exc:
-        raise ResultsError("{}: corrupt results file (invalid JSON: {})".format(path, exc)) from None
+    except ValueError as exc:  # also a number of more digits than int() converts
+        raise ResultsError("{}: corrupt results file (invalid JSON: {})".format(path, str(exc)[:200])) from None
+    except RecursionError:
+        raise ResultsError("{}: corrupt results file (JSON nested too deeply)".format(path)) from None
     return validate(document, path)
+
+
+def _read_text(path: str) -> str:
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then judges what was opened.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise ResultsError("{}: cannot read results: {}".format(path, exc.strerror or exc)) from None
+    info = os.fstat(fd)
+    problem = "not a regular file" if not stat.S_ISREG(info.st_mode) else \
+        "{} bytes, more than a results file may hold ({} MiB)".format(info.st_size, MAX_FILE_BYTES >> 20) \
+        if info.st_size > MAX_FILE_BYTES else None
+    if problem:
+        os.close(fd)
+        raise ResultsError("{}: {}; skipped unread".format(path, problem))
+    with open(fd, "rb") as stream:
+        try:
+            data = stream.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise ResultsError("{}: cannot read results: {}".format(path, exc.strerror or exc)) from None
+    if len(data) > MAX_FILE_BYTES:  # it grew while we read
+        raise ResultsError("{}: more than a results file may hold ({} MiB)".format(path, MAX_FILE_BYTES >> 20))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ResultsError("{}: not a results file (not UTF-8 text)".format(path)) from None
+
+
+def expected_range(job: Job, manifest_records: Optional[int] = None) -> Tuple[int, int]:
+    """The records [lo, hi) JOB had to account for: its range, cut where the manifest ends (as
+    MANIFEST_RECORDS says, or as the job found it when it ran to completion) and at MAX_RECORDS."""
+    stop = job.stop
+    if job.complete and not job.error and job.records is not None and job.records < job.count:
+        stop = job.start + job.records
+    if manifest_records is not None:
+        stop = min(stop, manifest_records)
+    return job.start, max(min(stop, MAX_RECORDS), job.start)
+
+
+def accounted(document: Dict[str, Any], manifest_records: Optional[int] = None) -> Tuple[int, int]:
+    """(records with an entry, records expected) in the job's expected range: a file is complete
+    when the two are equal, whatever its `complete` says."""
+    lo, hi = expected_range(Job.of(document), manifest_records)
+    held = {item["record"] for key in ("photos", "failures") for item in document[key]}
+    return sum(1 for record in held if lo <= record < hi), hi - lo
 
 
 def transient_failures(document: Dict[str, Any]) -> List[Dict[str, Any]]:
@@ -129,22 +309,12 @@ def transient_failures(document: Dict[str, Any]) -> List[Dict[str, Any]]:
     return [item for item in document["failures"] if item.get("transient")]
 
 
-def _rank(entry: Dict[str, Any]) -> int:
-    if "luminance" in entry:
-        return 2
-    return 0 if entry.get("transient") else 1
-
-
 def merge_entries(*runs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    """One entry per record from the photo and failure entries of RUNS (oldest first), by record.
-
-    The better entry wins: a photo over a permanent failure over a transient one; between equals
-    the later run's (its reason is the newer). A rerun, aggregate and rescue all merge this way,
-    so measuring a chunk again during a storage outage never loses a photo already measured."""
+    """One entry per record, in record order, from the photo and failure entries of RUNS (the
+    earliest first), each record's chosen by `better`: a rerun never loses a photo it finds."""
     best: Dict[int, Dict[str, Any]] = {}
     for entries in runs:
         for entry in entries:
             kept = best.get(entry["record"])
-            if kept is None or _rank(entry) >= _rank(kept):
-                best[entry["record"]] = entry
+            best[entry["record"]] = entry if kept is None else better(kept, entry)
     return [best[record] for record in sorted(best)]

@@ -1,0 +1,535 @@
+"""One HTTP(S) try on urllib3: how each host is reached, a GET with its redirects, errors as FetchError.
+
+requests decides how to reach each scheme://host:port, once per host (a Route): the proxy from the
+environment (http_proxy, https_proxy, all_proxy, no_proxy; else the site's squid for plain HTTP),
+the proxy's user:password, the CA bundle (certifi's, or REQUESTS_CA_BUNDLE), and the urllib3
+connection pool that goes with them (its HTTPAdapter's PoolManager or ProxyManager). Each photo is
+then one urllib3 request on that kept-alive pool, its body read in one call: requests' own
+per-request machinery (a Session's settings merge, cookies, hooks, a Response object) costs several
+times the CPU of the GET, taken from the cores that decode.
+
+Every error of urllib3, http.client, ssl and socket (and a URL that cannot be sent) becomes a
+FetchError here, at the boundary: `transient` says whether a later try may succeed.
+"""
+
+import http.client
+import itertools
+import os
+import re
+import socket
+import ssl
+import threading
+import time
+import urllib.parse
+import zlib
+from typing import Dict, Mapping, NamedTuple, Optional, Tuple, Union
+
+import requests
+import requests.adapters
+import requests.exceptions
+import requests.utils
+import urllib3
+import urllib3.connection
+import urllib3.connectionpool
+import urllib3.exceptions
+import urllib3.util
+
+__all__ = ["FetchError", "Body", "Head", "Transport", "site_proxies", "too_big", "redirect_target",
+           "MAX_HOSTS"]
+
+CHUNK = 256 * 1024
+DRAIN_LIMIT = 64 * 1024  # bytes read to keep a connection after an error response or a redirect
+MAX_REDIRECTS = 10
+MAX_HOSTS = 32  # hosts whose routes and connection pools a job keeps
+MAX_RETRY_AFTER = 120.0
+FOLLOWED = ("http", "https")  # the only schemes a redirect may lead to
+# The site's squid for plain HTTP, in order: the OSG convention the tutorial's job wrapper
+# followed, then what OSPool workers export for HTTP downloads.
+SITE_PROXY_VARIABLES = ("FRONTIER_PROXY", "OSG_SQUID_LOCATION")
+
+
+class FetchError(Exception):
+    """A photo could not be fetched; `transient` says whether a later try may succeed."""
+
+    def __init__(self, reason: str, transient: bool, retry_after: Optional[float] = None):
+        super().__init__(reason)
+        self.reason, self.transient, self.retry_after = reason, transient, retry_after
+
+
+class Body(NamedTuple):
+    data: bytes
+    content_type: str  # as the server said, or '' for local files
+
+
+class Head(NamedTuple):
+    """A redirect not followed (a try with follow=False): where it came from and what it said."""
+    url: str
+    status: int
+    headers: Mapping[str, str]  # case-insensitive: Location, Link, X-Pelican-Namespace...
+
+
+def site_proxies(environ: Mapping[str, str] = os.environ) -> Dict[str, str]:
+    """{'http': proxy} from the site's squid (FRONTIER_PROXY, else OSG_SQUID_LOCATION) when no
+    http_proxy or all_proxy is set; else {} (requests decides). Never for https."""
+    if any(environ.get(name) for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY")):
+        return {}
+    for name in SITE_PROXY_VARIABLES:
+        # Sites may list several squids ("http://a:3128;http://b:3128"); the first is the primary.
+        first = environ.get(name, "").replace(",", ";").split(";")[0].strip()
+        if first and first.upper() not in ("UNAVAILABLE", "NONE"):
+            return {"http": first if "://" in first else "http://" + first}
+    return {}
+
+
+def retry_after(value: Optional[str]) -> Optional[float]:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), at most MAX_RETRY_AFTER."""
+    if not value:
+        return None
+    try:
+        return min(_RETRY.parse_retry_after(value), MAX_RETRY_AFTER)
+    except (urllib3.exceptions.InvalidHeader, ValueError, OverflowError):
+        return None
+
+
+_RETRY = urllib3.util.Retry(0)
+
+
+_HOST = re.compile(r"[a-z0-9_.-]+|[0-9a-f:.]+")  # a name (IDNA-encoded, lower case) or an IP address
+
+
+class Route(NamedTuple):
+    """How to reach one scheme://host:port, decided once per host."""
+    pool: urllib3.connectionpool.HTTPConnectionPool
+    origin: Optional[str]  # HTTP through a proxy: scheme://host[:port] (IDNA) starts the target
+
+
+class Routes:
+    """The Route of each host, made from the environment on first use; at most MAX_HOSTS kept."""
+
+    def __init__(self, pool_size: int):
+        # Thread-safe: urllib3's pools hand each thread its own kept-alive connection.
+        self._adapter = requests.adapters.HTTPAdapter(pool_connections=MAX_HOSTS,
+                                                      pool_maxsize=pool_size, max_retries=0)
+        self._site = site_proxies()
+        self._routes: Dict[Tuple[str, str, bool], Route] = {}  # oldest first
+        self._lock = threading.Lock()
+
+    def get(self, url: str, key: Tuple[str, str, bool]) -> Route:
+        """KEY: (scheme, host and port, whether the site's squid may be the proxy)."""
+        route = self._routes.get(key)
+        if route is not None:
+            return route
+        with self._lock:
+            route = self._routes.get(key)  # another thread may have made it meanwhile
+            if route is None:
+                route = self._routes[key] = self._new(url, site=key[2])
+                if len(self._routes) > MAX_HOSTS:
+                    # Forget the oldest host: its pool closes its idle connections once the
+                    # adapter's managers drop it, so thousands of hosts do not keep a socket each.
+                    del self._routes[next(iter(self._routes))]
+            return route
+
+    def forget(self, key: Tuple[str, str, bool]) -> None:
+        with self._lock:
+            self._routes.pop(key, None)
+
+    def close(self) -> None:
+        with self._lock:
+            self._routes.clear()
+            self._adapter.close()
+
+    def _new(self, url: str, site: bool) -> Route:
+        proxies = requests.utils.get_environ_proxies(url)  # http(s)_proxy, all_proxy, no_proxy
+        if site and self._site and not requests.utils.should_bypass_proxies(url, None):
+            proxies = dict(self._site, **proxies)
+        proxy = requests.utils.select_proxy(url, proxies)
+        if proxy:
+            _check_proxy(url, proxy)
+        verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        if verify is not True and not os.path.exists(verify):
+            raise FetchError("cannot load the CA bundle {} (REQUESTS_CA_BUNDLE)".format(verify),
+                             transient=False)
+        try:
+            request = requests.Request("GET", url).prepare()  # the host IDNA-encoded
+            host = urllib.parse.urlsplit(request.url).hostname or ""
+            if not _HOST.fullmatch(host):  # a space or a control character, which http.client asserts on
+                raise FetchError("bad URL: bad host name {!r}".format(host[:100]), transient=False)
+            pool = self._adapter.get_connection_with_tls_context(request, verify, proxies)
+        except (requests.exceptions.RequestException, ValueError) as exc:  # LocationValueError too
+            raise FetchError("bad URL: {}".format(_describe(exc)), transient=False) from None
+        # Connections that the deadline watchdog can end (not a SOCKS or other special class).
+        pool.ConnectionCls = _WATCHED.get(pool.ConnectionCls, pool.ConnectionCls)
+        origin = None
+        if proxy and not url.lower().startswith("https:"):
+            where = urllib.parse.urlsplit(request.url)
+            origin = "{}://{}".format(where.scheme, where.netloc.rpartition("@")[2])
+        return Route(pool, origin)
+
+
+def _check_proxy(url: str, proxy: str) -> None:
+    """A FetchError unless PROXY is an http:// or https:// proxy URL; never echoes its password."""
+    try:
+        where = urllib.parse.urlsplit(requests.utils.prepend_scheme_if_needed(proxy, "http"))
+        where.port  # noqa: B018  (raises ValueError when out of range)
+    except ValueError:
+        raise FetchError("the proxy URL for {} (http_proxy, https_proxy, FRONTIER_PROXY or "
+                         "OSG_SQUID_LOCATION) cannot be parsed".format(url), transient=False) from None
+    if where.scheme.lower() not in ("http", "https") or not where.hostname:
+        raise FetchError("unsupported proxy {} (an http:// or https:// proxy is needed)".format(
+            requests.utils.urldefragauth(proxy)), transient=False)
+
+
+class Watch:
+    """One try's deadline, and the connection it is using."""
+    __slots__ = ("deadline", "conn", "reused", "expired", "lock")
+
+    def __init__(self, deadline: float, lock: threading.Lock):
+        self.deadline, self.lock = deadline, lock
+        self.conn, self.reused, self.expired = None, False, False
+
+    def attach(self, conn, reused: bool) -> None:
+        with self.lock:
+            self.conn, self.reused = conn, reused
+            if self.expired:
+                _shut(conn)
+
+
+_current = threading.local()  # .watch: the Watch of this thread's try, if any
+
+
+class Deadlines:
+    """Ends a try that runs past its deadline. Each read returns within --timeout, so a server
+    sending a byte a second would otherwise hold a photo, and the job, for ever: a watchdog thread
+    shuts the socket of such a try, whose read then ends and fails. The thread runs while tries
+    are under way, and ends when none is."""
+
+    _count = itertools.count(1)
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.name = "fetch-deadlines-{}".format(next(self._count))
+        self._tick = max(0.05, min(1.0, seconds / 4))  # precise enough, never a busy loop
+        self._active: Dict[int, Watch] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def start(self) -> Watch:
+        watch = _current.watch = Watch(time.monotonic() + self.seconds, self._lock)
+        with self._lock:
+            self._active[id(watch)] = watch
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+                self._thread.start()
+        return watch
+
+    def end(self, watch: Watch) -> None:
+        _current.watch = None
+        with self._lock:
+            self._active.pop(id(watch), None)
+            watch.conn = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop.set()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._tick):
+            now = time.monotonic()
+            with self._lock:
+                if not self._active:
+                    self._thread = None
+                    return
+                for watch in self._active.values():
+                    if now >= watch.deadline and not watch.expired:
+                        watch.expired = True
+                        _shut(watch.conn)
+
+
+def _shut(conn) -> None:
+    """End CONN's socket from another thread: a read blocked on it returns at once."""
+    sock = getattr(conn, "sock", None)
+    sock = getattr(sock, "socket", sock)  # TLS inside TLS (an https:// proxy): the outer socket
+    if isinstance(sock, socket.socket):
+        try:
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)  # not SSLSocket's: it drops its state
+        except OSError:
+            pass
+
+
+class _Watched:
+    """A connection that a try's Watch can end, and that says whether it was kept alive."""
+
+    _requests = 0  # requests sent on the current socket
+
+    def connect(self):
+        super().connect()
+        self._requests = 0
+
+    def request(self, *args, **kwargs):
+        watch = getattr(_current, "watch", None)
+        if watch is not None:
+            watch.attach(self, reused=self._requests > 0 and self.sock is not None)
+        result = super().request(*args, **kwargs)  # connects first, when not connected
+        self._requests += 1
+        return result
+
+
+class _WatchedHTTPConnection(_Watched, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, urllib3.connection.HTTPSConnection):
+    pass
+
+
+_WATCHED = {urllib3.connection.HTTPConnection: _WatchedHTTPConnection,
+            urllib3.connection.HTTPSConnection: _WatchedHTTPSConnection}
+
+
+class Transport:
+    """One try at a URL: a GET on its host's pool, redirects followed (to http and https only) or
+    handed back, the body read in one call within the deadline, every error a FetchError."""
+
+    def __init__(self, timeout: float, max_bytes: int, deadline: float, pool_size: int,
+                 user_agent: str):
+        self.timeout, self.max_bytes, self.deadline = timeout, max_bytes, deadline
+        self.connect_timeout = min(timeout, 10.0)
+        self.routes = Routes(pool_size)
+        self.deadlines = Deadlines(deadline)
+        # Photos are compressed already; identity keeps byte counts and limits honest.
+        self._headers = {"User-Agent": user_agent, "Accept-Encoding": "identity"}
+        self._timeout = urllib3.Timeout(connect=self.connect_timeout, read=timeout)
+
+    def close(self) -> None:
+        self.deadlines.close()
+        self.routes.close()
+
+    def get(self, url: str, follow: bool = True, site_proxy: bool = True) -> Union[Body, Head]:
+        """The body at URL; with FOLLOW false, a redirect's Head instead. SITE_PROXY false: never
+        through the site's squid (FRONTIER_PROXY, OSG_SQUID_LOCATION). Raises FetchError."""
+        watch = self.deadlines.start()
+        response = None
+        try:
+            for _ in range(MAX_REDIRECTS + 1):
+                response = self._send(url, watch, site_proxy)
+                location = response.get_redirect_location()  # False unless a 3xx with Location
+                if not location:
+                    break
+                if not follow:
+                    head = Head(url, response.status, response.headers)
+                    _discard(response, healthy=True)
+                    response = None
+                    return head
+                target = redirect_target(url, location)
+                _discard(response, healthy=True)
+                response, url = None, target
+            else:
+                raise FetchError("more than {} redirects".format(MAX_REDIRECTS), transient=False)
+            if response.status != 200:
+                raise _status_error(response)
+            body = Body(self._read(response), response.headers.get("Content-Type", ""))
+            if watch.expired:  # the head cut short by the watchdog can look complete
+                raise self._late()
+            response.release_conn()  # read to the end: the connection goes back to the pool
+            response = None
+            return body
+        except FetchError as exc:
+            if watch.expired:
+                raise self._late() from None
+            _discard(response, healthy=response is not None and response.status != 200)
+            response = None
+            raise
+        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError) as exc:
+            if watch.expired:
+                raise self._late() from None
+            raise _failure(exc, self.timeout, self.connect_timeout) from None  # UnicodeError and ssl's errors among them
+        finally:
+            self.deadlines.end(watch)
+            _discard(response)
+
+    def _send(self, url: str, watch: Watch, site_proxy: bool):
+        """The response to GET URL on its host's pool, its body not yet read."""
+        parts = urllib.parse.urlsplit(url)
+        key = (parts.scheme.lower(), parts.netloc, site_proxy)
+        # Non-ASCII characters percent-encoded, as requests does.
+        target = requests.utils.requote_uri((parts.path or "/") + ("?" + parts.query if parts.query else ""))
+        retried = False
+        while True:
+            route = self.routes.get(url, key)
+            try:
+                return route.pool.urlopen(
+                    "GET", route.origin + target if route.origin else target, headers=self._headers,
+                    redirect=False, assert_same_host=False, retries=False, timeout=self._timeout,
+                    preload_content=False, decode_content=False)
+            except urllib3.exceptions.ClosedPoolError:
+                if retried:
+                    raise
+                self.routes.forget(key)  # its pool was dropped with an older host's: make another
+            except urllib3.exceptions.ProtocolError as exc:
+                # A kept-alive connection that the server closed just as the request went out
+                # (its idle timeout): not a failure of the server, so once more on a new one.
+                stale = len(exc.args) > 1 and isinstance(exc.args[1], _HANGUPS)
+                if retried or not (stale and watch.reused) or watch.expired:
+                    raise
+            retried = True
+
+    def _read(self, response) -> bytes:
+        """The whole body: in one read when its length is declared, within --max-bytes."""
+        declared = response.length_remaining  # None: chunked, or ends when the server closes
+        if declared is not None and declared > self.max_bytes:
+            raise FetchError(too_big(declared, self.max_bytes), transient=False)
+        if declared is not None:
+            data = response.read(declared, decode_content=False)
+            if len(data) < declared:
+                raise FetchError("connection dropped mid-body after {} of {} bytes".format(
+                    len(data), declared), transient=True)
+        else:
+            chunks, size = [], 0
+            while True:
+                chunk = response.read(CHUNK, decode_content=False)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise FetchError(too_big(size, self.max_bytes, at_least=True), transient=False)
+            data = b"".join(chunks)
+        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("identity", ""):
+            data = self._decode(data, encoding)
+        return data
+
+    def _decode(self, data: bytes, encoding: str) -> bytes:
+        """DATA without its Content-Encoding (asked for identity, a server may still compress),
+        never more than --max-bytes of it: a small gzip body may expand a thousandfold."""
+        if encoding not in ("gzip", "x-gzip", "deflate"):
+            raise FetchError("the server sent a body in Content-Encoding {!r}, which the job does "
+                             "not decode".format(encoding[:40]), transient=False)
+        try:
+            # 16 + MAX_WBITS: gzip; 32 + MAX_WBITS: gzip or zlib, whichever the header says.
+            decoder = zlib.decompressobj(16 + zlib.MAX_WBITS if "gzip" in encoding else 32 + zlib.MAX_WBITS)
+            decoded = decoder.decompress(data, self.max_bytes + 1)
+        except zlib.error as exc:
+            raise FetchError("bad {} body: {}".format(encoding, exc), transient=False) from None
+        if len(decoded) > self.max_bytes:
+            raise FetchError(too_big(len(decoded), self.max_bytes, at_least=True), transient=False)
+        return decoded
+
+    def _late(self) -> FetchError:
+        # Permanent: a server this slow is as slow on the next try, and a transient failure
+        # would have HTCondor rerun the whole job for it, again and again.
+        return FetchError("download took longer than the deadline of {:g}s (--deadline)".format(
+            self.deadline), transient=False)
+
+def _failure(exc: BaseException, timeout: float, connect_timeout: float) -> FetchError:
+    """The FetchError for EXC, raised by urllib3, http.client, ssl or socket during a try."""
+    errors = urllib3.exceptions
+    cause = exc.args[1] if isinstance(exc, errors.ProtocolError) and len(exc.args) > 1 else exc
+    if isinstance(exc, errors.SSLError):
+        inner = exc.args[0] if exc.args else exc
+        if isinstance(inner, ssl.SSLCertVerificationError):
+            return FetchError("TLS verification failed: {}".format(
+                inner.verify_message or inner.reason), transient=False)
+        return FetchError("TLS failed: {}".format(_describe(inner)), transient=True)
+    if isinstance(exc, errors.ProxyError):
+        return _proxy_failure(exc)
+    if isinstance(exc, errors.NewConnectionError):  # before its base, ConnectTimeoutError
+        if isinstance(exc, errors.NameResolutionError):
+            return FetchError("connection failed: cannot resolve host {}".format(
+                getattr(exc.conn, "host", "?")), transient=True)
+        return FetchError("connection failed: {}".format(_describe(exc.__cause__ or exc)),
+                          transient=True)
+    if isinstance(exc, errors.ConnectTimeoutError):
+        return FetchError("connect timed out after {:g}s".format(connect_timeout), transient=True)
+    if isinstance(exc, (errors.ReadTimeoutError, socket.timeout)):
+        return FetchError("read timed out after {:g}s".format(timeout), transient=True)
+    if isinstance(cause, http.client.IncompleteRead):  # urllib3's too
+        return FetchError("connection dropped mid-body after {} bytes".format(
+            cause.partial if isinstance(cause.partial, int) else len(cause.partial)), transient=True)
+    if isinstance(cause, http.client.LineTooLong) or "got more than" in str(cause):
+        # Too long a header line, too many headers: the same on every try.
+        return FetchError("bad response: {}".format(_describe(cause)), transient=False)
+    if isinstance(cause, (http.client.InvalidURL, ValueError)):  # control characters, a bad port
+        return FetchError("bad URL: {}".format(_describe(cause)), transient=False)
+    if isinstance(cause, errors.DecodeError):
+        return FetchError("bad body: {}".format(_describe(cause)), transient=False)
+    return FetchError("connection failed: {}".format(_describe(cause)), transient=True)
+
+
+_HANGUPS = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
+            ConnectionAbortedError)
+
+
+def too_big(size: int, limit: int, at_least: bool = False) -> str:
+    """The reason for a body of SIZE bytes (AT_LEAST: and more) over the limit of --max-bytes."""
+    return "body of {}{:.1f} MB is over the limit of {:.1f} MB (--max-bytes)".format(
+        "over " if at_least else "", size / 1e6, limit / 1e6)
+
+
+def redirect_target(url: str, location: str) -> str:
+    """Where a redirect from URL to LOCATION leads: an http(s) URL, else a FetchError."""
+    try:
+        target = urllib.parse.urljoin(url, location)
+        scheme = urllib.parse.urlsplit(target).scheme.lower()
+    except ValueError:
+        raise FetchError("bad redirect to {!r}".format(location[:200]), transient=False) from None
+    if scheme not in FOLLOWED:
+        raise FetchError("redirect to {} refused: only http and https redirects are followed".format(
+            _printable(target)), transient=False)
+    return target
+
+
+def _status_error(response) -> FetchError:
+    reason = "HTTP {} {}".format(response.status, response.reason or "").strip()
+    if response.status == 429 or response.status >= 500:
+        return FetchError(reason, transient=True,
+                          retry_after=retry_after(response.headers.get("Retry-After")))
+    return FetchError(reason, transient=False)
+
+
+def _proxy_failure(exc: BaseException) -> FetchError:
+    text = _describe(exc.args[1] if len(exc.args) > 1 else exc)
+    if "Tunnel connection failed: " in text:  # the proxy refused the CONNECT
+        status = text.split("Tunnel connection failed: ", 1)[1]
+        code = int(status[:3]) if status[:3].isdigit() else 0
+        return FetchError("proxy failed: {}".format(status), transient=not 400 <= code < 500 or code == 429)
+    return FetchError("proxy failed: {}".format(text), transient=True)
+
+
+def _discard(response, healthy: bool = False) -> None:
+    """Done with RESPONSE (None: nothing to do): drain the short rest of a HEALTHY one (an error
+    status, a redirect) so that its kept-alive connection is reused; close anything else."""
+    if response is None:
+        return
+    try:
+        rest = response.length_remaining
+        if healthy and rest is not None and rest <= DRAIN_LIMIT:
+            response.drain_conn()
+        else:
+            response.close()
+        response.release_conn()
+    except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError):
+        response.close()
+
+
+def _printable(url: str) -> str:
+    """URL without its user:password, control characters escaped, at most 200 characters."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" in parts.netloc:
+        url = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    text = url.encode("unicode_escape").decode("ascii") if not url.isprintable() else url
+    return text[:200]
+
+
+def _describe(exc: BaseException) -> str:
+    """EXC as a short lower-case phrase: "connection refused", "server closed the connection"."""
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "server closed the connection"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[:1].lower() + exc.strerror[1:]
+    text = str(exc).replace("\n", " ").strip() or type(exc).__name__
+    return text[:200]
