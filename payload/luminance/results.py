@@ -35,7 +35,7 @@ from luminance.files import write_atomically
 
 __all__ = ["SCHEMA", "METRICS", "DEFAULT_METRIC", "MAX_RECORDS", "MAX_FILE_BYTES", "Job", "PHOTO_FIELDS",
            "FAILURE_FIELDS", "epoch", "new_document", "photo", "failure", "rank", "better", "write", "read",
-           "validate", "expected_range", "accounted", "transient_failures"]
+           "validate", "expected_range", "accounted", "transient_failures", "merge_entries"]
 
 SCHEMA = "photodemo-results/1"
 METRICS = ("perceived", "luma", "relative")  # job.metric: what `luminance` means (metrics.py)
