@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from PIL import Image, ImageStat
 
 from bench.server import Server
-from luminance import metrics, results
+from luminance import metrics, output, results
 from luminance.cpus import available_cpus
 from photodemo import images  # the same photo maker the tests use
 
@@ -132,7 +132,7 @@ def run_pex(pex, manifest, sandbox, env=(), cpus=1):
                                 cwd=sandbox, stdin=stdin, stdout=subprocess.PIPE, stderr=stderr,
                                 universal_newlines=True)
         for line in proc.stdout:  # the job flushes each photo's line as it is known
-            if line.startswith("["):
+            if output.parse_photo_line(line):
                 stamps.append(time.perf_counter())
         wall = time.perf_counter() - began
         if proc.wait() != 0:

@@ -16,7 +16,6 @@ their retries.
 """
 
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -34,6 +33,7 @@ from luminance.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TRANS
                               ResultsError)
 from luminance.files import copy_atomically
 from luminance.jobs import OUTPUT_NAME, Chunk
+from luminance.output import parse_failure_line, parse_photo_line
 
 from photodemo.batch import Batch, keep_logs
 from photodemo.watch import duration as _duration
@@ -49,10 +49,6 @@ FAILED = "failed"
 INTERRUPTED = "interrupted"
 NOT_RUN = "not run"
 
-# What a running job has done so far, from its logs: one `[YEAR, LUMINANCE],` line per photo on
-# stdout, one `stdin:LINE: URL: reason` line per failed record on stderr.
-_PHOTO_LINE = re.compile(r"^\[")
-_FAILURE_LINE = re.compile(r"^[^:\s]+:\d+: ")
 TICK = 0.5  # seconds between progress updates
 
 
@@ -108,10 +104,11 @@ def _last_line(path: str) -> str:
     return lines[-1] if lines else ""
 
 
-def _count_lines(path: str, pattern) -> int:
+def _count_lines(path: str, parse) -> int:
+    """How many lines of a running job's log PARSE (output.py) recognizes: what it has done so far."""
     try:
         with open(path, encoding="utf-8", errors="replace") as stream:
-            return sum(1 for line in stream if pattern.match(line))
+            return sum(1 for line in stream if parse(line) is not None)
     except OSError:
         return 0
 
@@ -388,9 +385,10 @@ class Progress:
         by_start = {chunk.start: chunk for chunk in self.batch.chunks}
         for start in running:
             chunk = by_start[start]
-            analyzed = _count_lines(os.path.join(self.batch.workdir, chunk.output_name), _PHOTO_LINE)
+            analyzed = _count_lines(os.path.join(self.batch.workdir, chunk.output_name),
+                                    parse_photo_line)
             failed_records = _count_lines(os.path.join(self.batch.workdir, chunk.error_name),
-                                          _FAILURE_LINE)
+                                          parse_failure_line)
             handled += min(analyzed + failed_records, chunk.count)
             photos += min(analyzed, chunk.count)
         elapsed = max(time.monotonic() - self.started, 1e-9)

@@ -284,3 +284,14 @@ def test_real_pex_with_split_slices(archive, pex, capsys):
     check_results(archive, plan(33, 10))
     document = results.read(str(archive / "results-30.json"))
     assert [p["line"] for p in document["photos"]] == [32, 33]  # global line numbers
+
+
+def test_a_running_jobs_progress_counts_only_complete_photo_and_failure_lines(tmp_path):
+    log = tmp_path / "job.output.0"
+    log.write_text("/* Running on host: h */\n[1900, 0.500000],\n[null, 0.250000],\n[1901, 0.5")
+    assert local._count_lines(str(log), local.parse_photo_line) == 2  # the last is still being written
+    errors = tmp_path / "job.error.0"
+    errors.write_text("stdin:3: http://h/a.jpg: HTTP 404\nluminance.pex: error: bad\n"
+                      "stdin:4: -: no URL (transient)\n")
+    assert local._count_lines(str(errors), local.parse_failure_line) == 2
+    assert local._count_lines(str(tmp_path / "absent"), local.parse_photo_line) == 0
