@@ -220,8 +220,8 @@ def _previous(path: str, args, records: List[manifest.Record]) -> Dict[int, Dict
 
 
 def _run(args, document, records, workers, cpus, started) -> int:
+    from luminance.analysis import run
     from luminance.fetch import Fetcher
-    from luminance.job import run
     from luminance.metrics import MemoryBudget
 
     job = document["job"]

@@ -1,10 +1,10 @@
-"""Running one job in-process (luminance.job): manifest order, interruption, kept entries, and
+"""Running one job in-process (luminance.analysis): manifest order, interruption, kept entries, and
 whatever one photo raises staying that photo's failure. Against a real HTTP server."""
 
 import threading
 
 import hostile
-from luminance import job, metrics, results
+from luminance import analysis, metrics, results
 from luminance.fetch import Fetcher
 from luminance.manifest import Record
 from photodemo import images
@@ -16,7 +16,7 @@ def records_for(server, paths, start=0):
 
 def run_job(records, **options):
     reported = []
-    entries, complete = job.run(records, Fetcher(timeout=5, retries=0), "perceived", workers=8,
+    entries, complete = analysis.run(records, Fetcher(timeout=5, retries=0), "perceived", workers=8,
                                 cpus=2, report=reported.append, **options)
     assert reported == entries
     return entries, complete
@@ -47,7 +47,7 @@ def test_an_interrupted_job_keeps_what_finished_and_marks_the_rest_transient(ser
             both_done.wait(5)
             raise KeyboardInterrupt  # what the job's SIGTERM handler raises
 
-    original = job.analyze
+    original = analysis.analyze
 
     def analyze(record, *args):
         entry = original(record, *args)
@@ -55,12 +55,12 @@ def test_an_interrupted_job_keeps_what_finished_and_marks_the_rest_transient(ser
             both_done.set()
         return entry
 
-    monkeypatch.setattr(job, "analyze", analyze)
-    entries, complete = job.run(records, Fetcher(timeout=5, retries=0), "perceived", 8, 2, report)
+    monkeypatch.setattr(analysis, "analyze", analyze)
+    entries, complete = analysis.run(records, Fetcher(timeout=5, retries=0), "perceived", 8, 2, report)
     assert not complete
     assert [entry["record"] for entry in entries] == [0, 1, 2]
     assert "luminance" in entries[0] and "luminance" in entries[1]  # finished: kept
-    assert entries[2]["reason"] == job.INTERRUPTED and entries[2]["transient"] is True
+    assert entries[2]["reason"] == analysis.INTERRUPTED and entries[2]["transient"] is True
 
 
 def test_known_entries_are_reported_in_place_and_not_fetched_again(server):
