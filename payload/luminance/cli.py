@@ -11,7 +11,7 @@ import tempfile
 import time
 from typing import Dict, List, Optional
 
-from luminance import __version__, bundle, command, limits, manifest, output, results
+from luminance import __version__, ads, bundle, command, limits, manifest, output, results
 from luminance.arguments import seconds, whole_number
 from luminance.cpus import available_cpus
 from luminance.errors import (EXIT_OK, EXIT_TRANSIENT, EXIT_UNSUITABLE, EXIT_USAGE, PhotodemoError,
@@ -94,18 +94,7 @@ def _now() -> str:
 
 def _site() -> Optional[str]:
     """The OSG site of this worker, from the HTCondor machine ad the job sandbox carries."""
-    path = os.environ.get("_CONDOR_MACHINE_AD")
-    if not path:
-        return None
-    try:
-        with open(path, encoding="utf-8", errors="replace") as stream:
-            for line in stream:
-                name, _, value = line.partition("=")
-                if name.strip() in ("GLIDEIN_Site", "GLIDEIN_ResourceName"):
-                    return value.strip().strip('"') or None
-    except OSError:
-        return None
-    return None
+    return ads.string(ads.MACHINE_AD, "GLIDEIN_Site", "GLIDEIN_ResourceName")
 
 
 def _versions() -> Dict[str, str]:

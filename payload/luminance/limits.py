@@ -7,9 +7,9 @@ from the machine ad ($_CONDOR_MACHINE_AD); else DEFAULT_MEMORY_MB. The decoders 
 all of it but RESERVE_MB, which is left for Python, the libraries and the photo bodies in flight.
 """
 
-import os
-import re
-from typing import NamedTuple, Optional
+from typing import NamedTuple
+
+from luminance import ads
 
 __all__ = ["Limits", "DEFAULT_MAX_PIXELS", "DEFAULT_DECODE_SECONDS", "MAX_JPEG_SCANS",
            "DEFAULT_MEMORY_MB", "RESERVE_MB", "job_memory_mb", "decode_budget"]
@@ -21,8 +21,6 @@ DEFAULT_MEMORY_MB = 1024  # HTCondor's usual request_memory, and ./submit's defa
 RESERVE_MB = 256
 MIN_BUDGET_MB = 64
 
-_INTEGER = re.compile(r"\s*(\d+)\s*$")
-
 
 class Limits(NamedTuple):
     """What one photo's decode may take."""
@@ -32,26 +30,9 @@ class Limits(NamedTuple):
     max_scans: int = MAX_JPEG_SCANS
 
 
-def _ad_integer(path: Optional[str], attribute: str) -> Optional[int]:
-    """ATTRIBUTE of the ClassAd file at PATH when it is a plain integer (not an expression)."""
-    if not path:
-        return None
-    try:
-        with open(path, encoding="utf-8", errors="replace") as stream:
-            for line in stream:
-                name, _, value = line.partition("=")
-                if name.strip().lower() == attribute.lower():
-                    match = _INTEGER.match(value)
-                    return int(match.group(1)) if match and int(match.group(1)) > 0 else None
-    except OSError:
-        return None
-    return None
-
-
 def job_memory_mb() -> int:
     """The memory this job has, in MB (see the module docstring)."""
-    return (_ad_integer(os.environ.get("_CONDOR_JOB_AD"), "RequestMemory")
-            or _ad_integer(os.environ.get("_CONDOR_MACHINE_AD"), "Memory")
+    return (ads.integer(ads.JOB_AD, "RequestMemory") or ads.integer(ads.MACHINE_AD, "Memory")
             or DEFAULT_MEMORY_MB)
 
 
