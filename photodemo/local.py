@@ -28,6 +28,7 @@ from collections import deque
 from typing import IO, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from luminance import results
+from luminance.arguments import duration as _duration
 from luminance.cpus import available_cpus
 from luminance.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE,
                               ResultsError)
@@ -36,7 +37,6 @@ from luminance.jobs import OUTPUT_NAME, Chunk
 from luminance.output import parse_failure_line, parse_photo_line
 
 from photodemo.batch import Batch, keep_logs
-from photodemo.watch import duration as _duration
 
 __all__ = ["Outcome", "Runner", "Progress", "attempt", "judge", "summary", "exit_code", "default_jobs"]
 

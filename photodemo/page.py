@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import quote
 
 from luminance import jobs
+from luminance.arguments import duration
 
 try:  # CPython's own SHA-256: hashlib would map OpenSSL's library into ./aggregate, raising its peak memory
     from _sha2 import sha256  # Python 3.12 and later
@@ -142,16 +143,7 @@ def _n(value: Optional[float]) -> str:
 
 
 def _seconds(value: Optional[float]) -> str:
-    if value is None:
-        return "–"
-    value = float(value)
-    if value < 60:
-        return "{:.1f} s".format(value)
-    minutes, seconds = divmod(int(round(value)), 60)
-    if minutes < 60:
-        return "{} min {:02d} s".format(minutes, seconds)
-    hours, minutes = divmod(minutes, 60)
-    return "{} h {:02d} min".format(hours, minutes)
+    return "–" if value is None else duration(value)
 
 
 def _link(url: Any) -> str:

@@ -6,26 +6,17 @@ import time
 from typing import Dict, IO, List, Optional
 
 from luminance import results
+from luminance.arguments import duration
 from luminance.errors import EXIT_TRANSIENT, EXIT_UNSUITABLE, ResultsError
 from luminance.jobs import Chunk
 
 from photodemo import eventlog, rescue
 
-__all__ = ["follow", "summary", "test_report", "TARGET_MINUTES", "releasable", "duration"]
+__all__ = ["follow", "summary", "test_report", "TARGET_MINUTES", "releasable"]
 
 POLL = 2.0  # seconds between reads of the event log
 TARGET_MINUTES = 20  # OSPool's guidance: jobs of 10-30 minutes (more is fine, much less is waste)
 _RELEASED = ((3, EXIT_TRANSIENT), (3, EXIT_UNSUITABLE), (12, None), (13, None))
-
-
-def duration(seconds: float) -> str:
-    """SECONDS as 42s, 3m05s or 2h10m."""
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return "{}s".format(seconds)
-    if seconds < 3600:
-        return "{}m{:02d}s".format(seconds // 60, seconds % 60)
-    return "{}h{:02d}m".format(seconds // 3600, seconds % 3600 // 60)
 
 
 def releasable(job: eventlog.Job, max_retries: int) -> bool:

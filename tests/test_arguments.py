@@ -4,7 +4,7 @@ import argparse
 
 import pytest
 
-from luminance.arguments import seconds, whole_number
+from luminance.arguments import duration, seconds, whole_number
 
 
 @pytest.mark.parametrize("text, value", [("0", 0), ("7", 7), (" 12 ", 12), ("+3", 3)])
@@ -48,3 +48,10 @@ def test_a_bad_value_is_a_one_line_usage_error_of_the_job(capsys):
     assert cli.main(["results.json", "0", "-5"]) == 2
     assert capsys.readouterr().err == ("luminance.pex: error: argument COUNT: must be at least 0, "
                                        "got -5 (see luminance.pex --help)\n")
+
+
+@pytest.mark.parametrize("value, text", [(0, "0.0 s"), (4.24, "4.2 s"), (59.94, "59.9 s"), (60, "1 min 00 s"),
+                                         (185.4, "3 min 05 s"), (3599.6, "1 h 00 min"),
+                                         (3600, "1 h 00 min"), (7830, "2 h 10 min")])
+def test_durations_as_commands_and_the_page_show_them(value, text):
+    assert duration(value) == text

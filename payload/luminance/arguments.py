@@ -1,10 +1,10 @@
 """Command-line value types, shared by the job's command line (cli.py) and ./submit, so that both
-word a bad value the same way. Stdlib only."""
+word a bad value the same way; and durations as every command and the page show them. Stdlib only."""
 
 import argparse
 from typing import Callable, Optional
 
-__all__ = ["whole_number", "seconds"]
+__all__ = ["whole_number", "seconds", "duration"]
 
 
 def whole_number(minimum: int, maximum: Optional[int] = None) -> Callable[[str], int]:
@@ -31,3 +31,15 @@ def seconds(text: str) -> float:
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError("must be more than 0 seconds, got {}".format(text))
     return value
+
+
+def duration(value: float) -> str:
+    """VALUE seconds for a reader: 4.2 s, 3 min 05 s, 2 h 10 min."""
+    value = float(value)
+    if value < 60:
+        return "{:.1f} s".format(value)
+    minutes, rest = divmod(int(round(value)), 60)
+    if minutes < 60:
+        return "{} min {:02d} s".format(minutes, rest)
+    hours, minutes = divmod(minutes, 60)
+    return "{} h {:02d} min".format(hours, minutes)
