@@ -454,7 +454,8 @@ class Merge:
 
     def _judge(self, job: results.Job, document: Dict[str, Any]) -> Optional[str]:
         """Why the file does not account for every record it was to cover, or None."""
-        held, expected = results.accounted(document, self.coverage.manifest_records)
+        covered = results.coverage(document, self.coverage.manifest_records)
+        held, expected = covered.held, covered.expected
         lo = job.start
         if job.error:
             why = "the job could not run ({})".format(job.error)

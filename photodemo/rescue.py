@@ -44,20 +44,6 @@ class Verdict(NamedTuple):
     detail: str = ""
 
 
-def _covered(document: Dict, chunk: Chunk) -> Tuple[Set[int], int]:
-    """The records of CHUNK's range that have a photo or a permanent failure; transient ones."""
-    done: Set[int] = set()
-    transient: Set[int] = set()
-    for entry in document["photos"]:
-        done.add(entry["record"])
-    for entry in document["failures"]:
-        (transient if entry.get("transient") else done).add(entry["record"])
-    done = {record for record in done if chunk.start <= record < chunk.stop}
-    transient = {record for record in transient
-                 if chunk.start <= record < chunk.stop and record not in done}
-    return done, len(transient)
-
-
 def judge(path: str, chunk: Chunk) -> Verdict:
     """The verdict on CHUNK given its results file PATH."""
     if not os.path.lexists(path):
@@ -72,10 +58,13 @@ def judge(path: str, chunk: Chunk) -> Verdict:
     if (job.start, job.count) != (chunk.start, chunk.count):
         return Verdict(chunk, MISMATCH, "{}: holds records {}-{}, the chunk is {}-{} (another --chunk?)"
                        .format(path, job.start, job.stop - 1, chunk.start, chunk.stop - 1))
-    done, transient = _covered(document, chunk)
-    if len(done) == chunk.count:
+    # Counted within the job's range, which the check above made the chunk's (or less, where the
+    # job found the manifest ending early: then the chunk is short of records and is rerun).
+    covered = results.coverage(document)
+    done, transient = covered.settled, covered.transient
+    if done == chunk.count:
         return Verdict(chunk, COMPLETE)
-    left = chunk.count - len(done)
+    left = chunk.count - done
     if job.error:
         return Verdict(chunk, FAILED, "{}: the job failed: {}".format(path, job.error))
     if not job.host and not done and not transient:

@@ -198,3 +198,14 @@ def test_merge_entries_keeps_the_better_entry_per_record():
     assert results.merge_entries([permanent], [measured]) == [measured]
     assert results.merge_entries([measured], [permanent]) == [measured]
     assert results.merge_entries() == []
+
+
+def test_coverage_counts_entries_within_the_jobs_range():
+    document = sample()  # records 200-201: a photo, a transient failure
+    assert results.coverage(document) == (1, 1, 2)
+    assert results.coverage(document).held == 2
+    document["failures"].append(results.failure(200, 201, "http://h/a.jpg", "HTTP 503", True))
+    document["failures"].append(results.failure(201, 202, "http://h/b.jpg", "HTTP 404", False))
+    document["photos"].append(results.photo(7, 8, "http://h/c.jpg", 1880, 0.5, 1, 1, "L", 1))
+    assert results.coverage(document) == (2, 0, 2)  # a settled record is not transient too; 7 is outside
+    assert results.coverage(document, manifest_records=201) == (1, 0, 1)

@@ -35,7 +35,7 @@ from luminance.files import write_atomically
 
 __all__ = ["SCHEMA", "METRICS", "DEFAULT_METRIC", "MAX_RECORDS", "MAX_FILE_BYTES", "Job", "PHOTO_FIELDS",
            "FAILURE_FIELDS", "epoch", "new_document", "photo", "failure", "rank", "better", "write", "read",
-           "validate", "expected_range", "accounted", "transient_failures", "merge_entries"]
+           "validate", "expected_range", "Coverage", "coverage", "transient_failures", "merge_entries"]
 
 SCHEMA = "photodemo-results/1"
 METRICS = ("perceived", "luma", "relative")  # job.metric: what `luminance` means (metrics.py)
@@ -296,12 +296,28 @@ def expected_range(job: Job, manifest_records: Optional[int] = None) -> Tuple[in
     return job.start, max(min(stop, MAX_RECORDS), job.start)
 
 
-def accounted(document: Dict[str, Any], manifest_records: Optional[int] = None) -> Tuple[int, int]:
-    """(records with an entry, records expected) in the job's expected range: a file is complete
-    when the two are equal, whatever its `complete` says."""
+class Coverage(NamedTuple):
+    """How much of its expected range a results file accounts for, counted from its entries."""
+
+    settled: int  # records with a photo or a permanent failure
+    transient: int  # records whose only entries are transient failures: a rerun may settle them
+    expected: int  # records the job had to account for (expected_range)
+
+    @property
+    def held(self) -> int:
+        """Records with an entry of any kind."""
+        return self.settled + self.transient
+
+
+def coverage(document: Dict[str, Any], manifest_records: Optional[int] = None) -> Coverage:
+    """The Coverage of DOCUMENT's expected range: a file is complete when `held == expected`,
+    and needs no rerun when `settled == expected`, whatever its `complete` says."""
     lo, hi = expected_range(Job.of(document), manifest_records)
-    held = {item["record"] for key in ("photos", "failures") for item in document[key]}
-    return sum(1 for record in held if lo <= record < hi), hi - lo
+    settled = {item["record"] for item in document["photos"]}
+    settled.update(item["record"] for item in document["failures"] if not item.get("transient"))
+    transient = {item["record"] for item in document["failures"] if item.get("transient")} - settled
+    return Coverage(sum(1 for record in settled if lo <= record < hi),
+                    sum(1 for record in transient if lo <= record < hi), hi - lo)
 
 
 def transient_failures(document: Dict[str, Any]) -> List[Dict[str, Any]]:
