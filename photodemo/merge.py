@@ -27,7 +27,11 @@ __all__ = ["MAX_POINTS", "LUM_BINS", "YEARS", "YearStats", "Tally", "Coverage", 
 
 MAX_POINTS = 50000  # above this many photos the page shows density, not one mark per photo
 LUM_BINS = 50  # the density view's luminance bins over 0..1 (0.02 wide)
-YEARS = (1, 9999)  # the years a date can name; a result outside is a bad entry
+# The years a date can name; a result outside is a bad entry. Wider on purpose than the manifest's
+# MIN_YEAR..max_year(), which the job checks when it reads a record: a results file written under
+# older rules stays readable, and the same files give the same page on any day (max_year() moves
+# with the calendar).
+YEARS = (1, 9999)
 UNKNOWN_HOST, UNKNOWN_SITE = "(unknown host)", "(unknown site)"
 _SHORT = "it accounts for"
 
