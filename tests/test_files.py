@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from luminance.files import write_atomically
+from luminance.files import check_writable, write_atomically
 
 
 def test_replaces_and_leaves_no_temporary_file(tmp_path):
@@ -43,3 +43,17 @@ def test_undecodable_manifest_bytes_are_written_as_they_came(tmp_path):
 def test_unwritable_directory_raises_oserror(tmp_path):
     with pytest.raises(OSError):
         write_atomically(str(tmp_path / "no-such-dir" / "x.txt"), "x")
+
+
+def test_check_writable_leaves_nothing_and_names_what_refuses(tmp_path):
+    check_writable(str(tmp_path))
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(FileNotFoundError):
+        check_writable(str(tmp_path / "no-such-dir"))
+    if os.geteuid() != 0:  # root writes anywhere
+        tmp_path.chmod(0o500)
+        try:
+            with pytest.raises(PermissionError):
+                check_writable(str(tmp_path))
+        finally:
+            tmp_path.chmod(0o700)

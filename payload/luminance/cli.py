@@ -7,11 +7,10 @@ import platform
 import socket
 import stat
 import sys
-import tempfile
 import time
 from typing import Dict, List, Optional
 
-from luminance import __version__, ads, bundle, command, limits, manifest, output, results
+from luminance import __version__, ads, bundle, command, files, limits, manifest, output, results
 from luminance.arguments import seconds, whole_number
 from luminance.cpus import available_cpus
 from luminance.errors import (EXIT_OK, EXIT_TRANSIENT, EXIT_UNSUITABLE, EXIT_USAGE, PhotodemoError,
@@ -113,8 +112,7 @@ def _check_writable(path: str) -> None:
     if os.path.isdir(path):
         raise UsageError("{}: is a directory; RESULTS must be a file name".format(path))
     try:
-        with tempfile.TemporaryFile(dir=directory):
-            pass
+        files.check_writable(directory)
     except OSError as exc:
         raise UsageError("{}: cannot write results there: {}".format(path, exc.strerror or exc)) from None
 

@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 
-__all__ = ["write_atomically", "copy_atomically"]
+__all__ = ["write_atomically", "copy_atomically", "check_writable"]
 
 
 def write_atomically(path: str, text: str, durable: bool = False, errors: str = "strict") -> None:
@@ -34,6 +34,13 @@ def copy_atomically(source: str, path: str) -> None:
             shutil.copyfileobj(original, stream)
 
     _replace(path, write)
+
+
+def check_writable(directory: str) -> None:
+    """Raise OSError unless a file can be created in DIRECTORY, as the atomic writes will: checked
+    before any work, so that a run does not end in an error after its work is done."""
+    with tempfile.TemporaryFile(dir=directory):
+        pass
 
 
 def _replace(path, write) -> None:
