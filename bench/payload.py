@@ -33,6 +33,7 @@ import tempfile
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 from PIL import Image, ImageStat
 
@@ -238,6 +239,55 @@ def start_time(pex, sandbox, pex_root):
     return time.perf_counter() - began
 
 
+class Round(NamedTuple):
+    """One pex run of the paired rounds, against the ceilings measured either side of it."""
+
+    steady: float  # photos/s from the 2nd photo's line to the last
+    ratio: float  # steady / the mean of the neighbouring ceilings
+    rate: float  # the job's own rate (results file), imports included
+    first: float  # seconds to the first photo's line
+    wall: float
+    peak: float  # MB of peak RSS
+    served: float  # ms of the server's CPU per photo
+
+
+def write_manifests(tmp, servers, federation, photos):
+    """One manifest of PHOTOS per server: URLs on a plain server, pelican:// on FEDERATION."""
+    manifests = []
+    for server in servers:
+        urls = ([server.add("/p{}.jpg".format(i), data) for i, data in enumerate(photos)]
+                if server is not federation else pelican_objects(federation, photos))
+        manifests.append(os.path.join(tmp, "manifest-{}.txt".format(server.port)))
+        with open(manifests[-1], "w") as stream:
+            stream.writelines("{} {}\n".format(url, 1900 + i) for i, url in enumerate(urls))
+    return manifests
+
+
+def paired_rounds(pex, photos, cpus, sandbox, pex_root, cases):
+    """Ceiling, a pex run per case, ceiling, ...: each pex run is compared with the mean of the
+    ceilings on either side of it. CASES: (name, server, manifest). ([ceilings], {name: [Round]})."""
+    ceilings, runs = [ceiling(photos, cpus)], {name: [] for name, _, _ in cases}
+    for _ in range(ROUNDS):
+        for name, server, manifest in cases:
+            served = server.thread_cpu()
+            steady, rate, first, wall, peak = run_pex(pex, manifest, sandbox, ["PEX_ROOT=" + pex_root], cpus)
+            served = (server.thread_cpu() - served) / len(photos) * 1000
+            ceilings.append(ceiling(photos, cpus))
+            ratio = steady / ((ceilings[-2] + ceilings[-1]) / 2)
+            runs[name].append(Round(steady, ratio, rate, first, wall, peak, served))
+    return ceilings, runs
+
+
+def median_round(rounds):
+    """The round of the median ratio: (2)'s and (5)'s figures are its, as their ratio is a median."""
+    return sorted(rounds, key=lambda run: run.ratio)[len(rounds) // 2]
+
+
+def _ratios(rounds):
+    return "{:.2f} x (1) (median of rounds: {})".format(
+        statistics.median(run.ratio for run in rounds), ", ".join("{:.2f}".format(run.ratio) for run in rounds))
+
+
 def rows(pex):
     cpus = available_cpus()
     photos = photo_set()
@@ -256,54 +306,32 @@ def rows(pex):
         cold = min(start_time(pex, sandbox, "{}-cold-{}".format(pex_root, n)) for n in range(ROUNDS))
         start_time(pex, sandbox, pex_root)
         warm = min(start_time(pex, sandbox, pex_root) for _ in range(3))
-        manifests = []
-        for server in (fast, slow, federation):
-            urls = ([server.add("/p{}.jpg".format(i), data) for i, data in enumerate(photos)]
-                    if server is not federation else pelican_objects(federation, photos))
-            manifests.append(os.path.join(tmp, "manifest-{}.txt".format(server.port)))
-            with open(manifests[-1], "w") as stream:
-                stream.writelines("{} {}\n".format(url, 1900 + i) for i, url in enumerate(urls))
-        # Ceiling, pex at 0 ms, ceiling, pex at 50 ms, ceiling, ...: each pex run is compared with
-        # the mean of the ceilings on either side of it.
-        cases = latencies + ("pelican",)
-        ceilings, runs = [ceiling(photos, cpus)], {case: [] for case in cases}
-        for _ in range(ROUNDS):
-            for latency, server, manifest in zip(cases, (fast, slow, federation), manifests):
-                served = server.thread_cpu()
-                steady, rate, first, wall, peak = run_pex(pex, manifest, sandbox, ["PEX_ROOT=" + pex_root],
-                                                          cpus)
-                served = (server.thread_cpu() - served) / len(photos) * 1000
-                ceilings.append(ceiling(photos, cpus))
-                runs[latency].append((steady, steady / ((ceilings[-2] + ceilings[-1]) / 2), rate, first,
-                                      wall, peak, served))
+        servers = (fast, slow, federation)
+        manifests = write_manifests(tmp, servers, federation, photos)
+        cases = list(zip(latencies + ("pelican",), servers, manifests))
+        ceilings, runs = paired_rounds(pex, photos, cpus, sandbox, pex_root, cases)
         # Every row is a median, as the ratio is: one fast round must not make (1) look better
-        # than the ceilings the ratios were taken against. (2)'s figures are its median round's.
+        # than the ceilings the ratios were taken against.
         out.append(("(1) in-process ceiling (decode + RMS)", "{:.1f} photos/s (median of rounds: {})".format(
             statistics.median(ceilings), ", ".join("{:.0f}".format(c) for c in ceilings))))
-        middle = {latency: sorted(runs[latency], key=lambda run: run[1])[len(runs[latency]) // 2]
-                  for latency in latencies}
         for latency in latencies:
-            steady, _, rate, first, wall, _, served = middle[latency]
+            middle = median_round(runs[latency])
             out.append(("(2) pex over HTTP, {:.0f} ms latency".format(latency * 1000),
-                        "{:.2f} x (1) (median of rounds: {}); {:.1f} photos/s steady state, job's own "
-                        "rate {:.1f}/s, first photo's line after {:.2f} s, {:.1f} s wall; server "
-                        "{:.2f} ms CPU/photo".format(
-                            statistics.median(run[1] for run in runs[latency]),
-                            ", ".join("{:.2f}".format(run[1]) for run in runs[latency]),
-                            steady, rate, first, wall, served)))
+                        "{}; {:.1f} photos/s steady state, job's own rate {:.1f}/s, first photo's line "
+                        "after {:.2f} s, {:.1f} s wall; server {:.2f} ms CPU/photo".format(
+                            _ratios(runs[latency]), middle.steady, middle.rate, middle.first, middle.wall,
+                            middle.served)))
         out += whole_job_rows(pex, photos, manifests[1], tmp)
         base = sequential(slow.urls()[: max(10, len(photos) // 4)])
         out.append(("(3) sequential urllib, {:.0f} ms latency".format(latencies[1] * 1000),
-                    "{:.1f} photos/s; (2) = {:.1f} x (3)".format(base, middle[latencies[1]][0] / base)))
-        pelican_runs = runs["pelican"]
-        steady, _, rate, first, wall, _, served = sorted(pelican_runs, key=lambda run: run[1])[len(pelican_runs) // 2]
+                    "{:.1f} photos/s; (2) = {:.1f} x (3)".format(
+                        base, median_round(runs[latencies[1]]).steady / base)))
+        middle = median_round(runs["pelican"])
         out.append(("(5) pex over a Pelican federation, {:.0f} ms latency".format(latencies[1] * 1000),
-                    "{:.2f} x (1) (median of rounds: {}); {:.1f} photos/s steady state, job's own "
-                    "rate {:.1f}/s; director asked {} times in {} runs of {} photos".format(
-                        statistics.median(run[1] for run in pelican_runs),
-                        ", ".join("{:.2f}".format(run[1]) for run in pelican_runs),
-                        steady, rate, federation.redirects, ROUNDS, len(photos))))
-    peak = max(run[5] for case in cases for run in runs[case])
+                    "{}; {:.1f} photos/s steady state, job's own rate {:.1f}/s; director asked {} times "
+                    "in {} runs of {} photos".format(_ratios(runs["pelican"]), middle.steady, middle.rate,
+                                                     federation.redirects, ROUNDS, len(photos))))
+    peak = max(run.peak for rounds in runs.values() for run in rounds)
     out.append(("pex cold start (empty PEX_ROOT, libraries imported)", "{:.2f} s".format(cold)))
     out.append(("pex warm start", "{:.2f} s".format(warm)))
     out.append(("peak RSS of the pex job (default workers)", "{:.0f} MB".format(peak)))

@@ -177,9 +177,7 @@ def _exposure(rng: random.Random, year: int) -> float:
 
 def _scene(rng: random.Random, size: Tuple[int, int], colour: bool):
     """A small drawing of a building, a portrait, a group or a landscape, in RGB."""
-    from PIL import Image, ImageDraw
-
-    width, height = size
+    from PIL import ImageDraw
 
     def tone(gray: int, hue: Tuple[int, int, int]) -> Tuple[int, int, int]:
         if not colour:
@@ -187,6 +185,18 @@ def _scene(rng: random.Random, size: Tuple[int, int], colour: bool):
         jitter = rng.randint(-20, 20)
         return tuple(min(max(c + jitter, 0), 255) for c in hue)
 
+    image, horizon = _backdrop(rng, size, tone)
+    draw = ImageDraw.Draw(image)
+    kind = rng.choice(("building", "building", "portrait", "group", "landscape"))
+    _SUBJECTS[kind](rng, tone, image, draw, horizon)
+    return image
+
+
+def _backdrop(rng: random.Random, size: Tuple[int, int], tone):
+    """A sky and the ground, each a vertical gradient, and where they meet: (image, horizon)."""
+    from PIL import Image
+
+    width, height = size
     horizon = int(height * rng.uniform(0.45, 0.7))
     sky = Image.linear_gradient("L").resize((width, horizon))
     image = Image.new("RGB", size, tone(90, (80, 90, 70)))
@@ -199,51 +209,64 @@ def _scene(rng: random.Random, size: Tuple[int, int], colour: bool):
     ground_bottom = tone(rng.randint(30, 90), (60, 70, 40))
     image.paste(Image.merge("RGB", [ground.point(lambda v, a=a, b=b: a + (b - a) * v // 255)
                                     for a, b in zip(ground_top, ground_bottom)]), (0, horizon))
-    draw = ImageDraw.Draw(image)
-    kind = rng.choice(("building", "building", "portrait", "group", "landscape"))
-    if kind == "building":
-        for _ in range(rng.randint(1, 3)):
-            left = rng.randint(-width // 5, width * 3 // 4)
-            right = left + rng.randint(width // 4, width * 2 // 3)
-            top = rng.randint(height // 8, horizon - height // 10)
-            wall = tone(rng.randint(60, 170), rng.choice(((150, 80, 60), (170, 160, 140), (120, 110, 100))))
-            draw.rectangle((left, top, right, horizon + height // 20), fill=wall)
-            if rng.random() < 0.5:  # a gable or a tower
-                draw.polygon(((left, top), (right, top), ((left + right) // 2, top - height // 8)),
-                             fill=tone(rng.randint(40, 100), (90, 60, 50)))
-            window = tone(rng.randint(10, 60), (40, 40, 50))
-            step_x, step_y = rng.randint(8, 16), rng.randint(10, 18)
-            for y in range(top + 6, horizon - 6, step_y):
-                for x in range(left + 5, right - 5, step_x):
-                    draw.rectangle((x, y, x + step_x // 3, y + step_y // 2), fill=window)
-    elif kind == "portrait":
-        image.paste(tone(rng.randint(90, 200), (150, 140, 120)), (0, 0) + size)
-        cx, cy, r = width // 2 + rng.randint(-width // 10, width // 10), height * 2 // 5, min(size) // 6
-        draw.polygon(((cx - 3 * r, height), (cx - r, cy + r), (cx + r, cy + r), (cx + 3 * r, height)),
-                     fill=tone(rng.randint(15, 70), (40, 40, 60)))
-        skin, hair = tone(rng.randint(150, 220), (220, 180, 150)), tone(rng.randint(20, 80), (60, 40, 30))
-        draw.ellipse((cx - r, cy - int(1.3 * r), cx + r, cy + int(1.1 * r)), fill=skin)
-        draw.chord((cx - r, cy - int(1.4 * r), cx + r, cy + r // 2), 180, 360, fill=hair)
-    elif kind == "group":
-        people = rng.randint(4, 12)
-        r = max(width // (people * 3), 3)
-        for row in range(rng.randint(1, 3)):
-            base = horizon + row * 3 * r
-            for i in range(people):
-                cx = int((i + 0.5 + rng.uniform(-0.2, 0.2)) * width / people)
-                coat = tone(rng.randint(10, 90), rng.choice(((40, 40, 60), (90, 70, 50), (160, 40, 40))))
-                draw.rectangle((cx - int(1.3 * r), base, cx + int(1.3 * r), base + 4 * r), fill=coat)
-                skin = tone(rng.randint(140, 220), (220, 180, 150))
-                draw.ellipse((cx - r, base - 2 * r, cx + r, base), fill=skin)
-    else:
-        for _ in range(rng.randint(3, 9)):
-            cx, r = rng.randint(0, width), rng.randint(height // 14, height // 5)
-            draw.line((cx, horizon, cx, horizon - r), fill=tone(40, (70, 50, 30)), width=max(r // 6, 1))
-            draw.ellipse((cx - r, horizon - 2 * r, cx + r, horizon - r // 3),
-                         fill=tone(rng.randint(30, 110), (50, 100, 40)))
-        draw.polygon(((width // 2, height), (width // 2 + width // 5, height), (width // 2 + 4, horizon),
-                      (width // 2 - 4, horizon)), fill=tone(rng.randint(120, 180), (170, 150, 120)))
-    return image
+    return image, horizon
+
+
+def _building(rng: random.Random, tone, image, draw, horizon: int) -> None:
+    width, height = image.size
+    for _ in range(rng.randint(1, 3)):
+        left = rng.randint(-width // 5, width * 3 // 4)
+        right = left + rng.randint(width // 4, width * 2 // 3)
+        top = rng.randint(height // 8, horizon - height // 10)
+        wall = tone(rng.randint(60, 170), rng.choice(((150, 80, 60), (170, 160, 140), (120, 110, 100))))
+        draw.rectangle((left, top, right, horizon + height // 20), fill=wall)
+        if rng.random() < 0.5:  # a gable or a tower
+            draw.polygon(((left, top), (right, top), ((left + right) // 2, top - height // 8)),
+                         fill=tone(rng.randint(40, 100), (90, 60, 50)))
+        window = tone(rng.randint(10, 60), (40, 40, 50))
+        step_x, step_y = rng.randint(8, 16), rng.randint(10, 18)
+        for y in range(top + 6, horizon - 6, step_y):
+            for x in range(left + 5, right - 5, step_x):
+                draw.rectangle((x, y, x + step_x // 3, y + step_y // 2), fill=window)
+
+
+def _portrait(rng: random.Random, tone, image, draw, horizon: int) -> None:
+    width, height = size = image.size
+    image.paste(tone(rng.randint(90, 200), (150, 140, 120)), (0, 0) + size)
+    cx, cy, r = width // 2 + rng.randint(-width // 10, width // 10), height * 2 // 5, min(size) // 6
+    draw.polygon(((cx - 3 * r, height), (cx - r, cy + r), (cx + r, cy + r), (cx + 3 * r, height)),
+                 fill=tone(rng.randint(15, 70), (40, 40, 60)))
+    skin, hair = tone(rng.randint(150, 220), (220, 180, 150)), tone(rng.randint(20, 80), (60, 40, 30))
+    draw.ellipse((cx - r, cy - int(1.3 * r), cx + r, cy + int(1.1 * r)), fill=skin)
+    draw.chord((cx - r, cy - int(1.4 * r), cx + r, cy + r // 2), 180, 360, fill=hair)
+
+
+def _group(rng: random.Random, tone, image, draw, horizon: int) -> None:
+    width = image.size[0]
+    people = rng.randint(4, 12)
+    r = max(width // (people * 3), 3)
+    for row in range(rng.randint(1, 3)):
+        base = horizon + row * 3 * r
+        for i in range(people):
+            cx = int((i + 0.5 + rng.uniform(-0.2, 0.2)) * width / people)
+            coat = tone(rng.randint(10, 90), rng.choice(((40, 40, 60), (90, 70, 50), (160, 40, 40))))
+            draw.rectangle((cx - int(1.3 * r), base, cx + int(1.3 * r), base + 4 * r), fill=coat)
+            skin = tone(rng.randint(140, 220), (220, 180, 150))
+            draw.ellipse((cx - r, base - 2 * r, cx + r, base), fill=skin)
+
+
+def _landscape(rng: random.Random, tone, image, draw, horizon: int) -> None:
+    width, height = image.size
+    for _ in range(rng.randint(3, 9)):
+        cx, r = rng.randint(0, width), rng.randint(height // 14, height // 5)
+        draw.line((cx, horizon, cx, horizon - r), fill=tone(40, (70, 50, 30)), width=max(r // 6, 1))
+        draw.ellipse((cx - r, horizon - 2 * r, cx + r, horizon - r // 3),
+                     fill=tone(rng.randint(30, 110), (50, 100, 40)))
+    draw.polygon(((width // 2, height), (width // 2 + width // 5, height), (width // 2 + 4, horizon),
+                  (width // 2 - 4, horizon)), fill=tone(rng.randint(120, 180), (170, 150, 120)))
+
+
+_SUBJECTS = {"building": _building, "portrait": _portrait, "group": _group, "landscape": _landscape}
 
 
 def _vignette(size: Tuple[int, int], strength: float):
