@@ -188,7 +188,7 @@ def _scene(rng: random.Random, size: Tuple[int, int], colour: bool):
     image, horizon = _backdrop(rng, size, tone)
     draw = ImageDraw.Draw(image)
     kind = rng.choice(("building", "building", "portrait", "group", "landscape"))
-    _SUBJECTS[kind](rng, tone, image, draw, horizon)
+    _DRAW[kind](rng, tone, image, draw, horizon)
     return image
 
 
@@ -266,7 +266,7 @@ def _landscape(rng: random.Random, tone, image, draw, horizon: int) -> None:
                   (width // 2 - 4, horizon)), fill=tone(rng.randint(120, 180), (170, 150, 120)))
 
 
-_SUBJECTS = {"building": _building, "portrait": _portrait, "group": _group, "landscape": _landscape}
+_DRAW = {"building": _building, "portrait": _portrait, "group": _group, "landscape": _landscape}
 
 
 def _vignette(size: Tuple[int, int], strength: float):
