@@ -339,6 +339,10 @@ class Photos:
 class Merge:
     """Results documents merged as they are read (see the module's docstring).
 
+    Its size is that of the one object ./aggregate drives: the statistics live in the parts above
+    (Photos, Failures, Coverage, RunFacts), and what is left here is judging each file against the
+    others (metric, range, completeness) and the warnings that says, which belong together.
+
     `metric`: the metric to keep (files of another one are skipped with a warning); None means the
     first file's metric, and a file of another metric is then a UsageError (mixed metrics).
     `max_points`: how many photos to keep for the scatter plot. `manifest_records`: how many records
