@@ -4,7 +4,8 @@
 the storage server's latency, and hand each body to one of `cpus` decoder threads (Pillow releases
 the GIL while decoding): a 1-CPU slot never runs eight decoders. A decoder goes from one photo
 straight to the next queued one, without waking another thread or waiting for the GIL behind the
-fetch threads: handing a decode slot from thread to thread cost ~8% of the throughput. Memory
+fetch threads: a decode slot handed from thread to thread stood idle while the next one woke
+(README, "Benchmark", for what that cost). Memory
 stays bounded by `workers` photo bodies plus the decoded images, which all decoders together
 keep within one metrics.MemoryBudget.
 """
@@ -71,13 +72,13 @@ def tune_malloc(arenas: int) -> bool:
     """Set glibc's malloc up for a job, before its threads start; False where that is not glibc.
 
     - At most ARENAS arenas: by default glibc gives a threaded process up to 8 per core, each
-      keeping the freed photo bodies and pixel buffers it once held; 16 fetch threads took
-      320 MB of RSS where 2 arenas take 120 MB, at the same speed.
-    - Freed memory stays in the process, up to 512 MB, and blocks of up to 32 MB (a 10 MP
-      photo's pixels) come from the arenas rather than from mmap: otherwise every photo's
-      pixel buffer went back to the kernel when freed and came back as ~2,000 fresh pages.
-      That cost 100,000+ page faults and 10-20% of the throughput per 200 photos; now ~10,000.
-      The peak RSS is the same: it is set by the photos in flight, not by what was freed.
+      keeping the freed photo bodies and pixel buffers it once held, so the fetch threads'
+      arenas added to the RSS without making the job faster.
+    - Freed memory stays in the process (trim threshold), and blocks of up to 32 MiB (a 10 MP
+      RGB photo's pixels) come from the arenas rather than from mmap (mmap threshold): otherwise
+      every photo's pixel buffer went back to the kernel when freed and came back as fresh
+      pages, a page fault each. The peak RSS is the same: it is set by the photos in flight,
+      not by what was freed. The README's benchmark section gives what each of these saved.
     """
     try:
         libc = ctypes.CDLL(None)
