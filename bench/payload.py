@@ -15,9 +15,9 @@ One photo set (generated JPEGs of 1-5 megapixels) is used by every row:
 Targets: (2) >= 0.9 x (1) at both latencies; (2) >= 4 x (3) at 50 ms; peak RSS <= 250 MB;
 (4) >= 0.85 x on one CPU, >= 0.9 x on two; (5) >= 0.9 x (1); cold start <= 1 s; the pex <= 20 MB.
 BENCH_ROUNDS rounds (default 7), BENCH_WHOLE_ROUNDS for (4) (default 3). This machine is shared
-with other work and its speed drifts by +-20% within a minute, so each pex run is compared with
-the ceiling measured just before and just
-after it, and the table gives the median of those ratios.
+with other work and its speed drifts within a minute (README, "Benchmark"), so each pex run is
+compared with the ceiling measured just before and just after it, and the table gives the median
+of those ratios.
 """
 
 import io
