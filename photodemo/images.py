@@ -18,7 +18,10 @@ def photo(width=64, height=48, mode="RGB", seed=0) -> Image.Image:
         x, y = rng.randrange(width), rng.randrange(height)
         r = rng.randrange(3, max(4, width // 4))
         draw.ellipse((x - r, y - r, x + r, y + r), fill=tuple(rng.randrange(256) for _ in range(3)))
-    noise = Image.effect_noise((width, height), 40).convert("RGB")
+    # Grain from RNG, not Image.effect_noise (C's rand(), unseeded): the same seed, the same photo.
+    # Uniform bytes, scaled to the spread of a Gaussian grain of sigma 40 (uniform's is 74).
+    noise = Image.frombytes("L", (width, height), rng.randbytes(width * height))
+    noise = noise.point(lambda v: 128 + (v - 128) * 40 // 74).convert("RGB")
     colour = Image.blend(colour, noise, 0.15).filter(ImageFilter.SMOOTH)
     if mode == "RGB":
         return colour
