@@ -112,6 +112,14 @@ def pelican_objects(server, photos):
     return urls
 
 
+def fresh_sandbox(pex, sandbox):
+    """SANDBOX emptied, holding only the pex, as HTCondor gives a job its input."""
+    if os.path.exists(sandbox):
+        shutil.rmtree(sandbox)
+    os.makedirs(sandbox)
+    shutil.copy(pex, os.path.join(sandbox, "luminance.pex"))
+
+
 def run_pex(pex, manifest, sandbox, env=(), cpus=1):
     """Runs the pex on MANIFEST as HTCondor would and times the lines it prints as it goes.
 
@@ -120,10 +128,7 @@ def run_pex(pex, manifest, sandbox, env=(), cpus=1):
     timed from the CPUS-th photo's line to the last: the job's CPUS decoders start on their first
     photos together and finish them together, and all before that is its fixed cost (the pex's
     start, the imports, the first connections, the first photos)."""
-    if os.path.exists(sandbox):
-        shutil.rmtree(sandbox)
-    os.makedirs(sandbox)
-    shutil.copy(pex, os.path.join(sandbox, "luminance.pex"))
+    fresh_sandbox(pex, sandbox)
     peak = sandbox + ".peak-rss"
     stamps = []
     began = time.perf_counter()
@@ -150,10 +155,7 @@ def run_pex(pex, manifest, sandbox, env=(), cpus=1):
 def whole_job(pex, manifest, sandbox, threads, cpu=None):
     """Wall seconds of one cold job on MANIFEST, from exec to exit, as a user waits for it: a fresh
     sandbox and PEX_ROOT, OMP_NUM_THREADS=THREADS, pinned to CPU (taskset) when given."""
-    if os.path.exists(sandbox):
-        shutil.rmtree(sandbox)
-    os.makedirs(sandbox)
-    shutil.copy(pex, os.path.join(sandbox, "luminance.pex"))
+    fresh_sandbox(pex, sandbox)
     command = ["env", "-i", "PEX_ROOT=.pex", "OMP_NUM_THREADS={}".format(threads), "./luminance.pex",
                "results.json", "0", "100000"]
     if cpu is not None:
