@@ -75,8 +75,10 @@ def test_count_records_and_format_round_trip(tmp_path):
 
 
 def test_unreadable_manifest_is_one_line_error_naming_it(tmp_path):
-    with pytest.raises(ManifestError, match=r"nope\.txt: cannot read manifest"):
-        manifest.count_records(str(tmp_path / "nope.txt"))
+    path = str(tmp_path / "nope.txt")
+    with pytest.raises(ManifestError) as refused:
+        manifest.count_records(path)
+    assert str(refused.value) == path + ": cannot read manifest: No such file or directory"
 
 
 def test_a_byte_order_mark_is_skipped():
