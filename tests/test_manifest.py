@@ -77,3 +77,31 @@ def test_count_records_and_format_round_trip(tmp_path):
 def test_unreadable_manifest_is_one_line_error_naming_it(tmp_path):
     with pytest.raises(ManifestError, match=r"nope\.txt: cannot read manifest"):
         manifest.count_records(str(tmp_path / "nope.txt"))
+
+
+@pytest.mark.parametrize("url, name", [
+    ("osdf:///ospool/ap20/data/alice/photos/apf1-00001r.jpg", "apf1-00001r.jpg"),
+    ("osdf://ospool/ap20/data/alice/a.jpg", "a.jpg"),  # the two-slash form users type
+    ("stash:///ospool/x/IMG_0001.JPG", "IMG_0001.JPG"),
+    ("pelican://fed.example.org:8443/ns/v1.2/photo+1@2x~.png", "photo+1@2x~.png"),
+])
+def test_a_transferred_object_is_in_the_sandbox_under_its_last_path_component(url, name):
+    assert manifest.sandbox_name(url) == name
+
+
+@pytest.mark.parametrize("url, why", [
+    ("http://h/a.jpg", "not an object of a Pelican federation"),
+    ("/data/a.jpg", "not an object of a Pelican federation"),
+    ("osdf:///ospool/a%20b.jpg", "no percent-escapes"),
+    ("osdf:///ospool/a.jpg?v=2", "no percent-escapes, query"),
+    ("osdf:///ospool/$(x).jpg", "no percent-escapes"),
+    ("osdf:///ospool/a,b.jpg", "no percent-escapes"),
+    ("osdf:///ospool/caf\u00e9.jpg", "no percent-escapes"),
+    ("osdf:///ospool/photos/", "no file name"),
+    ("osdf:///ospool/photos/..", "no file name"),
+    ("osdf:///ospool/.job.ad", "HTCondor's own"),
+    ("osdf:///ospool/_condor_stdin", "HTCondor's own"),
+])
+def test_an_object_whose_sandbox_name_the_job_could_not_know_is_refused(url, why):
+    with pytest.raises(ValueError, match=why.replace("?", r"\?").replace("$", r"\$")):
+        manifest.sandbox_name(url)

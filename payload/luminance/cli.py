@@ -69,6 +69,11 @@ def parser() -> argparse.ArgumentParser:
     tuning.add_argument("--max-pixels", type=whole_number(1), default=None, metavar="N",
                         help="largest image accepted, in pixels (default: Pillow's "
                              "decompression-bomb limit, 89478485)")
+    tuning.add_argument("--transferred", action="store_true",
+                        help="HTCondor transferred the osdf://, stash:// and pelican:// objects "
+                             "of these records into the working directory (./submit "
+                             "--transfer-osdf): read each from its file name there, record it by "
+                             "its URL (default: read them through the federation's caches)")
     p.add_argument("--version", action="version", version="%(prog)s {}".format(__version__))
     return p
 
@@ -169,7 +174,8 @@ def _run(args, document, records, workers, cpus, started) -> int:
     job = document["job"]
     print("/* Running on host: {} */".format(job["host"]), flush=True)
     fetcher = Fetcher(timeout=args.timeout, retries=args.retries, max_bytes=args.max_bytes,
-                      pool_size=workers, version=job["payload_version"], deadline=args.deadline)
+                      pool_size=workers, version=job["payload_version"], deadline=args.deadline,
+                      sandbox=os.getcwd() if args.transferred else None)
 
     def report(entry: Dict) -> None:
         if "luminance" in entry:

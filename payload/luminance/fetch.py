@@ -19,6 +19,7 @@ import urllib.request
 from typing import Callable, Optional, Sequence, Union
 
 from luminance import pelican
+from luminance.manifest import sandbox_name
 from luminance.transport import MAX_HOSTS, Body, FetchError, Head, Transport, site_proxies, too_big
 
 __all__ = ["Fetcher", "FetchError", "Body", "Head", "frontier_proxies", "DEFAULT_MAX_BYTES",
@@ -38,8 +39,11 @@ class Fetcher:
 
     def __init__(self, timeout: float = 30.0, retries: int = 4, max_bytes: int = DEFAULT_MAX_BYTES,
                  backoff: float = 0.5, pool_size: int = 16, version: str = "?",
-                 deadline: float = DEFAULT_DEADLINE):
+                 deadline: float = DEFAULT_DEADLINE, sandbox: Optional[str] = None):
         self.timeout, self.retries, self.max_bytes = timeout, retries, max_bytes
+        # Where HTCondor put the federation objects it transferred for the job (--transferred):
+        # they are read there, never through the federation.
+        self.sandbox = sandbox
         self.backoff, self.deadline = backoff, deadline
         self.user_agent = USER_AGENT.format(version, platform.python_version())
         self.transport = Transport(timeout, max_bytes, deadline, pool_size, self.user_agent)
@@ -63,6 +67,8 @@ class Fetcher:
             if scheme in ("http", "https"):
                 return self.first([url])
             if scheme in pelican.SCHEMES:
+                if self.sandbox is not None:
+                    return self._read_transferred(url)
                 return self.pelican.get(url)
             if scheme == "file":
                 if parts.netloc not in ("", "localhost"):
@@ -107,6 +113,19 @@ class Fetcher:
                 delay = min(MAX_BACKOFF, self.backoff * 2 ** attempt) * random.uniform(0.5, 1.0)
             time.sleep(delay)
             attempt += 1
+
+    def _read_transferred(self, url: str) -> Body:
+        """The object at URL from the file HTCondor transferred it to in the job's sandbox."""
+        try:
+            name = sandbox_name(url)
+        except ValueError as exc:
+            raise FetchError("HTCondor cannot have transferred it: {}".format(exc),
+                             transient=False) from None
+        path = os.path.join(self.sandbox, name)
+        if not os.path.lexists(path):
+            raise FetchError("not in the job's sandbox as {} (./submit --transfer-osdf has HTCondor "
+                             "transfer it there)".format(name), transient=False)
+        return self._read_file(path)
 
     def _read_file(self, path: str) -> Body:
         try:
