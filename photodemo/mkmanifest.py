@@ -70,7 +70,9 @@ def photo_url(root: str, path: str, base_url: Optional[str]) -> str:
     if base_url is None:
         return pathlib.Path(os.path.abspath(os.path.join(root, *path.split("/")))).as_uri()
     quoted = "/".join(urllib.parse.quote(part, safe="") for part in path.split("/"))
-    return base_url.rstrip("/") + "/" + quoted
+    # Only the path's trailing slashes go: osdf:/// (the whole federation) keeps its "://".
+    scheme, separator, rest = base_url.partition("://")
+    return scheme + separator + rest.rstrip("/") + "/" + quoted
 
 
 def check_base_url(base_url: str) -> str:
