@@ -50,8 +50,9 @@ EPILOG = """Interrupted (Ctrl-C, SIGTERM): --local keeps finished results (resum
 --wait stops watching, the jobs go on.
 
 Files: submit.sub, submit.json (the run's plan and clusters), job.log (HTCondor's event log),
-log/job.output.START, log/job.error.START (a rerun moves earlier ones to .1, .2, ...) and
-slices/ with --split are written in the current directory, results-START.json in --results.
+log/job.output.START, log/job.error.START (a rerun moves earlier ones to .1, .2, ...),
+slices/ with --split and transfers.txt with --transfer-osdf are written in the current directory,
+results-START.json in --results.
 """
 
 
