@@ -6,7 +6,8 @@ are retried with exponential backoff, honouring Retry-After; other failures are 
 retried. `http_proxy`/`https_proxy`/`no_proxy` are honoured (requests reads them); when no
 http_proxy is set, the site's squid is the HTTP proxy: FRONTIER_PROXY (the OSG convention the
 tutorial's job wrapper followed), else OSG_SQUID_LOCATION (what OSPool workers export). How each
-try goes over the wire is transport.py's; this module decides what to try and how often.
+try goes over the wire is transport.py's (each host's proxy, TLS and pool: routes.py; a try's
+deadline: deadlines.py); this module decides what to try and how often.
 """
 
 import os
@@ -20,7 +21,8 @@ from typing import Callable, Optional, Sequence, Union
 
 from luminance import pelican
 from luminance.manifest import sandbox_name
-from luminance.transport import MAX_HOSTS, Body, FetchError, Head, Transport, site_proxies, too_big
+from luminance.routes import MAX_HOSTS, site_proxies
+from luminance.transport import Body, FetchError, Head, Transport, too_big
 
 __all__ = ["Fetcher", "FetchError", "Body", "Head", "frontier_proxies", "DEFAULT_MAX_BYTES",
            "DEFAULT_DEADLINE", "MAX_HOSTS"]
