@@ -68,6 +68,9 @@ def test_each_job_transfers_its_chunks_objects_with_htcondors_osdf_plugin(workdi
     assert not worker("https,osdf,pelican").matches(ads[1])  # stash:// needs its method too
     assert worker("https,http").matches(ads[2])
     text = (workdir / "submit.sub").read_text()
+    items = list(htcondor.Submit(text).itemdata())  # ProcId N runs the Nth chunk
+    assert [(item["start"], item["count"]) for item in items] == [("0", "5"), ("5", "5"), ("10", "2")]
+    assert items[2]["objects"] == ""
     assert "queue start,count,objects from transfers.txt" in text
     assert "transfer_input_files = results-$(start).json, $(objects)" in text
 
