@@ -5,16 +5,20 @@ The pex carries wheels for CPython 3.9-3.14 on manylinux x86_64 and aarch64, so 
 any worker's `python3` with nothing installed. It boots through /bin/sh (`--sh-boot`), which
 finds a python3 even when HTCondor gives the job no PATH. Every wheel is downloaded with
 `pip download --require-hashes` against payload/requirements.txt, so what goes into the pex is
-exactly what the hashes pin. The wheels travel stored in the pex file, outside what pex unpacks,
-and the job unpacks only those that fit its Python (payload/luminance/bundle.py): pex would
-install all twelve platforms' Pillows on every job's first start.
+exactly what the hashes pin. The wheels' files travel in the pex as a store of their own, each
+distinct file once, LZMA-compressed, outside what pex unpacks, and the job assembles only the
+wheels that fit its Python (payload/luminance/bundle.py says why pex's own wheel handling does
+not do here). Pillow's text rendering is left out (TEXT_RENDERING).
 
 Usage: build.py [--platform all|current] [--python 3.9,...] [--arch x86_64,aarch64] [--output FILE]
 """
 
 import argparse
 import hashlib
+import json
+import lzma
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,13 +30,24 @@ PACKAGE = os.path.join(HERE, "payload", "luminance")
 REQUIREMENTS = os.path.join(HERE, "payload", "requirements.txt")
 import photodemo  # noqa: E402,F401  (the one bootstrap: makes payload/luminance importable)
 import luminance.command  # noqa: E402  (not `command`: the build steps' command lines are)
-from luminance.bundle import ZIP_PREFIX  # noqa: E402  (the payload reads the wheels from there)
+from luminance import bundle  # noqa: E402  (the payload reads the store this writes)
+from luminance.bundle import ZIP_PREFIX  # noqa: E402
 from luminance.errors import EXIT_FAILED, EXIT_OK, PhotodemoError  # noqa: E402
 
 PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
 ARCHES = ("x86_64", "aarch64")
 # Pillow 11.3.0 ships manylinux2014 (glibc 2.17) wheels: the widest reach among OSPool workers.
 MANYLINUX = ("manylinux2014_{}", "manylinux_2_17_{}", "manylinux_2_28_{}")
+# CPythons that may start the pex: those without wheels in it write their results file saying so
+# (exit code 5) instead of failing in pex's own start-up, which leaves HTCondor nothing.
+BOOT_PYTHONS = ("3.6", "3.7", "3.8") + PYTHONS
+# Pillow's text rendering (FreeType, HarfBuzz, Brotli for WOFF2 fonts, libpng for FreeType's PNG
+# glyphs): no photo needs it. Pillow decodes PNG with zlib, not libpng.
+TEXT_RENDERING = ("PIL/_imagingft.", "pillow.libs/libfreetype-", "pillow.libs/libharfbuzz-",
+                  "pillow.libs/libbrotli", "pillow.libs/libpng16-")
+# CPython versions whose own files share one solid LZMA stream: more share a stream, the smaller
+# the pex, but the more a job may decode before reaching its own (README, "The payload").
+CHAIN = 3
 EXIT_CODES = {EXIT_OK: "built", EXIT_FAILED: "pip or pex"}
 
 
@@ -87,8 +102,15 @@ def download(wheelhouse, python=None, arch=None):
         _run(command + ["--no-index", "--find-links", wheelhouse], what)
     except BuildError:
         _run(command, what)
+    # Only the projects pinned now: a folder may hold wheels of projects once pinned.
     return sorted(os.path.join(wheelhouse, name) for name in os.listdir(wheelhouse)
-                  if name.endswith(".whl"))
+                  if name.endswith(".whl") and bundle._project(name) in _pinned())
+
+
+def _pinned():
+    with open(REQUIREMENTS, encoding="utf-8") as stream:
+        return {bundle._project(match.group(1)) for match in
+                (re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", line) for line in stream) if match}
 
 
 def stage_sources(directory):
@@ -97,28 +119,145 @@ def stage_sources(directory):
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "_wheels"))
 
 
-def add_wheels(pex_file, wheels):
-    """Store WHEELS in PEX_FILE under bundle.ZIP_PREFIX: as they are (they are zips already),
-    with fixed dates and modes so that the same inputs give the same pex."""
-    with zipfile.ZipFile(pex_file, "a", compression=zipfile.ZIP_STORED) as archive:
-        for wheel in wheels:
-            info = zipfile.ZipInfo(ZIP_PREFIX + os.path.basename(wheel), date_time=(1980, 1, 1, 0, 0, 0))
+def _arch(wheel):
+    """The machine a wheel is built for, or "any" for a pure-Python one."""
+    arches = {match.group(1) for *_, plat in bundle._wheel_tags(wheel)
+              for match in [bundle._PLATFORM_TAG.match(plat)] if match}
+    return arches.pop() if len(arches) == 1 else "any"
+
+
+def _python_order(wheel):
+    """Where a wheel's files go in its pack: pure ones first, then by CPython version, so that a
+    job on an older Python decodes less of the stream."""
+    versions = [int(python[3:]) for python, abi, _ in bundle._wheel_tags(wheel)
+                if python.startswith("cp3") and abi != "none"]
+    return min(versions) if versions else -1
+
+
+def _left_out(wheel, path):
+    return os.path.basename(wheel).lower().startswith("pillow-") and path.startswith(TEXT_RENDERING)
+
+
+def _read_wheels(wheels):
+    """Each wheel's kept files as (path, sha256, data, mode), and the names of those left out."""
+    contents, dropped = {}, set()
+    for wheel in wheels:
+        files = []
+        with zipfile.ZipFile(wheel) as archive:
+            for info in sorted(archive.infolist(), key=lambda i: i.filename):
+                if info.is_dir():
+                    continue
+                if _left_out(wheel, info.filename):
+                    dropped.add(os.path.basename(info.filename))
+                    continue
+                data = archive.read(info)
+                mode = 0o755 if (info.external_attr >> 16) & 0o111 else 0o644
+                files.append((info.filename, hashlib.sha256(data).hexdigest(), data, mode))
+        contents[os.path.basename(wheel)] = files
+    for name, files in contents.items():
+        for path, _, data, _ in files:
+            # A kept library that links one left out would fail to load on the worker.
+            needs = sorted(lib for lib in dropped if data.startswith(b"\x7fELF") and lib.encode() in data)
+            if needs:
+                raise BuildError("{}: {} needs {}, which build.py leaves out".format(
+                    name, path, ", ".join(needs)))
+    return contents
+
+
+def make_store(wheels):
+    """The store bundle.py reads: (the index, {pack name: LZMA stream}). Every distinct file of
+    WHEELS once: files shared across machines in "any.xz"; those shared by CPython versions of
+    one machine in "<arch>.xz"; those of one version (the extension modules) in a chain of
+    CHAIN versions, "<arch>-cp39-cp311.xz": a solid stream finds what the versions' builds
+    share, and a job decodes its chain only as far as its own version."""
+    contents = _read_wheels(wheels)
+    users, data_of, path_of = {}, {}, {}
+    for name, files in contents.items():
+        for path, digest, data, _ in files:
+            users.setdefault(digest, set()).add(name)
+            data_of[digest], path_of[digest] = data, path
+    chains = _chains(contents)
+    placed = {}  # pack -> [(order key, sha256)]
+    for digest, names in users.items():
+        arches = {_arch(name) for name in names}
+        versions = {_python_order(name) for name in names}
+        arch = arches.pop() if len(arches) == 1 else "any"
+        if arch == "any" or len(versions) > 1 or -1 in versions:
+            pack = arch
+        else:
+            pack = chains[arch, versions.pop()]
+        placed.setdefault(pack + ".xz", []).append(((min(versions or {-1}), path_of[digest]), digest))
+    blobs, packs, number = [], {}, {}
+    for pack, members in sorted(placed.items()):
+        raw, offset = [], 0
+        for _, digest in sorted(members):
+            number[digest] = len(blobs)
+            blobs.append([digest, pack, offset, len(data_of[digest])])
+            raw.append(data_of[digest])
+            offset += len(data_of[digest])
+        packs[pack] = _compress(b"".join(raw))
+    index = {"format": bundle.FORMAT,
+             "left_out": sorted(TEXT_RENDERING),
+             "blobs": blobs,
+             "wheels": {name: [[path, number[digest], mode] for path, digest, _, mode in files]
+                        for name, files in sorted(contents.items())}}
+    return index, packs
+
+
+def _chains(contents):
+    """{(arch, CPython minor): the name of the pack of its own files}, CHAIN versions a pack."""
+    out = {}
+    for arch in sorted({_arch(name) for name in contents} - {"any"}):
+        versions = sorted({_python_order(name) for name in contents if _arch(name) == arch} - {-1})
+        for start in range(0, len(versions), CHAIN):
+            group = versions[start:start + CHAIN]
+            pack = "{}-cp3{}".format(arch, group[0]) + ("-cp3{}".format(group[-1]) if len(group) > 1 else "")
+            out.update({(arch, version): pack for version in group})
+    return out
+
+
+def _compress(raw):
+    # One solid stream with a window over all of it: the extension modules built for different
+    # CPython versions differ little, and LZMA finds what they share.
+    window = max(1 << 22, min(1 << 27, 1 << max(0, len(raw) - 1).bit_length()))
+    return lzma.compress(raw, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, filters=[
+        {"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME, "dict_size": window}])
+
+
+def add_store(pex_file, wheels):
+    """Store WHEELS' files in PEX_FILE under bundle.ZIP_PREFIX (bundle.py reads them), with fixed
+    dates and modes so that the same inputs give the same pex."""
+    index, packs = make_store(wheels)
+    entries = [(bundle.INDEX, json.dumps(index, sort_keys=True, separators=(",", ":")).encode(),
+                zipfile.ZIP_DEFLATED)]
+    entries += [(ZIP_PREFIX + name, data, zipfile.ZIP_STORED) for name, data in sorted(packs.items())]
+    with zipfile.ZipFile(pex_file, "a") as archive:
+        for name, data, method in entries:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
             info.external_attr = 0o644 << 16
-            with open(wheel, "rb") as stream:
-                archive.writestr(info, stream.read())
+            info.compress_type = method
+            archive.writestr(info, data)
 
 
 def pex_command(sources, output, build_targets):
+    """pex's command: our code only (the wheels go in the store). Every CPython from 3.6 may boot
+    it, the ones it carries wheels for first: on a worker whose python3 is too old, the job
+    still starts, finds no wheels for it, and records why (bundle.BundleError, exit code 5)."""
+    if build_targets:
+        carried = sorted({python for python, _ in build_targets}, key=_version, reverse=True)
+    else:
+        carried = ["{}.{}".format(*sys.version_info[:2])]
+    boot = carried + [python for python in sorted(BOOT_PYTHONS, key=_version, reverse=True)
+                      if python not in carried]
     command = [sys.executable, "-m", "pex", "--sh-boot", "--no-pypi", "--sources-directory", sources,
                "--entry-point", "luminance", "--output-file", output]
-    if build_targets:
-        versions = sorted({python for python, _ in build_targets},
-                          key=lambda version: tuple(map(int, version.split("."))))
-        command += ["--interpreter-constraint", "CPython>={},<3.{}".format(
-            versions[0], int(versions[-1].split(".")[1]) + 1)]
-    else:
-        command += ["--interpreter-constraint", "CPython=={}.{}.*".format(*sys.version_info[:2])]
+    for python in boot:
+        command += ["--interpreter-constraint", "CPython=={}.*".format(python)]
     return command
+
+
+def _version(python):
+    return tuple(map(int, python.split(".")))
 
 
 def sha256(path):
@@ -148,7 +287,7 @@ def build(output, platform="all", wheelhouse=None, pythons=PYTHONS, arches=ARCHE
         stage_sources(sources)
         partial = os.path.join(tmp, "luminance.pex")
         _run(pex_command(sources, partial, build_targets), "building the pex")
-        add_wheels(partial, [wheels[name] for name in sorted(wheels)])
+        add_store(partial, [wheels[name] for name in sorted(wheels)])
         shutil.move(partial, output + ".tmp")
         os.replace(output + ".tmp", output)
     return output

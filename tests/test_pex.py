@@ -12,6 +12,7 @@ import time
 import pytest
 from PIL import Image
 
+import hostile
 from luminance import results
 from photodemo import images
 from test_metrics import independent, pixels_of
@@ -205,3 +206,216 @@ def test_eviction_keeps_finished_results(pex, tmp_path, server):
     assert [(f["record"], f["transient"]) for f in document["failures"]] == [(3, True), (4, True), (5, True)]
     assert document["job"]["complete"] is False
     assert json.loads(out.splitlines()[1].rstrip(","))[0] == 1900
+
+
+@pytest.mark.slow
+def test_hostile_photos_cost_only_themselves(pex, tmp_path, server):
+    # Each of these ended the job, ran a program or went past its memory before; now each is
+    # one failure, in a fresh pex process (Pillow's plugins not yet loaded), and the good photo
+    # beside them is measured. The job ad gives the job 400 MB: 144 MB for the decoders.
+    gs = tmp_path / "bin" / "gs"
+    gs.parent.mkdir()
+    gs.write_text("#!/bin/sh\ntouch '{}'\n".format(tmp_path / "gs-ran"))
+    gs.chmod(0o755)
+    seeds = hostile.seeds()
+    files = {"/bomb.j2k": hostile.j2k(3000, 3000), "/bomb.webp": hostile.webp(9000, 9000),
+             "/scans.jpg": hostile.progressive_jpeg(1000), "/a.eps": images.encode(images.photo(16, 16), "EPS"),
+             "/a.qoi": seeds["qoi"], "/good.jpg": images.jpeg(40, 30, seed=1)}
+    for path, data in files.items():
+        server.add(path, data)
+    manifest = tmp_path / "manifest.txt"
+    manifest.write_bytes(b"\xef\xbb\xbf" + "".join("{} 1900\n".format(server.url(path)) for path in files).encode()
+                         + "file://{}/a%00.jpg 1901\n".format(tmp_path).encode() + b"x.jpg 1500\n")
+    ad = tmp_path / ".job.ad"
+    ad.write_text("RequestMemory = 400\n")
+    sandbox = sandbox_with(pex, tmp_path)
+    proc = run_job(sandbox, str(manifest), "results.json", "0", "20", "--retries", "0",
+                   env={"PATH": "{}:/usr/bin:/bin".format(gs.parent), "_CONDOR_JOB_AD": str(ad)})
+    assert proc.returncode == 0, proc.stderr
+    document = results.read(str(sandbox / "results.json"))
+    assert [photo["url"].rsplit("/", 1)[-1] for photo in document["photos"]] == ["good.jpg"]
+    reasons = [failure["reason"] for failure in document["failures"]]
+    assert reasons[0].startswith("too big to decode in the job's memory: 3000x3000 RGB JPEG2000 needs")
+    assert reasons[0].endswith("the decoders may use 144 MB")
+    assert "too big to decode in the job's memory: 9000x9000 RGB WEBP" in reasons[1]
+    assert reasons[2] == "JPEG with 1000 scans, the job's limit is 100"
+    assert reasons[3].startswith("not an image in a supported photo format") and reasons[4] == reasons[3]
+    assert "embedded null byte" in reasons[5]
+    assert reasons[6].startswith("malformed manifest line: implausible year 1500")
+    assert not (tmp_path / "gs-ran").exists()
+
+
+@pytest.mark.slow
+def test_a_rerun_in_the_sandbox_of_its_results_never_loses_photos(pex, tmp_path, server):
+    # HTCondor transfers the chunk's results file into a rerun's sandbox: a rerun during a storage
+    # outage keeps the 2 photos + 1 transient failure it finds, never 0 photos + 3 transients.
+    for name in "ab":
+        server.add("/{}.jpg".format(name), images.jpeg(40, 30, seed=ord(name)))
+    server.add("/c.jpg", status=503, content_type="text/plain")
+    manifest = tmp_path / "manifest.txt"
+    manifest.write_text("".join("{} 190{}\n".format(server.url("/{}.jpg".format(n)), i) for i, n in enumerate("abc")))
+    sandbox = sandbox_with(pex, tmp_path)
+    first = run_job(sandbox, str(manifest), "results-0.json", "0", "3", "--retries", "0")
+    assert first.returncode == 3, first.stderr
+    for name in "abc":
+        server.add("/{}.jpg".format(name), status=503, content_type="text/plain")
+    again = run_job(sandbox, str(manifest), "results-0.json", "0", "3", "--retries", "0")
+    assert again.returncode == 3, again.stderr
+    document = results.read(str(sandbox / "results-0.json"))
+    assert [photo["record"] for photo in document["photos"]] == [0, 1]
+    assert [(f["record"], f["transient"]) for f in document["failures"]] == [(2, True)]
+    assert again.stdout.count("],\n") == 2 and "2 results kept" in again.stdout
+
+
+# -- Placement: whatever python3 a worker has, the job ends with a results file and an exit code
+# that says whether to run it elsewhere (5: this worker cannot run the payload).
+
+PYENV = "/root/.pyenv/versions"
+
+
+def pyenv_python(minor):
+    """A pyenv CPython 3.MINOR's python3, or None."""
+    import glob
+    found = sorted(glob.glob("{}/3.{}.*/bin/python3".format(PYENV, minor)))
+    return found[-1] if found else None
+
+
+def only_python(tmp_path, python):
+    """A folder whose only python3 is PYTHON: PEX_PYTHON_PATH pointing at it is a worker whose
+    only interpreter that is (pex's sh-boot and its runtime both search there)."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    (folder / "python3").symlink_to(python)
+    return str(folder)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("minor", [6, 7, 8])
+def test_a_worker_with_a_python_too_old_writes_results_and_exits_5(pex, site, tmp_path, minor):
+    python = pyenv_python(minor)
+    if not python:
+        pytest.skip("no CPython 3.{} on this machine (pyenv)".format(minor))
+    _, manifest = site
+    sandbox = sandbox_with(pex, tmp_path)
+    proc = run_job(sandbox, manifest, "results.json", "0", "5",
+                   env={"PEX_PYTHON_PATH": only_python(tmp_path, python), "PEX_ROOT": ".pex"})
+    assert proc.returncode == 5, proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("luminance.pex: error: this pex has no pillow for CPython 3.{} on ".format(minor))
+    assert "it serves CPython 3." in line
+    job = results.read(str(sandbox / "results.json"))["job"]
+    assert job["python"].startswith("3.{}.".format(minor)) and job["complete"] is False
+    assert job["error"] == line[len("luminance.pex: error: "):]
+
+
+@pytest.mark.slow
+def test_no_python_at_all_is_pexs_own_message(pex, tmp_path):
+    # Nothing of ours runs: pex's /bin/sh boot finds no interpreter and exits 1, no results file
+    # (HTCondor holds such a job; README, troubleshooting).
+    sandbox = sandbox_with(pex, tmp_path)
+    proc = run_job(sandbox, os.devnull, "results.json", "0", "1", env={"PATH": str(tmp_path / "none")})
+    assert proc.returncode == 1
+    assert "Failed to find any of these python binaries" in proc.stderr
+    assert not (sandbox / "results.json").exists()
+
+
+def _small_disk(sandbox, size):
+    """Mount a tmpfs of SIZE bytes on SANDBOX (as root), or skip."""
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size={}".format(size), "tmpfs", str(sandbox)],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    if proc.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here: {}".format(proc.stdout.strip()))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["tmpfs", "fsize"])
+def test_no_room_to_unpack_the_libraries_writes_results_and_exits_5(pex, site, tmp_path, how):
+    # A sandbox with room for the pex and pex's own start, not for the libraries: a disk that
+    # fills up (a small tmpfs: ENOSPC), or files that may not grow past 2 MB (RLIMIT_FSIZE: EFBIG).
+    _, manifest = site
+    sandbox = tmp_path / "sandbox"
+    sandbox.mkdir()
+    limit = None
+    if how == "tmpfs":
+        _small_disk(sandbox, os.path.getsize(pex) + (12 << 20))
+    else:
+        import resource
+
+        def limit():
+            resource.setrlimit(resource.RLIMIT_FSIZE, (2 << 20, resource.RLIM_INFINITY))
+    try:
+        shutil.copy(pex, str(sandbox / "luminance.pex"))
+        with open(manifest) as stdin:
+            proc = subprocess.run(["env", "-i", "PEX_ROOT=.pex", "./luminance.pex", "results.json", "0", "5"],
+                                  cwd=str(sandbox), stdin=stdin, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, universal_newlines=True, timeout=120,
+                                  preexec_fn=limit)
+        assert proc.returncode == 5, proc.stderr
+        (line,) = proc.stderr.splitlines()
+        reason = "No space left on device" if how == "tmpfs" else "File too large"
+        assert line.startswith("luminance.pex: error: cannot unpack the libraries for this Python into ")
+        assert reason in line
+        job = results.read(str(sandbox / "results.json"))["job"]
+        assert job["error"] == line[len("luminance.pex: error: "):] and job["complete"] is False
+    finally:
+        if how == "tmpfs":
+            subprocess.run(["umount", str(sandbox)])
+
+
+def machine_pythons():
+    """This machine's CPythons the payload serves: {"3.9": path, ...} (pyenv's, and python3)."""
+    found = {}
+    for minor in range(9, 15):
+        python = pyenv_python(minor)
+        if python:
+            found["3.{}".format(minor)] = python
+    system = shutil.which("python3", path="/usr/bin:/bin")
+    if system:
+        version = subprocess.run([system, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                                 stdout=subprocess.PIPE, universal_newlines=True).stdout.strip()
+        found["system " + version] = system
+    return found
+
+
+@pytest.fixture(scope="module")
+def machine_pex(tmp_path_factory):
+    """A pex carrying wheels for every CPython on this machine (build.py --python ...)."""
+    import platform
+    import sys
+    versions = sorted({name.split()[-1] for name in machine_pythons()} & {"3.9", "3.10", "3.11",
+                                                                         "3.12", "3.13", "3.14"})
+    out = tmp_path_factory.mktemp("machine-pex") / "luminance.pex"
+    proc = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.dirname(__file__)), "build.py"),
+                           "--python", ",".join(versions), "--arch", platform.machine(), "--output", str(out)],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    assert proc.returncode == 0, proc.stdout
+    return str(out)
+
+
+@pytest.mark.slow
+def test_the_same_values_under_every_python_on_this_machine(machine_pex, tmp_path):
+    photos = {"a.jpg": images.jpeg(90, 60, seed=11), "b.jpg": images.jpeg(60, 90, mode="L", seed=12),
+              "c.png": images.encode(images.photo(50, 40, mode="P", seed=13), "PNG"),
+              "d.webp": images.encode(images.photo(50, 40, seed=14), "WEBP"),
+              "e.tif": images.encode(images.photo(50, 40, mode="CMYK", seed=15), "TIFF"),
+              "f.jp2": images.encode(images.photo(50, 40, seed=16), "JPEG2000"),
+              "g.avif": images.encode(images.photo(50, 40, seed=17), "AVIF")}
+    lines = []
+    for name, data in photos.items():
+        (tmp_path / name).write_bytes(data)
+        lines.append("{} 1900".format(tmp_path / name))
+    manifest = tmp_path / "manifest.txt"
+    manifest.write_text("\n".join(lines) + "\n")
+    expected = ["[1900, {:.6f}],".format(expected_luminance(data)) for data in photos.values()]
+    pythons = machine_pythons()
+    assert pythons, "no CPython 3.9+ found"
+    for name, python in sorted(pythons.items()):
+        run = tmp_path / name.replace(" ", "-")
+        run.mkdir()
+        sandbox = sandbox_with(machine_pex, run)
+        proc = run_job(sandbox, str(manifest), "results.json", "0", str(len(photos)),
+                       env={"PEX_PYTHON_PATH": only_python(run, python), "PEX_ROOT": ".pex"})
+        assert (proc.returncode, proc.stderr) == (0, ""), name  # no warning on stderr either
+        assert proc.stdout.splitlines()[1:1 + len(photos)] == expected, name
+        assert results.read(str(sandbox / "results.json"))["job"]["python"].startswith(
+            name.split()[-1] + "."), name

@@ -27,7 +27,7 @@ def workdir(tmp_path, monkeypatch):
 
 
 def manifest(workdir, urls):
-    (workdir / "manifest.txt").write_text("".join("{} {}\n".format(url, 1900 + n)
+    (workdir / "manifest.txt").write_text("".join("{} {}\n".format(url, 1900 + n % 100)
                                                   for n, url in enumerate(urls)))
 
 

@@ -1,36 +1,57 @@
-"""The third-party wheels frozen into the pex, and putting the ones this Python can use on sys.path.
+"""The third-party libraries frozen into the pex, and putting the ones this Python can use on sys.path.
 
-Why not let pex install them: a pex carrying wheels for twelve platforms installs all twelve
-copies of Pillow on its first start (about 250 MB and 5 s), and every HTCondor job starts cold.
-So build.py stores the hash-checked wheels, uncompressed, under ZIP_PREFIX in the pex file, a
-folder pex itself never unpacks, and at start-up only the wheels that fit this interpreter
-(CPython version, machine, glibc) are read from the pex (its path is in $PEX) and unpacked, once
-per extraction of the pex. Running from a source checkout there is no pex, and the
-environment's own packages are used.
+Why not let pex install them: a pex carrying wheels for twelve platforms stores twelve whole
+Pillows, mostly the same bytes (the native libraries and the Python files are identical across
+the CPython versions of one machine), and installs every one on its first start. Instead build.py
+stores each distinct file of all the wheels once (by sha256), LZMA-compressed in one solid
+stream per machine and one for the files every machine shares, outside the folders pex unpacks
+(ZIP_PREFIX), plus an index: each wheel's file list. At start-up only the wheels that fit this
+interpreter (CPython version, machine, C library) are assembled from those streams, each file
+checked against its sha256, into a folder renamed into place when complete, once per extraction
+of the pex. Running from a source checkout there is no pex, and the environment's own packages
+are used.
+
+Stdlib only, and importable by CPython 3.6 and newer: ./submit asks a pex which Pythons and
+machines it serves (`targets`), and a job started by a Python the pex carries no wheels for
+(EL8's 3.6) must still get as far as writing its results file, saying why (`BundleError`,
+exit code 5: HTCondor runs it elsewhere).
 """
 
-import io
+import hashlib
+import json
 import os
 import platform
 import re
 import shutil
+import subprocess
 import sys
+import sysconfig
 import tempfile
+import warnings
 import zipfile
-from typing import List, NamedTuple, Optional, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
-from luminance.errors import PhotodemoError
+from luminance.errors import EXIT_UNSUITABLE, PhotodemoError
 
-__all__ = ["ZIP_PREFIX", "BundleError", "Targets", "compatible", "choose", "activate", "targets"]
+__all__ = ["ZIP_PREFIX", "INDEX", "FORMAT", "BundleError", "Targets", "supported_tags",
+           "compatible", "choose", "activate", "targets", "read_index"]
 
 ZIP_PREFIX = ".deps/photodemo-wheels/"  # pex extracts user code only, never .deps/
+INDEX = ZIP_PREFIX + "index.json"
+FORMAT = "photodemo-wheels/2"
 CACHE_DIR = os.path.join(os.path.dirname(os.path.realpath(__file__)), "_wheels")
-_MANYLINUX = re.compile(r"^manylinux(?:(2014)|1|2010|_(\d+)_(\d+))_(\w+)$")
-_LEGACY_GLIBC = {"2014": (2, 17)}
+_READ = 1 << 20
+# manylinux tags older than glibc 2.17 exist only for these machines (PEP 571, 513).
+_OLD_MANYLINUX_ARCHES = ("x86_64", "i686")
+_LEGACY_MANYLINUX = {(2, 17): "manylinux2014", (2, 12): "manylinux2010", (2, 5): "manylinux1"}
+_PLATFORM_TAG = re.compile(r"^(?:manylinux(?:2014|2010|1)|manylinux_\d+_\d+|musllinux_\d+_\d+|linux)_(\w+)$")
 
 
 class BundleError(PhotodemoError):
-    """A bundled project has no wheel for this Python; the message says what the pex carries."""
+    """This worker cannot run the payload: no wheels for its Python or machine, or no room to
+    unpack them. The message says what the pex serves; HTCondor should run the job elsewhere."""
+
+    exit_code = EXIT_UNSUITABLE
 
 
 class Targets(NamedTuple):
@@ -41,25 +62,7 @@ class Targets(NamedTuple):
     arches: Tuple[str, ...]
 
 
-def targets(pex: str) -> Targets:
-    """The Pythons and machines the pex file PEX carries wheels for (stdlib only: ./submit asks)."""
-    pythons, arches = set(), set()
-    with zipfile.ZipFile(pex) as archive:
-        for name in archive.namelist():
-            if not (name.startswith(ZIP_PREFIX) and name.endswith(".whl")):
-                continue
-            parts = name[len(ZIP_PREFIX):-len(".whl")].split("-")
-            if len(parts) < 5 or parts[-2] == "none":
-                continue
-            for tag in parts[-3].split("."):
-                if re.match(r"^cp3\d+$", tag):
-                    pythons.add("3.{}".format(tag[3:]))
-            for tag in parts[-1].split("."):
-                match = _MANYLINUX.match(tag)
-                if match:
-                    arches.add(match.group(4))
-    return Targets(tuple(sorted(pythons, key=lambda v: int(v.split(".")[1]))), tuple(sorted(arches)))
-
+# -- Which wheels fit: packaging.tags' order of preference, re-derived for CPython on Linux ------
 
 def _glibc() -> Optional[tuple]:
     try:
@@ -70,89 +73,270 @@ def _glibc() -> Optional[tuple]:
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
-def _platform_fits(tag: str, machine: str, glibc: Optional[tuple]) -> bool:
-    if tag == "any":
-        return True
-    match = _MANYLINUX.match(tag)
-    if not match or match.group(4) != machine or glibc is None:
-        return False
-    needed = _LEGACY_GLIBC.get(match.group(1)) or (int(match.group(2) or 2), int(match.group(3) or 5))
-    return glibc >= needed
+def _musl(machine: str) -> Optional[tuple]:
+    """musl's version, as packaging finds it: its dynamic loader prints it when run bare."""
+    loader = "/lib/ld-musl-{}.so.1".format(machine)
+    if not os.path.exists(loader):
+        return None
+    try:
+        proc = subprocess.run([loader], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.search(r"^Version (\d+)\.(\d+)", proc.stderr, re.MULTILINE)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def _platforms(machine: str, glibc: Optional[tuple], musl: Optional[tuple]) -> List[str]:
+    """This machine's platform tags in packaging.tags.platform_tags' order: a wheel built on this
+    very system first, then manylinux from the newest glibc down, then musllinux."""
+    out = ["linux_{}".format(machine)]
+    if glibc and glibc[0] == 2:
+        floor = 4 if machine in _OLD_MANYLINUX_ARCHES else 16
+        for minor in range(glibc[1], floor, -1):
+            out.append("manylinux_2_{}_{}".format(minor, machine))
+            legacy = _LEGACY_MANYLINUX.get((2, minor))
+            if legacy and (minor == 17 or machine in _OLD_MANYLINUX_ARCHES):
+                out.append("{}_{}".format(legacy, machine))
+    if musl and musl[0] == 1:
+        out += ["musllinux_1_{}_{}".format(minor, machine) for minor in range(musl[1], -1, -1)]
+    return out
+
+
+def supported_tags(version=sys.version_info, machine: Optional[str] = None,
+                   glibc: Optional[tuple] = None, musl: Optional[tuple] = None,
+                   free_threaded: Optional[bool] = None) -> List[Tuple[str, str, str]]:
+    """(python, abi, platform) tags a CPython of VERSION on MACHINE installs, best first: the order
+    of packaging.tags.sys_tags() (cpython_tags, then compatible_tags) for CPython on Linux.
+    Without glibc/musl, the running system's C library is looked up."""
+    machine = machine or platform.machine()
+    if glibc is None and musl is None:
+        glibc = _glibc()
+        musl = None if glibc else _musl(machine)
+    if free_threaded is None:
+        free_threaded = (tuple(version[:2]) == tuple(sys.version_info[:2])
+                         and bool(sysconfig.get_config_var("Py_GIL_DISABLED")))
+    major, minor = version[0], version[1]
+    platforms = _platforms(machine, glibc, musl)
+    interpreter = "cp{}{}".format(major, minor)
+    abis = [interpreter + ("t" if free_threaded else "")]
+    abi3 = major == 3 and minor >= 2 and not free_threaded
+    tags = [(interpreter, abi, plat) for abi in abis + (["abi3"] if abi3 else []) + ["none"]
+            for plat in platforms]
+    if abi3:  # an abi3 wheel built for an older CPython 3 works on this one
+        tags += [("cp{}{}".format(major, older), "abi3", plat)
+                 for older in range(minor - 1, 1, -1) for plat in platforms]
+    pythons = ["py{}{}".format(major, minor), "py{}".format(major)]
+    pythons += ["py{}{}".format(major, older) for older in range(minor - 1, -1, -1)]
+    tags += [(python, "none", plat) for python in pythons for plat in platforms]
+    tags.append((interpreter, "none", "any"))
+    tags += [(python, "none", "any") for python in pythons]
+    return tags
+
+
+def _wheel_tags(filename: str) -> List[Tuple[str, str, str]]:
+    """The tags a wheel file name declares (its compressed tag sets expanded, PEP 425)."""
+    parts = os.path.basename(filename)[:-len(".whl")].split("-")
+    if len(parts) < 5 or not filename.endswith(".whl"):
+        return []
+    pythons, abis, plats = (part.split(".") for part in parts[-3:])
+    return [(python, abi, plat) for python in pythons for abi in abis for plat in plats]
+
+
+def _rank(filename: str, ranks: Dict[Tuple[str, str, str], int]) -> Optional[int]:
+    found = [ranks[tag] for tag in _wheel_tags(filename) if tag in ranks]
+    return min(found) if found else None
 
 
 def compatible(filename: str, version=sys.version_info, machine: Optional[str] = None,
-               glibc: Optional[tuple] = None) -> bool:
+               glibc: Optional[tuple] = None, musl: Optional[tuple] = None) -> bool:
     """Whether the wheel FILENAME installs on this CPython (or the one described)."""
-    machine = machine or platform.machine()
-    glibc = glibc if glibc is not None else _glibc()
-    parts = filename[:-len(".whl")].split("-")
-    if len(parts) < 5:
-        return False
-    python_tags, abi_tags, platform_tags = (tag.split(".") for tag in parts[-3:])
-    cpython = "cp{}{}".format(version[0], version[1])
-    if cpython in python_tags and cpython in abi_tags:
-        pass
-    elif "none" in abi_tags and any(tag in ("py3", "py2.py3") or tag.startswith("py3")
-                                    for tag in python_tags):
-        pass
-    else:
-        return False
-    return any(_platform_fits(tag, machine, glibc) for tag in platform_tags)
+    return bool(set(_wheel_tags(filename)) & set(supported_tags(version, machine, glibc, musl)))
 
 
-def _unpack(archive: zipfile.ZipFile, name: str, cache: str) -> str:
-    """The folder the bundled wheel NAME is unpacked in, under CACHE; unpacked first if need be."""
-    target = os.path.join(cache, name[:-len(".whl")])
-    if os.path.isdir(target):
-        return target
-    os.makedirs(cache, exist_ok=True)
-    # Unpack beside, then rename: a concurrent start of the same pex never sees half a wheel.
-    work = tempfile.mkdtemp(prefix=".unpack-", dir=cache)
-    try:
-        # Read into memory first: seeking inside a member of the pex re-reads it from its start.
-        with zipfile.ZipFile(io.BytesIO(archive.read(ZIP_PREFIX + name))) as wheel:
-            wheel.extractall(work)
-        try:
-            os.rename(work, target)
-        except OSError:
-            if not os.path.isdir(target):
-                raise
-    finally:
-        if os.path.isdir(work):
-            shutil.rmtree(work, ignore_errors=True)
-    return target
+def _project(filename: str) -> str:
+    return re.sub(r"[-_.]+", "_", os.path.basename(filename).split("-")[0]).lower()
 
 
-def choose(wheels: List[str]) -> List[str]:
-    """The wheel of each project in WHEELS that this Python should use. Raises BundleError."""
-    chosen = {}
-    for name in sorted(wheels):
-        project = name.split("-")[0].lower()
-        # Prefer this interpreter's own build over a pure-Python fallback of the same project.
-        if compatible(name) and (project not in chosen or "-none-any" in chosen[project]):
-            chosen[project] = name
-    missing = sorted({name.split("-")[0].lower() for name in wheels} - set(chosen))
+def choose(wheels: Iterable[str], version=sys.version_info, machine: Optional[str] = None,
+           glibc: Optional[tuple] = None, musl: Optional[tuple] = None) -> List[str]:
+    """The wheel of each project in WHEELS this Python should use: for each, the one whose best
+    tag comes first in supported_tags (as pip picks). Raises BundleError naming what is missing."""
+    wheels = sorted(wheels)
+    tags = supported_tags(version, machine, glibc, musl)
+    ranks = {}
+    for n, tag in enumerate(tags):
+        ranks.setdefault(tag, n)
+    chosen = {}  # project -> (rank, wheel)
+    for name in wheels:
+        rank = _rank(name, ranks)
+        if rank is not None and (_project(name) not in chosen or rank < chosen[_project(name)][0]):
+            chosen[_project(name)] = (rank, name)
+    missing = sorted({_project(name) for name in wheels} - set(chosen))
     if missing:
-        carried = sorted({"-".join(name.split("-")[-3:-1]) for name in wheels if "-none-any" not in name})
-        raise BundleError("this pex has no {} for CPython {}.{} on {} with glibc {} (it carries: {}); "
-                          "rebuild it with build.py --python/--arch, or run on another python3".format(
-                              ", ".join(missing), sys.version_info[0], sys.version_info[1],
-                              platform.machine(), ".".join(map(str, _glibc() or ("?",))),
-                              ", ".join(carried)))
-    return [chosen[project] for project in sorted(chosen)]
+        raise BundleError(_no_wheels(missing, version, machine or platform.machine(),
+                                     glibc if glibc or musl else _glibc(), wheels))
+    return [chosen[project][1] for project in sorted(chosen)]
+
+
+def _serves(wheels: Iterable[str]) -> Targets:
+    pythons, arches = set(), set()
+    for name in wheels:
+        for python, abi, plat in _wheel_tags(name):
+            if re.match(r"^cp3\d+$", python) and abi != "none":
+                pythons.add("3.{}".format(python[3:]))
+            match = _PLATFORM_TAG.match(plat)
+            if match:
+                arches.add(match.group(1))
+    return Targets(tuple(sorted(pythons, key=lambda v: int(v.split(".")[1]))), tuple(sorted(arches)))
+
+
+def _no_wheels(missing: List[str], version, machine: str, libc: Optional[tuple],
+               wheels: List[str]) -> str:
+    served = _serves(wheels)
+    return ("this pex has no {} for CPython {}.{} on {}{}: it serves CPython {} on {}; run the job "
+            "on a worker with one of those (./submit's defaults do), or rebuild the pex with "
+            "build.py --python/--arch".format(
+                ", ".join(missing), version[0], version[1], machine,
+                " (glibc {}.{})".format(*libc) if libc else "",
+                ", ".join(served.pythons) or "none", ", ".join(served.arches) or "none"))
+
+
+# -- The store in the pex ------------------------------------------------------------------------
+
+def read_index(archive: zipfile.ZipFile) -> Optional[dict]:
+    """The store's index in the pex ARCHIVE, or None when it carries no store."""
+    try:
+        index = json.loads(archive.read(INDEX).decode("utf-8"))
+    except KeyError:
+        return None
+    if index.get("format") != FORMAT:
+        raise BundleError("{}: store of format {!r}, this payload reads {!r}: rebuild the pex".format(
+            archive.filename, index.get("format"), FORMAT))
+    return index
+
+
+def targets(pex: str) -> Targets:
+    """The Pythons and machines the pex file PEX carries wheels for (stdlib only: ./submit asks)."""
+    with zipfile.ZipFile(pex) as archive:
+        index = read_index(archive)
+        if index is not None:
+            return _serves(index["wheels"])
+        # A pex built before the store held its wheels whole, under ZIP_PREFIX.
+        return _serves(name[len(ZIP_PREFIX):] for name in archive.namelist()
+                       if name.startswith(ZIP_PREFIX) and name.endswith(".whl"))
+
+
+def _blobs(archive: zipfile.ZipFile, index: dict, needed: Iterable[int]) -> Dict[int, bytes]:
+    """The files numbered NEEDED, read from their packs and checked against their sha256.
+
+    Each pack is one LZMA stream holding its files end to end; it is decoded only as far as the
+    last file needed (build.py puts the files of older Pythons first). Given more than one CPU,
+    the packs are decoded at once, a thread each (LZMA releases the GIL)."""
+    by_pack = {}
+    for number in needed:
+        digest, pack, offset, size = index["blobs"][number]
+        by_pack.setdefault(pack, []).append((offset, size, number, digest))
+    found = {}
+    if len(by_pack) < 2 or len(getattr(os, "sched_getaffinity", lambda _: ())(0)) < 2:
+        parts = [_read_pack(archive, pack, wanted) for pack, wanted in by_pack.items()]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(len(by_pack)) as pool:
+            parts = list(pool.map(lambda item: _read_pack(archive, *item), sorted(by_pack.items())))
+    for part in parts:
+        found.update(part)
+    return found
+
+
+def _read_pack(archive: zipfile.ZipFile, pack: str, wanted: list) -> Dict[int, bytes]:
+    try:
+        import lzma  # here, not at the top: ./submit reads targets on Pythons built without it
+    except ImportError:
+        raise BundleError("this Python ({}) was built without the lzma module, which reading the "
+                          "libraries in the pex needs".format(sys.executable)) from None
+    wanted = sorted(wanted)
+    found = {}
+    decoder = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+    buffer, base, at = bytearray(), 0, 0  # buffer holds pack bytes base .. base+len(buffer)
+    with archive.open(ZIP_PREFIX + pack) as stream:
+        while at < len(wanted):
+            chunk = stream.read(_READ)
+            if not chunk:
+                raise BundleError("{}: {} ends early: the pex is damaged; transfer it again".format(
+                    archive.filename, pack))
+            try:
+                buffer += decoder.decompress(chunk)
+            except lzma.LZMAError as exc:
+                raise BundleError("{}: {}: {}: the pex is damaged; transfer it again".format(
+                    archive.filename, pack, exc)) from None
+            while at < len(wanted) and wanted[at][0] + wanted[at][1] <= base + len(buffer):
+                offset, size, number, digest = wanted[at]
+                data = bytes(buffer[offset - base:offset - base + size])
+                if hashlib.sha256(data).hexdigest() != digest:
+                    raise BundleError("{}: a file in {} does not match its sha256: the pex is "
+                                      "damaged; transfer it again".format(archive.filename, pack))
+                found[number] = data
+                at += 1
+            # Drop what no file still wanted needs; base stays where the buffer starts.
+            drop = min(len(buffer), (wanted[at][0] if at < len(wanted) else base + len(buffer)) - base)
+            del buffer[:drop]
+            base += drop
+    return found
+
+
+def _assemble(archive: zipfile.ZipFile, index: dict, wheels: List[str], cache: str) -> None:
+    """Write the files of WHEELS into CACHE/<wheel>/, each folder renamed into place when whole:
+    a concurrent start of the same pex never sees half a wheel."""
+    needed = {number for name in wheels for _, number, _ in index["wheels"][name]}
+    data = _blobs(archive, index, needed)
+    size = sum(len(data[number]) for name in wheels for _, number, _ in index["wheels"][name])
+    try:
+        os.makedirs(cache, exist_ok=True)
+        for name in wheels:
+            target = os.path.join(cache, name[:-len(".whl")])
+            work = tempfile.mkdtemp(prefix=".unpack-", dir=cache)
+            try:
+                for path, number, mode in index["wheels"][name]:
+                    dest = os.path.join(work, *path.split("/"))
+                    os.makedirs(os.path.dirname(dest), exist_ok=True)
+                    with open(dest, "wb") as stream:
+                        stream.write(data[number])
+                    os.chmod(dest, mode)
+                try:
+                    os.rename(work, target)
+                except OSError:
+                    if not os.path.isdir(target):
+                        raise
+            finally:
+                if os.path.isdir(work):
+                    shutil.rmtree(work, ignore_errors=True)
+    except OSError as exc:
+        raise BundleError("cannot unpack the libraries for this Python into {}: {} (they take "
+                          "{:.0f} MB)".format(cache, exc.strerror or exc, size / 1e6)) from None
 
 
 def activate(pex: Optional[str] = None, cache: str = CACHE_DIR) -> List[str]:
-    """Put the wheels bundled in PEX (default: the running one) that fit this Python first on
-    sys.path; return their folders. Nothing is bundled when not running from a pex."""
+    """Put the wheels stored in PEX (default: the running one) that fit this Python first on
+    sys.path, assembling them under CACHE on first use; return their folders. Nothing is stored
+    when not running from a pex. Raises BundleError (exit code 5) when this worker cannot run
+    the payload."""
     pex = pex or os.environ.get("PEX")
     if not pex or not zipfile.is_zipfile(pex):
         return []
     with zipfile.ZipFile(pex) as archive:
-        wheels = [name[len(ZIP_PREFIX):] for name in archive.namelist()
-                  if name.startswith(ZIP_PREFIX) and name.endswith(".whl")]
-        if not wheels:
+        index = read_index(archive)
+        if not index or not index["wheels"]:
             return []
-        paths = [_unpack(archive, name, cache) for name in choose(wheels)]
+        chosen = choose(index["wheels"])
+        paths = [os.path.join(cache, name[:-len(".whl")]) for name in chosen]
+        absent = [name for name, path in zip(chosen, paths) if not os.path.isdir(path)]
+        if absent:
+            _assemble(archive, index, absent, cache)
     sys.path[:0] = paths
+    if not {"charset_normalizer", "chardet"} & {_project(name) for name in chosen}:
+        # build.py leaves charset_normalizer out (our fetch never guesses a text encoding);
+        # requests warns on import without it, which would be a line in every job's error log.
+        warnings.filterwarnings("ignore", message="Unable to find acceptable character detection",
+                                module="requests")
     return paths
