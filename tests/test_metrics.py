@@ -120,6 +120,7 @@ def test_pixel_limit_is_the_jobs_and_quoted():
 
 # Hostile input: whatever the bytes, measure returns a Measurement or raises NotAnImage.
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow's, about the damage; see below
 def test_fuzzed_files_of_every_format_never_escape():
     # A fixed-seed fuzzing pass: mutants of small valid files of every format the job decodes,
     # and of formats it refuses (whose decoders raised ZeroDivisionError, IndexError,
@@ -285,3 +286,27 @@ def test_a_decode_stays_within_the_memory_budget(kind, make, tmp_path):
     decoded = decode_in_a_process(path, 1024 * MIB)
     assert decoded["outcome"].startswith("measured"), decoded
     assert 128 * MIB < decoded["grew"] <= decoded["estimate"], decoded
+
+
+def test_pillow_warnings_on_damaged_files_stay_off_the_jobs_stderr():
+    # A job's stderr is one line per failed photo: Pillow's warnings about damage it reads past
+    # (corrupt EXIF, odd TIFF tags) must not add lines. In a fresh process, as a job imports it
+    # (pytest collects imports inside its own warning filters, so this is not seen in-process).
+    script = """
+import random, sys
+sys.path[:0] = [{tests!r}]
+import photodemo, hostile
+from luminance import metrics
+rng = random.Random(14)
+limits = metrics.Limits(max_pixels=4_000_000, decode_seconds=2.0)
+for data in [hostile.seeds()["tiff"]]:
+    for mutant in hostile.mutants(data, rng, 250):
+        try:
+            metrics.measure(mutant, limits=limits)
+        except metrics.NotAnImage:
+            pass
+""".format(tests=os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""

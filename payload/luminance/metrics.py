@@ -15,9 +15,11 @@ within 0..1, else round(v).
 """
 
 import io
+import logging
 import math
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 from typing import Iterator, NamedTuple, Optional, Tuple
 
@@ -40,6 +42,13 @@ _OPENED = FORMATS if "avif" in features.modules else FORMATS[:-1]
 # The job checks the pixel limit itself (Limits.max_pixels), so that its message quotes the
 # job's limit: Pillow's own check only warns up to twice its limit, then quotes twice it.
 Image.MAX_IMAGE_PIXELS = None
+# Pillow warns and logs about damage it reads past (corrupt EXIF, a TIFF tag with too many
+# entries). The photo still decodes, or fails as that photo's recorded failure; the job's stderr is
+# one line per failed photo, which Python's warnings (two lines, once per place in Pillow) and the
+# logging module's last-resort handler (a line per message) would break.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+logging.getLogger("PIL").addHandler(logging.NullHandler())
+logging.getLogger("PIL").propagate = False
 
 DECODE_BLOCK = 1 << 20  # bytes handed to the decoder at once; the deadline is checked between
 
