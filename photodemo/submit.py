@@ -236,9 +236,9 @@ def _plan_lines(batch: Batch, manifest_records: int, everything: int, serves: st
         counts = [len(batch.transfers.get(chunk.start, ())) for chunk in batch.chunks]
         if sum(counts):
             lines.append("transfer: HTCondor fetches {} OSDF object{} into the sandboxes with your "
-                         "credentials, at most {} per job ({}); they count in --request-disk"
-                         .format(sum(counts), "" if sum(counts) == 1 else "s", max(counts),
-                                 condor.TRANSFERS_FILE))
+                         "credentials, at most {} per job ({}); each job's disk must hold them "
+                         "(request_disk {})".format(sum(counts), "" if sum(counts) == 1 else "s",
+                                                    max(counts), condor.TRANSFERS_FILE, batch.disk))
         else:
             lines.append("transfer: these jobs' records name no osdf://, stash:// or pelican:// "
                          "object: nothing for HTCondor to transfer")
@@ -258,9 +258,10 @@ def _again() -> str:
     return "./submit --missing"
 
 
-def _disk(payload: str) -> str:
-    """The default request_disk: the pex, at most as much unpacked, and a margin."""
-    return "{}MB".format(int(2 * os.path.getsize(payload) / 2 ** 20) + DISK_MARGIN_MB)
+def _disk(payload: str, photos: int = 0) -> str:
+    """The default request_disk: the pex, at most as much unpacked, the PHOTOS bytes HTCondor
+    transfers (--transfer-osdf), and a margin."""
+    return "{}MB".format(int((2 * os.path.getsize(payload) + photos) / 2 ** 20) + DISK_MARGIN_MB)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -277,6 +278,7 @@ def _check(args: argparse.Namespace) -> int:
         if value is not None:
             condor.check_line(value, "--" + option, quoted=option == "project")
     args.request_memory = condor.check_size(args.request_memory, "--request-memory")
+    args.default_disk = args.request_disk is None  # --transfer-osdf may add the photos to it
     if args.request_disk is None:
         args.request_disk = _disk(args.payload)
     args.request_disk = condor.check_size(args.request_disk, "--request-disk")
@@ -333,9 +335,14 @@ def _batch(args: argparse.Namespace, chunks: List[Chunk], arches: Tuple[str, ...
                   os_check=args.os_check, backoff=args.backoff, max_running=args.max_running or 0)
     if not args.transfer_osdf:
         return batch
-    return batch._replace(transfers=transfers.collect(
+    found = transfers.collect(
         args.manifest, chunks,
-        lambda chunk: transfers.reserved_names(batch.payload, batch.input_name(chunk), chunk)))
+        lambda chunk: transfers.reserved_names(batch.payload, batch.input_name(chunk), chunk))
+    batch = batch._replace(transfers=found.objects)
+    largest = max(found.sizes.values(), default=0)
+    if largest and args.default_disk:
+        batch = batch._replace(disk=_disk(args.payload, largest))
+    return batch
 
 
 def _prepare(batch: Batch, args: argparse.Namespace, argv: List[str], keep: List[int]) -> None:

@@ -28,16 +28,27 @@ from luminance.errors import UsageError
 from luminance.jobs import Chunk
 from luminance.manifest import FEDERATION_SCHEMES, iter_records, open_manifest, sandbox_name
 
-__all__ = ["collect", "transfer_url", "private_records", "reserved_names", "Transfers",
-           "PRIVATE_HINT"]
+__all__ = ["collect", "transfer_url", "private_records", "reserved_names", "local_path",
+           "Transfers", "Collected", "PRIVATE_HINT", "LOCAL_ROOT"]
 
 # OSPool access points' own OSDF directories, readable only with their user's token (OSPool's
 # "Transfer Larger Job Files and Containers Using OSDF": /ospool/ap20/data/USER, ap21, ap40).
 _PRIVATE_PATH = re.compile(r"^/ospool/ap\d+/data/")
+# An access point mounts its own OSDF origin: /ospool/apNN/data/USER is a local directory there
+# (the same guide), so ./submit can see the files HTCondor will transfer: a missing one would
+# hold its job, and their sizes count in the job's disk. Tests point this elsewhere.
+LOCAL_ROOT = "/"
+_ORIGIN = re.compile(r"^(/ospool/ap\d+/data)/")
 PRIVATE_HINT = ("the jobs cannot read them without your token; --transfer-osdf has HTCondor "
                 "transfer them with your credentials")
 
 Transfers = Dict[int, Tuple[str, ...]]  # chunk start: its objects' URLs, in manifest order
+
+
+class Collected(NamedTuple):
+    """What collect found: each chunk's objects, and the bytes of those seen on this machine."""
+    objects: Transfers
+    sizes: Dict[int, int]  # chunk start: bytes of its objects found under LOCAL_ROOT
 
 
 def transfer_url(url: str) -> str:
@@ -61,14 +72,16 @@ class _Seen(NamedTuple):
 
 
 def collect(manifest: str, chunks: Sequence[Chunk],
-            reserved: Callable[[Chunk], Set[str]] = lambda chunk: set()) -> Transfers:
+            reserved: Callable[[Chunk], Set[str]] = lambda chunk: set()) -> Collected:
     """{start: the URLs HTCondor is to transfer for that chunk} for every chunk of CHUNKS (an
-    empty tuple where it has none). RESERVED gives the names of a chunk's job's own files in its
-    sandbox. Raises UsageError naming the manifest line of an object that cannot be transferred
-    under a name of its own."""
+    empty tuple where it has none), and the sizes of those on this access point. RESERVED gives
+    the names of a chunk's job's own files in its sandbox. Raises UsageError naming the manifest
+    line of an object that cannot be transferred under a name of its own, or that is missing from
+    this access point's origin."""
     ordered = sorted(chunks)
     starts = [chunk.start for chunk in ordered]
     found: Dict[int, List[str]] = {chunk.start: [] for chunk in ordered}
+    sizes: Dict[int, int] = {chunk.start: 0 for chunk in ordered}
     names: Dict[int, Dict[str, _Seen]] = {chunk.start: {} for chunk in ordered}
     with open_manifest(manifest) as stream:
         for record in iter_records(stream):
@@ -83,6 +96,7 @@ def collect(manifest: str, chunks: Sequence[Chunk],
             if seen is None:
                 names[chunk.start][name] = _Seen(url, record.line)
                 found[chunk.start].append(url)
+                sizes[chunk.start] += _local_size(manifest, record.line, url)
             elif seen.url != url:
                 raise UsageError(
                     "{}:{}: {}: has the file name {} of line {} ({}), in the same job (records "
@@ -90,7 +104,33 @@ def collect(manifest: str, chunks: Sequence[Chunk],
                     "photos distinct file names (or leave out --transfer-osdf)".format(
                         manifest, record.line, record.url, name, seen.line, seen.url,
                         chunk.start, chunk.stop - 1))
-    return {start: tuple(urls) for start, urls in found.items()}
+    return Collected({start: tuple(urls) for start, urls in found.items()}, sizes)
+
+
+def local_path(url: str) -> Optional[str]:
+    """Where the object at URL (osdf:///ospool/apNN/data/...) is on this machine, when this is
+    its access point (its origin directory is here); else None."""
+    scheme, _, rest = transfer_url(url).partition("://")
+    if scheme not in ("osdf", "stash"):
+        return None
+    path = re.sub("/+", "/", rest)
+    match = _ORIGIN.match(path)
+    if not match or not os.path.isdir(os.path.join(LOCAL_ROOT, match.group(1).lstrip("/"))):
+        return None
+    return os.path.join(LOCAL_ROOT, path.lstrip("/"))
+
+
+def _local_size(manifest: str, line: int, url: str) -> int:
+    """The bytes of URL's object on this access point (0 where it cannot be seen from here)."""
+    path = local_path(url)
+    if path is None:
+        return 0
+    try:
+        return os.stat(path).st_size
+    except OSError as exc:
+        raise UsageError("{}:{}: {}: {} on this access point ({}): HTCondor could not transfer "
+                         "it, and would hold its job".format(manifest, line, url,
+                                                             exc.strerror or exc, path)) from None
 
 
 def _check(manifest: str, line: int, url: str, reserved: Set[str]) -> Tuple[str, str]:

@@ -155,8 +155,47 @@ def test_missing_keeps_the_option_and_a_run_without_it_drops_transfers_txt(workd
 def test_collect_reads_only_the_chunks_asked_for(tmp_path):
     path = tmp_path / "manifest.txt"
     path.write_text("# photos\n" + "".join("{}/p{}.jpg 1900\n".format(PRIVATE, n) for n in range(6)))
-    assert transfers.collect(str(path), [Chunk(4, 2), Chunk(0, 2)]) == {
+    assert transfers.collect(str(path), [Chunk(4, 2), Chunk(0, 2)]).objects == {
         0: (PRIVATE + "/p0.jpg", PRIVATE + "/p1.jpg"), 4: (PRIVATE + "/p4.jpg", PRIVATE + "/p5.jpg")}
+
+
+@pytest.fixture
+def access_point(tmp_path, monkeypatch):
+    """This machine as the access point ap40, whose OSDF origin is mounted at /ospool/ap40/data:
+    a folder standing in for / (transfers.LOCAL_ROOT)."""
+    root = tmp_path / "root"
+    photos = root / "ospool" / "ap40" / "data" / "alice" / "photos"
+    photos.mkdir(parents=True)
+    monkeypatch.setattr(transfers, "LOCAL_ROOT", str(root))
+    return photos
+
+
+def test_on_the_access_point_the_photos_sizes_go_into_the_default_disk(workdir, access_point,
+                                                                      capsys):
+    for n, megabytes in enumerate((3, 2, 1)):
+        (access_point / "p{}.jpg".format(n)).write_bytes(b"x" * (megabytes << 20))
+    manifest(workdir, ["{}/p{}.jpg".format(PRIVATE, n) for n in range(3)])
+    assert submit.main(["--dry-run", "--chunk", "2", "--transfer-osdf"]) == 0
+    assert "(request_disk 55MB)" in capsys.readouterr().out  # the pex, 5 MB of photos, 50 MB
+    assert [ad["RequestDisk"] for ad in job_ads(workdir)] == [55 * 1024] * 2  # KiB
+    assert submit.main(["--dry-run", "--chunk", "2", "--transfer-osdf", "--request-disk",
+                        "1GB"]) == 0
+    assert [ad["RequestDisk"] for ad in job_ads(workdir)] == [1024 * 1024] * 2  # as asked
+
+
+def test_on_the_access_point_a_missing_photo_is_refused_before_htcondor_holds_its_job(
+        workdir, access_point, capsys):
+    (access_point / "p0.jpg").write_bytes(b"x")
+    manifest(workdir, [PRIVATE + "/p0.jpg", "osdf://ospool/ap40/data/alice/photos/p1.jpg",
+                       "osdf:///ospool/ap20/data/alice/photos/p2.jpg"])  # another AP's: unseen
+    assert submit.main(["--dry-run", "--transfer-osdf"]) == 2
+    assert capsys.readouterr().err == (
+        "submit: error: manifest.txt:2: osdf:///ospool/ap40/data/alice/photos/p1.jpg: No such "
+        "file or directory on this access point ({}/p1.jpg): HTCondor could not transfer it, "
+        "and would hold its job\n".format(access_point))
+    assert not os.path.exists(workdir / "submit.sub")
+    (access_point / "p1.jpg").write_bytes(b"x")
+    assert submit.main(["--dry-run", "--transfer-osdf"]) == 0
 
 
 def test_transfer_urls_are_written_as_ospool_documents_them():
