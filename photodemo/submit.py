@@ -160,7 +160,8 @@ def _pool_options(p: argparse.ArgumentParser) -> None:
                            "%(default)s)")
     pool.add_argument("--request-disk", default=None, metavar="SIZE",
                       help="disk per job (default: twice the pex plus {} MB: the pex, the "
-                           "libraries it unpacks, logs and results)".format(DISK_MARGIN_MB))
+                           "libraries it unpacks, logs and results; with --transfer-osdf on the "
+                           "access point, plus the largest chunk's photos)".format(DISK_MARGIN_MB))
     pool.add_argument("--max-retries", type=whole_number(0), default=3, metavar="N",
                       help="release a held job up to N times: exit {} (transient failures), exit "
                            "{} (no usable Python on the worker: run elsewhere), a failed file "
