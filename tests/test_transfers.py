@@ -203,3 +203,25 @@ def test_transfer_urls_are_written_as_ospool_documents_them():
     assert transfers.transfer_url("OSDF:///ospool/ap40/a.jpg") == "osdf:///ospool/ap40/a.jpg"
     assert transfers.transfer_url("stash://ospool/a.jpg") == "stash:///ospool/a.jpg"
     assert transfers.transfer_url("pelican://fed:8443/ns/a.jpg") == "pelican://fed:8443/ns/a.jpg"
+
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SHARED = os.environ.get("PHOTODEMO_SHARED") or os.path.join(HERE, "..", "..", "shared")
+SEED = os.path.normpath(os.path.join(SHARED, "seed", "manifest.txt"))
+
+
+@pytest.mark.skipif(not os.path.isfile(SEED), reason="the tutorial's manifest is not at " + SEED)
+def test_the_tutorials_photos_in_a_private_directory_make_28_jobs_with_their_photos(workdir):
+    # The README's plan: every URL rewritten to the user's private OSDF directory.
+    urls = []
+    with open(SEED) as stream:
+        for line in stream:
+            url, year = line.split()
+            series = url.split("/")[-3]
+            urls.append(("{}/{}/{}".format(PRIVATE, series, url.rsplit("/", 1)[1]), year))
+    (workdir / "manifest.txt").write_text("".join("{} {}\n".format(u, y) for u, y in urls))
+    assert submit.main(["--dry-run", "--transfer-osdf", "--project", "MyProject"]) == 0
+    ads = job_ads(workdir)
+    assert len(ads) == 28
+    transferred = [url for ad in ads for url in ad["TransferInput"].split(",")[1:]]
+    assert transferred == [u for u, _ in urls]  # each photo once, by the job of its record
