@@ -61,7 +61,8 @@ HOLD_REASONS = {
     (HOLD_TRANSFER_OUTPUT, None): "HTCondor could not bring the results file back; released "
                                   "after the back-off",
     (HOLD_TRANSFER_INPUT, None): "HTCondor could not send the job its files (pex, manifest, "
-                                 "results); released after the back-off",
+                                 "results; with --transfer-osdf, its photos); released after the "
+                                 "back-off",
 }
 
 
