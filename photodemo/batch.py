@@ -15,7 +15,7 @@ from luminance import results
 from luminance.errors import ManifestError, UsageError
 from luminance.files import write_atomically
 from luminance.jobs import SLICE_NAME, Chunk
-from luminance.manifest import iter_records, offset_directive, open_manifest
+from luminance.manifest import UNDECODABLE, iter_records, offset_directive, open_manifest
 
 __all__ = ["Batch", "SLICES_DIR", "SPLIT_THRESHOLD", "MAX_SLICES", "write_slices",
            "remove_slices", "keep_logs", "write_pending"]
@@ -107,7 +107,7 @@ def write_slices(manifest: str, chunks: List[Chunk], workdir: str) -> Dict[int, 
             if record.index == current.stop - 1:
                 buffer.extend(lines[first_line - 1:record.line])
                 path = os.path.join(workdir, current.slice_name)
-                write_atomically(path, "".join(buffer))
+                write_atomically(path, "".join(buffer), errors=UNDECODABLE)  # bytes as they came
                 written[current.start] = path
                 current = None
     if len(written) != len(wanted):

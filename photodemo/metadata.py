@@ -1,6 +1,7 @@
 """A photo's year from its XML metadata sidecar: Dublin Core `dc:date`, MODS `dateCreated`/`dateIssued`.
 
-Catalogue dates are messy; the year is the first 4-digit year in the text:
+Catalogue dates are messy; the year is the first 4-digit year in the text that a manifest accepts
+(luminance.manifest: 1800 to next year; "Box 1234, 1925" -> 1925):
 
     "1925", "ca. 1925", "[1925?]", "1901-05-03", "May 3, 1901", "1925-1930"  -> 1925 / 1901
     "1890s" -> 1890;  "189-?" or "189X" (a decade, AACR2 and EDTF style) -> 1890
@@ -14,7 +15,11 @@ ties, and a date that yields no year gives way to the next one.
 Sidecars are untrusted input. They are parsed with expat directly rather than xml.etree, because
 only a pyexpat handler can stop the parser at a DOCTYPE: ElementTree reports the DOCTYPE but lets
 expat expand the entities declared in it ("billion laughs"). A DOCTYPE or ENTITY declaration is
-refused, which also rules out external entities.
+refused, which also rules out external entities. Time and memory stay linear in the sidecar's
+size, itself bounded: elements may nest MAX_DEPTH deep, date elements MAX_DATE_DEPTH deep inside
+each other, and a date keeps its first MAX_DATE_CHARS characters (a date is a short text).
+Whatever else a sidecar makes the parser raise (an encoding Python does not know) is a
+MetadataError naming it: one bad sidecar is a warning for its photo.
 """
 
 import re
@@ -22,13 +27,17 @@ from typing import Iterable, List, NamedTuple, Optional, Tuple
 from xml.parsers import expat
 
 from luminance.errors import PhotodemoError
+from luminance.manifest import MIN_YEAR, max_year
 
-__all__ = ["MetadataError", "Metadata", "year_from_text", "parse", "read", "MAX_BYTES"]
+__all__ = ["MetadataError", "Metadata", "year_from_text", "parse", "read", "MAX_BYTES", "MAX_DEPTH"]
 
 DC = "http://purl.org/dc/elements/1.1/"
 DCTERMS = "http://purl.org/dc/terms/"
 MODS = "http://www.loc.gov/mods/v3"
 MAX_BYTES = 4 * 1024 * 1024  # sidecars are a few KB; a bigger file is not a sidecar
+MAX_DEPTH = 256  # a MODS record nests about ten deep
+MAX_DATE_DEPTH = 4
+MAX_DATE_CHARS = 256
 
 # (namespace, local name) -> rank; lower ranks win. "" is an element without a namespace:
 # hand-written sidecars often leave the namespace out.
@@ -58,10 +67,10 @@ def year_from_text(text: str) -> Optional[int]:
     """The year a catalogue date means, or None when it names none (see the module docstring)."""
     for match in _YEAR.finditer(text):
         year = int(match.group(1))
-        if 1000 <= year <= 2999:
+        if MIN_YEAR <= year <= max_year():
             return year
     match = _DECADE.search(text)
-    if match and 100 <= int(match.group(1)) <= 299:
+    if match and MIN_YEAR <= int(match.group(1)) * 10 <= max_year():
         return int(match.group(1)) * 10
     return None
 
@@ -88,26 +97,33 @@ def _collect(data: bytes) -> List[Tuple[int, bool, int, str]]:
     def start(tag, attributes):
         namespace, _, local = tag.rpartition(_NS_SEP)
         rank = _RANKS.get((namespace, local))
+        if len(depth_of) >= MAX_DEPTH:
+            raise _Refused("elements nested more than {} deep".format(MAX_DEPTH))
+        if rank is not None and len(open_dates) >= MAX_DATE_DEPTH:
+            raise _Refused("date elements nested more than {} deep".format(MAX_DATE_DEPTH))
         depth_of.append(rank is not None)
         if rank is not None:
             if attributes.get("keyDate") == "yes":
                 rank = _KEY_DATE_RANK
-            open_dates.append((rank, attributes.get("point") == "end", []))
+            open_dates.append((rank, attributes.get("point") == "end", [], [0]))
 
     def end(tag):
         if depth_of.pop():
-            rank, end_point, parts = open_dates.pop()
+            rank, end_point, parts, _ = open_dates.pop()
             found.append((rank, end_point, len(found), " ".join("".join(parts).split())))
 
     def text(data):
-        for _, _, parts in open_dates:
-            parts.append(data)
+        for _, _, parts, length in open_dates:
+            if length[0] < MAX_DATE_CHARS:
+                parts.append(data[:MAX_DATE_CHARS - length[0]])
+                length[0] += len(parts[-1])
 
     parser.StartDoctypeDeclHandler = refuse_doctype
     parser.EntityDeclHandler = refuse_entity
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.CharacterDataHandler = text
+    parser.buffer_text = True  # one call per run of text, not one per line
     parser.Parse(data, True)
     return found
 
@@ -124,6 +140,10 @@ def parse(data: bytes, name: str = "<xml>") -> Metadata:
     except expat.ExpatError as exc:
         raise MetadataError("{}: malformed XML (line {}): {}".format(
             name, exc.lineno, expat.ErrorString(exc.code))) from None
+    except LookupError as exc:  # an encoding declared in the XML declaration that Python lacks
+        raise MetadataError("{}: cannot read its XML: {}".format(name, exc)) from None
+    except Exception as exc:  # whatever else crafted XML makes expat raise: this sidecar's problem
+        raise MetadataError("{}: cannot read its XML: {}: {}".format(name, type(exc).__name__, exc)) from None
     dates = tuple(text for _, _, _, text in sorted(found) if text)
     return Metadata(_first_year(dates), dates)
 

@@ -20,7 +20,7 @@ from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 from luminance import command, files
 from luminance.errors import EXIT_OK, EXIT_USAGE, UsageError
-from luminance.manifest import SCHEMES, format_record
+from luminance.manifest import MIN_YEAR, SCHEMES, format_record, max_year, printable
 from photodemo import metadata
 
 __all__ = ["Photo", "find_photos", "sidecar_for", "photo_url", "scan", "manifest_text",
@@ -69,7 +69,9 @@ def photo_url(root: str, path: str, base_url: Optional[str]) -> str:
     """The URL of the photo at PATH below ROOT: BASE_URL/quoted/path, or its file:// URL."""
     if base_url is None:
         return pathlib.Path(os.path.abspath(os.path.join(root, *path.split("/")))).as_uri()
-    quoted = "/".join(urllib.parse.quote(part, safe="") for part in path.split("/"))
+    # A name's bytes are quoted, not its text: a name that is not UTF-8 (Latin-1 from an old
+    # archive) keeps its bytes, as the file:// URL does (pathlib quotes the bytes too).
+    quoted = "/".join(urllib.parse.quote(os.fsencode(part), safe="") for part in path.split("/"))
     return base_url.rstrip("/") + "/" + quoted
 
 
@@ -93,7 +95,8 @@ def _describe(path: str) -> Tuple[Optional[int], Optional[str]]:
     if found.year is not None:
         return found.year, None
     if found.dates:
-        return None, "{}: no year in its date {!r}".format(path, found.dates[0])
+        return None, "{}: no year from {} to {} in its date {!r}".format(
+            path, MIN_YEAR, max_year(), found.dates[0][:80])
     return None, "{}: no date element (dc:date, dateCreated, dateIssued)".format(path)
 
 
@@ -163,6 +166,9 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     return command.run(make_parser(), _main, argv)
 
+def _warn(message: str) -> None:  # a file name that is not UTF-8 shows its bytes as \xNN
+    sys.stderr.write("{}: {}\n".format(PROG, printable(message)))
+
 
 def _main(args: argparse.Namespace) -> int:
     base_url = None if args.base_url is None else check_base_url(args.base_url)
@@ -173,7 +179,7 @@ def _main(args: argparse.Namespace) -> int:
         sys.stdout.flush()
     else:
         write_atomically(args.output, text)
-    report(photos, args.skip_undated, lambda message: sys.stderr.write("{}: {}\n".format(PROG, message)))
+    report(photos, args.skip_undated, _warn)
     return EXIT_OK
 
 

@@ -48,6 +48,16 @@ def test_slices_hold_exactly_their_records_with_global_numbers(tmp_path, size):
         assert records_of(path) == everything[chunk.start:chunk.stop]
 
 
+def test_a_slice_keeps_bytes_that_are_not_utf8_as_they_came(tmp_path):
+    # The job reports such a line as a malformed record naming its byte: the slice must hold it.
+    manifest = tmp_path / "manifest.txt"
+    manifest.write_bytes(b"\xef\xbb\xbfhttp://h/a.jpg 1880\nhttp://h/caf\xe9.jpg 1901\nhttp://h/b.jpg 1902\n")
+    write_slices(str(manifest), plan(3, 2), str(tmp_path))
+    assert (tmp_path / "slices" / "manifest.0.txt").read_bytes().endswith(b"http://h/caf\xe9.jpg 1901\n")
+    assert [(r.url, r.error) for r in records_of(tmp_path / "slices" / "manifest.0.txt")] == [
+        ("http://h/a.jpg", None), ("http://h/caf\\xe9.jpg", "not UTF-8 (byte 0xe9 at column 13)")]
+
+
 def test_slices_for_some_chunks_only(tmp_path):
     manifest = tmp_path / "manifest.txt"
     manifest.write_text(MANIFEST)

@@ -15,13 +15,29 @@ def test_replaces_and_leaves_no_temporary_file(tmp_path):
     assert os.listdir(tmp_path) == ["submit.sub"]
 
 
+class _Unwritable(str):
+    def encode(self, *args):
+        raise RuntimeError("the writer failed")
+
+
 def test_a_failed_write_keeps_the_old_file(tmp_path):
     target = tmp_path / "manifest.txt"
     target.write_text("old\n")
-    with pytest.raises(UnicodeEncodeError):
-        write_atomically(str(target), "bad \udc80 surrogate\n")
+    with pytest.raises(RuntimeError):
+        write_atomically(str(target), _Unwritable("new\n"))
     assert target.read_text() == "old\n"
     assert os.listdir(tmp_path) == ["manifest.txt"]
+
+
+def test_undecodable_manifest_bytes_are_written_as_they_came(tmp_path):
+    # A manifest read with surrogateescape (manifest.UNDECODABLE): its slices keep the bytes.
+    target = tmp_path / "slice.txt"
+    text = b"caf\xe9 1901\n".decode("utf-8", "surrogateescape")
+    write_atomically(str(target), text, errors="surrogateescape")
+    assert target.read_bytes() == b"caf\xe9 1901\n"
+    with pytest.raises(UnicodeEncodeError):  # by default a file is UTF-8 or not written
+        write_atomically(str(target), text)
+    assert target.read_bytes() == b"caf\xe9 1901\n"
 
 
 def test_unwritable_directory_raises_oserror(tmp_path):

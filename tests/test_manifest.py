@@ -77,3 +77,37 @@ def test_count_records_and_format_round_trip(tmp_path):
 def test_unreadable_manifest_is_one_line_error_naming_it(tmp_path):
     with pytest.raises(ManifestError, match=r"nope\.txt: cannot read manifest"):
         manifest.count_records(str(tmp_path / "nope.txt"))
+
+
+def test_a_byte_order_mark_is_skipped():
+    records = list(manifest.iter_records(io.StringIO("\ufeffhttp://h/a.jpg 1901\nhttp://h/b.jpg 1902\n")))
+    assert [(r.url, r.year, r.error) for r in records] == [("http://h/a.jpg", 1901, None),
+                                                           ("http://h/b.jpg", 1902, None)]
+    sliced = "\ufeff" + manifest.offset_directive(7, 9) + "http://h/a.jpg 1901\n"
+    assert [(r.index, r.line) for r in manifest.iter_records(io.StringIO(sliced))] == [(7, 9)]
+
+
+def test_a_line_that_is_not_utf8_is_a_malformed_record_naming_its_byte(tmp_path):
+    path = tmp_path / "manifest.txt"
+    path.write_bytes(b"http://h/a.jpg 1901\nhttp://h/caf\xe9.jpg 1902\nhttp://h/b.jpg 1903\n")
+    with manifest.open_manifest(str(path)) as stream:
+        records = manifest.read_records(stream)
+    assert [r.error for r in records] == [None, "not UTF-8 (byte 0xe9 at column 13)", None]
+    assert records[1].url == "http://h/caf\\xe9.jpg" and records[1].line == 2
+    assert manifest.count_records(str(path)) == 3
+
+
+@pytest.mark.parametrize("text, why", [
+    ("1799", "implausible year 1799"),
+    (str(manifest.max_year() + 1), "implausible year {}".format(manifest.max_year() + 1)),
+    ("100000000000000000000", "implausible year 100000000000..."),
+    ("-1900", "implausible year -1900"),
+])
+def test_an_implausible_year_is_a_malformed_line(text, why):
+    record = manifest.parse_line("http://h/a.jpg " + text, 0, 1)
+    assert record.year is None and record.error == "{} (not in 1800..{})".format(why, manifest.max_year())
+
+
+@pytest.mark.parametrize("text", ["1800", "1925", str(manifest.max_year())])
+def test_plausible_years(text):
+    assert manifest.parse_line("http://h/a.jpg " + text, 0, 1).year == int(text)

@@ -1,11 +1,20 @@
 """Each metric against an independent per-pixel computation, and every image mode we convert."""
 
 import io
+import json
 import math
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
 
 import pytest
 from PIL import Image
 
+import hostile
+from conftest import ROOT
 from luminance import metrics
 from photodemo import images
 
@@ -98,10 +107,206 @@ def test_truncated_jpeg_is_not_measured():
         metrics.measure(data[: len(data) // 2])
 
 
-@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
-def test_pixel_limit(monkeypatch):
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
-    with pytest.raises(metrics.NotAnImage, match="over the pixel limit"):
-        metrics.measure(images.jpeg(40, 30))  # 1200 pixels: over the limit, under twice it
-    with pytest.raises(metrics.NotAnImage, match="over the pixel limit"):
-        metrics.measure(images.jpeg(80, 60))  # Pillow's hard error above twice the limit
+def test_pixel_limit_is_the_jobs_and_quoted():
+    # No warning filter: the job's own check is the one that runs, whatever Pillow's limit is.
+    limits = metrics.Limits(max_pixels=1000)
+    with pytest.raises(metrics.NotAnImage, match=r"over the pixel limit: 40x30 RGB JPEG = 1200 "
+                                                 r"pixels, the job's limit is 1000$"):
+        metrics.measure(images.jpeg(40, 30), limits=limits)  # over the limit, under twice it
+    with pytest.raises(metrics.NotAnImage, match="the job's limit is 1000$"):
+        metrics.measure(images.jpeg(80, 60), limits=limits)  # above twice it: Pillow's would say 2000
+    assert metrics.measure(images.jpeg(40, 25), limits=limits).width == 40  # 1000: at the limit
+
+
+# Hostile input: whatever the bytes, measure returns a Measurement or raises NotAnImage.
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow's, about the damage; see below
+def test_fuzzed_files_of_every_format_never_escape():
+    # A fixed-seed fuzzing pass: mutants of small valid files of every format the job decodes,
+    # and of formats it refuses (whose decoders raised ZeroDivisionError, IndexError,
+    # NotImplementedError on such files).
+    rng = random.Random(14)
+    escaped = {}
+    limits = metrics.Limits(max_pixels=4_000_000, decode_seconds=2.0)
+    for name, data in hostile.seeds().items():
+        for mutant in hostile.mutants(data, rng, 250):
+            try:
+                metrics.measure(mutant, limits=limits)
+            except metrics.NotAnImage as exc:
+                assert str(exc)
+            except Exception as exc:  # noqa: BLE001 -- what the test looks for
+                escaped.setdefault((name, type(exc).__name__), str(exc))
+    assert not escaped
+
+
+def test_an_unexpected_decoder_exception_names_its_type(monkeypatch):
+    # A bug in a plugin is that photo's failure, with the exception's type in the reason.
+    from PIL import JpegImagePlugin
+
+    def broken(self):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "load_prepare", broken)
+    with pytest.raises(metrics.NotAnImage, match="^cannot decode image: ZeroDivisionError: "):
+        metrics.measure(images.jpeg(16, 16))
+
+
+@pytest.mark.parametrize("name", ["jpeg", "jpeg-progressive", "png-16bit", "tiff-lzw", "jp2", "j2k",
+                                  "webp", "gif", "bmp", "avif"])
+def test_archive_formats_are_decoded(name):
+    seeds = hostile.seeds()
+    if name not in seeds:
+        pytest.skip("this Pillow has no {}".format(name))
+    assert metrics.measure(seeds[name]).width == 24
+
+
+@pytest.mark.parametrize("name", ["dds", "qoi", "blp", "tga", "ico"])
+def test_other_formats_are_refused(name):
+    with pytest.raises(metrics.NotAnImage, match="not an image in a supported photo format"):
+        metrics.measure(hostile.seeds()[name])
+
+
+def test_eps_never_starts_ghostscript(tmp_path, monkeypatch):
+    from PIL import EpsImagePlugin
+    marker = tmp_path / "gs-ran"
+    gs = tmp_path / "bin" / "gs"
+    gs.parent.mkdir()
+    gs.write_text("#!/bin/sh\ntouch '{}'\nexit 1\n".format(marker))
+    gs.chmod(0o755)
+    monkeypatch.setenv("PATH", "{}:{}".format(gs.parent, os.environ.get("PATH", "")))
+    monkeypatch.setattr(EpsImagePlugin, "gs_binary", None)  # Pillow looks gs up once, then caches
+    monkeypatch.setattr(EpsImagePlugin, "gs_windows_binary", None)
+    eps = images.encode(images.photo(16, 16), "EPS")
+    with pytest.raises(metrics.NotAnImage, match="not an image in a supported photo format"):
+        metrics.measure(eps)
+    assert not marker.exists()
+
+
+def test_a_jpeg_with_too_many_scans_is_refused_before_decoding():
+    data = hostile.progressive_jpeg(metrics.Limits().max_scans + 1)
+    began = time.process_time()
+    with pytest.raises(metrics.NotAnImage, match=r"^JPEG with 101 scans, the job's limit is 100$"):
+        metrics.measure(data)
+    assert metrics.measure(hostile.progressive_jpeg(metrics.Limits().max_scans)).width == 32
+    assert time.process_time() - began < 5  # a generous bound: refusing costs no decoding
+
+
+def test_decoding_stops_at_its_cpu_deadline():
+    # 1 MiB blocks: the deadline is checked before each; this PNG is a few of them.
+    data = images.encode(Image.effect_noise((1200, 1200), 80).convert("RGB"), "PNG", compress_level=0)
+    assert len(data) > 3 * metrics.DECODE_BLOCK
+    with pytest.raises(metrics.NotAnImage, match=r"^decoding took more than 1e-06 s of CPU"):
+        metrics.measure(data, limits=metrics.Limits(decode_seconds=1e-6))
+    assert metrics.measure(data).width == 1200
+
+
+def test_memory_budget_makes_a_decode_wait_for_room():
+    budget = metrics.MemoryBudget(100)
+    order = []
+    first_in = threading.Event()
+    release_first = threading.Event()
+
+    def first():
+        with budget.reserve(60, "first"):
+            order.append("first in")
+            first_in.set()
+            release_first.wait(10)
+            order.append("first out")
+
+    def second():
+        first_in.wait(10)
+        with budget.reserve(60, "second"):
+            order.append("second in")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    first_in.wait(10)
+    time.sleep(0.2)  # the second would be in by now if it did not wait
+    assert order == ["first in"]
+    release_first.set()
+    for thread in threads:
+        thread.join(10)
+    assert order == ["first in", "first out", "second in"] and budget.used == 0
+    with pytest.raises(metrics.NotAnImage, match="too big to decode in the job's memory: x needs "
+                                                 "about 1 MB, the decoders may use 1 MB"):
+        with budget.reserve(101, "x"):
+            pass
+
+
+_PEAK = """
+import json, sys
+from luminance import metrics
+
+def high_water_mark():  # this process's peak RSS in bytes (ru_maxrss would count the parent's)
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) * 1024
+
+data = open(sys.argv[1], "rb").read()
+from PIL import Image
+import io
+estimate = metrics.decode_bytes(Image.open(io.BytesIO(data)))
+before = high_water_mark()
+try:
+    outcome = "measured {}".format(metrics.measure(data, budget=metrics.MemoryBudget(int(sys.argv[2]))).width)
+except metrics.NotAnImage as exc:
+    outcome = str(exc)
+print(json.dumps({"outcome": outcome, "estimate": estimate, "grew": high_water_mark() - before}))
+"""
+
+MIB = 1 << 20
+
+
+def decode_in_a_process(path, budget):
+    """measure() in a fresh process (its own peak RSS): outcome, estimate, peak RSS growth."""
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "payload"))
+    proc = subprocess.run([sys.executable, "-c", _PEAK, str(path), str(budget)], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("kind, make", [
+    ("JPEG 2000, 445 bytes", lambda: hostile.j2k(3000, 3000)),
+    ("WebP, 38 bytes", lambda: hostile.webp(4000, 4000)),
+    ("16-bit grey PNG", lambda: hostile.png(4000, 4000, 16, 0)),
+    ("RGBA PNG", lambda: hostile.png(4500, 4500, 8, 6)),
+    ("progressive JPEG", lambda: images.encode(Image.effect_noise((3800, 3800), 60).convert("RGB"),
+                                               "JPEG", progressive=True, subsampling=0)),
+])
+def test_a_decode_stays_within_the_memory_budget(kind, make, tmp_path):
+    # Small files that decode to far more than their size. Under a 128 MiB budget each is
+    # refused before its decoder allocates; under 1 GiB each is decoded, and the process grew by
+    # no more than the estimate it reserved: so the decoders together never pass their budget.
+    path = tmp_path / "photo"
+    path.write_bytes(make())
+    refused = decode_in_a_process(path, 128 * MIB)
+    assert refused["outcome"].startswith("too big to decode in the job's memory"), refused
+    assert refused["grew"] < 16 * MIB, refused
+    decoded = decode_in_a_process(path, 1024 * MIB)
+    assert decoded["outcome"].startswith("measured"), decoded
+    assert 128 * MIB < decoded["grew"] <= decoded["estimate"], decoded
+
+
+def test_pillow_warnings_on_damaged_files_stay_off_the_jobs_stderr():
+    # A job's stderr is one line per failed photo: Pillow's warnings about damage it reads past
+    # (corrupt EXIF, odd TIFF tags) must not add lines. In a fresh process, as a job imports it
+    # (pytest collects imports inside its own warning filters, so this is not seen in-process).
+    script = """
+import random, sys
+sys.path[:0] = [{tests!r}]
+import photodemo, hostile
+from luminance import metrics
+rng = random.Random(14)
+limits = metrics.Limits(max_pixels=4_000_000, decode_seconds=2.0)
+for data in [hostile.seeds()["tiff"]]:
+    for mutant in hostile.mutants(data, rng, 250):
+        try:
+            metrics.measure(mutant, limits=limits)
+        except metrics.NotAnImage:
+            pass
+""".format(tests=os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""

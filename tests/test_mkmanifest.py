@@ -7,8 +7,10 @@ import sys
 
 import pytest
 
+from luminance import manifest
+from luminance.fetch import Fetcher
 from luminance.manifest import iter_records
-from photodemo import archive, metadata, mkmanifest
+from photodemo import archive, images, metadata, mkmanifest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "make-manifest")
@@ -83,7 +85,8 @@ def test_each_undated_photo_is_named_on_stderr(photos, capsys):
             .format(broken)) in lines
     assert any("series2/noxml.jpg: no XML sidecar" in line for line in lines)
     assert any("series2/nodate.xml: no date element" in line for line in lines)
-    assert any("series2/undated.xml: no year in its date 'undated'" in line for line in lines)
+    assert any("series2/undated.xml: no year from 1800 to {} in its date 'undated'".format(
+        manifest.max_year()) in line for line in lines)
     assert lines[-1] == "make-manifest: 8 photos, 4 dated, 4 undated (written with year ?)"
 
 
@@ -148,3 +151,72 @@ def test_the_script_runs_on_a_bare_python(photos, tmp_path):
                                universal_newlines=True).stdout
     for option in ("--base-url", "--output", "--skip-undated", "exit codes:", "default"):
         assert option in help_text
+
+
+def test_a_sidecar_in_an_unknown_encoding_is_a_warning_for_its_photo(photos, capsys):
+    (photos / "series1" / "b.xml").write_text('<?xml version="1.0" encoding="x-no-such"?><r><date>1925</date></r>')
+    assert mkmanifest.main([str(photos), "--base-url", "http://h/"]) == 0
+    out, err = capsys.readouterr()
+    assert "http://h/series1/b.jpg ?\n" in out and "http://h/series1/a.jpg 1901\n" in out
+    assert "series1/b.xml: cannot read its XML: unknown encoding: x-no-such; written with year ?" in err
+
+
+LATIN1 = b"caf\xe9.jpg"  # a Latin-1 file name, not UTF-8
+
+
+@pytest.fixture
+def latin1_photo(photos):
+    name = os.fsdecode(LATIN1)
+    jpeg = images.jpeg(16, 16)
+    (photos / "series1" / name).write_bytes(jpeg)
+    (photos / "series1" / os.fsdecode(b"caf\xe9.xml")).write_text(dc("1930"))
+    return jpeg
+
+
+def test_a_latin1_file_name_is_percent_encoded_with_base_url(photos, latin1_photo, capsys):
+    assert mkmanifest.main([str(photos), "--base-url", "http://h/photos"]) == 0
+    assert "http://h/photos/series1/caf%E9.jpg 1930\n" in capsys.readouterr().out
+
+
+def test_a_latin1_file_name_gives_a_file_url_the_job_can_open(photos, latin1_photo, capsys):
+    assert mkmanifest.main([str(photos)]) == 0
+    url = next(line.split()[0] for line in capsys.readouterr().out.splitlines() if "caf" in line)
+    assert url.endswith("/series1/caf%E9.jpg")
+    assert Fetcher().get(url).data == latin1_photo
+
+
+def nested(tag, depth, text="1925"):
+    return "<{0}>".format(tag) * depth + text + "</{0}>".format(tag) * depth
+
+
+def peak_memory(function, *args):
+    """(FUNCTION's result or exception, the most memory Python objects took while it ran)."""
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        try:
+            outcome = function(*args)
+        except Exception as exc:  # noqa: BLE001 -- handed back to the test
+            outcome = exc
+        return outcome, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("xml, why", [
+    ("<r>{}</r>".format(nested("date", 20000)), "date elements nested more than {} deep".format(
+        metadata.MAX_DATE_DEPTH)),
+    ("<r>{}</r>".format(nested("div", 20000)), "elements nested more than {} deep".format(metadata.MAX_DEPTH)),
+])
+def test_deeply_nested_xml_is_refused_in_bounded_memory(xml, why):
+    # 20,000 nested date elements used to cost time and memory quadratic in the depth.
+    data = xml.encode()
+    refused, peak = peak_memory(metadata.parse, data, "deep.xml")
+    assert isinstance(refused, metadata.MetadataError) and str(refused) == "deep.xml: refused XML: " + why
+    assert peak < 8 << 20
+
+
+def test_a_long_date_text_is_cut_not_copied_per_level():
+    data = "<r>{}</r>".format(nested("date", metadata.MAX_DATE_DEPTH, "ca. 1925 " + "x " * 500000)).encode()
+    found, peak = peak_memory(metadata.parse, data)
+    assert found.year == 1925 and peak < 4 << 20

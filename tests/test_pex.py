@@ -13,6 +13,7 @@ import zipfile
 import pytest
 from PIL import Image
 
+import hostile
 from luminance import bundle, results
 from photodemo import images
 from test_metrics import independent, pixels_of
@@ -207,6 +208,65 @@ def test_eviction_keeps_finished_results(pex, tmp_path, server):
     assert [(f["record"], f["transient"]) for f in document["failures"]] == [(3, True), (4, True), (5, True)]
     assert document["job"]["complete"] is False
     assert json.loads(out.splitlines()[1].rstrip(","))[0] == 1900
+
+
+@pytest.mark.slow
+def test_hostile_photos_cost_only_themselves(pex, tmp_path, server):
+    # Each of these ended the job, ran a program or went past its memory before; now each is
+    # one failure, in a fresh pex process (Pillow's plugins not yet loaded), and the good photo
+    # beside them is measured. The job ad gives the job 400 MB: 144 MB for the decoders.
+    gs = tmp_path / "bin" / "gs"
+    gs.parent.mkdir()
+    gs.write_text("#!/bin/sh\ntouch '{}'\n".format(tmp_path / "gs-ran"))
+    gs.chmod(0o755)
+    seeds = hostile.seeds()
+    files = {"/bomb.j2k": hostile.j2k(3000, 3000), "/bomb.webp": hostile.webp(9000, 9000),
+             "/scans.jpg": hostile.progressive_jpeg(1000), "/a.eps": images.encode(images.photo(16, 16), "EPS"),
+             "/a.qoi": seeds["qoi"], "/good.jpg": images.jpeg(40, 30, seed=1)}
+    for path, data in files.items():
+        server.add(path, data)
+    manifest = tmp_path / "manifest.txt"
+    manifest.write_bytes(b"\xef\xbb\xbf" + "".join("{} 1900\n".format(server.url(path)) for path in files).encode()
+                         + "file://{}/a%00.jpg 1901\n".format(tmp_path).encode() + b"x.jpg 1500\n")
+    ad = tmp_path / ".job.ad"
+    ad.write_text("RequestMemory = 400\n")
+    sandbox = sandbox_with(pex, tmp_path)
+    proc = run_job(sandbox, str(manifest), "results.json", "0", "20", "--retries", "0",
+                   env={"PATH": "{}:/usr/bin:/bin".format(gs.parent), "_CONDOR_JOB_AD": str(ad)})
+    assert proc.returncode == 0, proc.stderr
+    document = results.read(str(sandbox / "results.json"))
+    assert [photo["url"].rsplit("/", 1)[-1] for photo in document["photos"]] == ["good.jpg"]
+    reasons = [failure["reason"] for failure in document["failures"]]
+    assert reasons[0].startswith("too big to decode in the job's memory: 3000x3000 RGB JPEG2000 needs")
+    assert reasons[0].endswith("the decoders may use 144 MB")
+    assert "too big to decode in the job's memory: 9000x9000 RGB WEBP" in reasons[1]
+    assert reasons[2] == "JPEG with 1000 scans, the job's limit is 100"
+    assert reasons[3].startswith("not an image in a supported photo format") and reasons[4] == reasons[3]
+    assert "embedded null byte" in reasons[5]
+    assert reasons[6].startswith("malformed manifest line: implausible year 1500")
+    assert not (tmp_path / "gs-ran").exists()
+
+
+@pytest.mark.slow
+def test_a_rerun_in_the_sandbox_of_its_results_never_loses_photos(pex, tmp_path, server):
+    # HTCondor transfers the chunk's results file into a rerun's sandbox: a rerun during a storage
+    # outage keeps the 2 photos + 1 transient failure it finds, never 0 photos + 3 transients.
+    for name in "ab":
+        server.add("/{}.jpg".format(name), images.jpeg(40, 30, seed=ord(name)))
+    server.add("/c.jpg", status=503, content_type="text/plain")
+    manifest = tmp_path / "manifest.txt"
+    manifest.write_text("".join("{} 190{}\n".format(server.url("/{}.jpg".format(n)), i) for i, n in enumerate("abc")))
+    sandbox = sandbox_with(pex, tmp_path)
+    first = run_job(sandbox, str(manifest), "results-0.json", "0", "3", "--retries", "0")
+    assert first.returncode == 3, first.stderr
+    for name in "abc":
+        server.add("/{}.jpg".format(name), status=503, content_type="text/plain")
+    again = run_job(sandbox, str(manifest), "results-0.json", "0", "3", "--retries", "0")
+    assert again.returncode == 3, again.stderr
+    document = results.read(str(sandbox / "results-0.json"))
+    assert [photo["record"] for photo in document["photos"]] == [0, 1]
+    assert [(f["record"], f["transient"]) for f in document["failures"]] == [(2, True)]
+    assert again.stdout.count("],\n") == 2 and "2 results kept" in again.stdout
 
 
 # -- Placement: whatever python3 a worker has, the job ends with a results file and an exit code

@@ -183,3 +183,18 @@ def _error(path):
     except ResultsError as exc:
         return str(exc)
     return None
+
+
+def test_merge_entries_keeps_the_better_entry_per_record():
+    photo = results.photo(1, 2, "u1", 1901, 0.5, 4, 3, "RGB", 100)
+    permanent = results.failure(2, 3, "u2", "HTTP 404", transient=False)
+    earlier_transient = results.failure(3, 4, "u3", "timed out", transient=True)
+    # a rerun during a storage outage: every record transient
+    outage = [results.failure(record, record + 1, "u{}".format(record), "HTTP 503", transient=True)
+              for record in (3, 1, 2)]
+    merged = results.merge_entries([photo, permanent, earlier_transient], outage)
+    assert merged == [photo, permanent, earlier_transient]  # in record order; of equals, the first
+    measured = results.photo(2, 3, "u2", 1902, 0.25, 4, 3, "L", 90)
+    assert results.merge_entries([permanent], [measured]) == [measured]
+    assert results.merge_entries([measured], [permanent]) == [measured]
+    assert results.merge_entries() == []

@@ -5,12 +5,13 @@ import datetime
 import os
 import platform
 import socket
+import stat
 import sys
 import tempfile
 import time
 from typing import Dict, List, Optional
 
-from luminance import __version__, bundle, command, manifest, results
+from luminance import __version__, bundle, command, limits, manifest, output, results
 from luminance.arguments import seconds, whole_number
 from luminance.cpus import available_cpus
 from luminance.errors import (EXIT_OK, EXIT_TRANSIENT, EXIT_UNSUITABLE, EXIT_USAGE, PhotodemoError,
@@ -23,7 +24,10 @@ Measure the average luminance of photos listed in a manifest (lines `URL YEAR`).
 Analyzes records START .. START+COUNT-1 (0-based; blank and # comment lines are not records),
 prints `[YEAR, LUMINANCE],` for each photo in manifest order (the tutorial's output), reports
 failures on stderr (one line each: manifest line, URL, reason), and writes every result to
-RESULTS as one JSON document, atomically."""
+RESULTS as one JSON document, atomically. When RESULTS already holds this job's results (a
+rerun), their photos and permanent failures are kept and only the other records analyzed.
+Photos are decoded only from JPEG, PNG, TIFF, JPEG 2000, WebP, GIF, BMP and AVIF, within the
+limits below."""
 
 EPILOG = """\
 metrics (--metric):
@@ -69,9 +73,17 @@ def parser() -> argparse.ArgumentParser:
                              "HTTP 429/5xx), with exponential backoff (default: %(default)s)")
     tuning.add_argument("--max-bytes", type=whole_number(1), default=64 * 1024 * 1024, metavar="N",
                         help="largest photo accepted, in bytes (default: %(default)s)")
-    tuning.add_argument("--max-pixels", type=whole_number(1), default=None, metavar="N",
-                        help="largest image accepted, in pixels (default: Pillow's "
-                             "decompression-bomb limit, 89478485)")
+    bounds = p.add_argument_group("limits per photo (a photo over one is that photo's failure)")
+    bounds.add_argument("--max-pixels", type=whole_number(1), default=limits.DEFAULT_MAX_PIXELS,
+                        metavar="N", help="largest image accepted, in pixels (default: %(default)s, "
+                                          "Pillow's decompression-bomb limit)")
+    bounds.add_argument("--decode-seconds", type=seconds, default=limits.DEFAULT_DECODE_SECONDS,
+                        metavar="SECONDS", help="CPU time one photo's decoding may take "
+                                                "(default: %(default)g)")
+    bounds.add_argument("--memory", type=whole_number(1), default=None, metavar="MB",
+                        help="memory the job has; the decoders together keep within it, less "
+                             "{} MB (default: request_memory from the HTCondor job ad, else {})"
+                             .format(limits.RESERVE_MB, limits.DEFAULT_MEMORY_MB))
     p.add_argument("--version", action="version", version="%(prog)s {}".format(__version__))
     return p
 
@@ -106,6 +118,8 @@ def _versions() -> Dict[str, str]:
 
 
 def _check_writable(path: str) -> None:
+    if not path:
+        raise UsageError("RESULTS is empty: name the results file to write, e.g. results-0.json")
     directory = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise UsageError("{}: is a directory; RESULTS must be a file name".format(path))
@@ -124,7 +138,7 @@ def _load(args) -> List[manifest.Record]:
         raise UsageError("no manifest: pipe one on standard input (< manifest.txt) or use --manifest FILE")
     if sys.stdin.isatty():
         raise UsageError("no manifest on standard input (a terminal): use < manifest.txt or --manifest FILE")
-    stream = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False)
+    stream = open(sys.stdin.fileno(), encoding="utf-8", errors=manifest.UNDECODABLE, closefd=False)
     return manifest.read_records(stream, args.start, args.count)
 
 
@@ -139,8 +153,9 @@ def _main(args: argparse.Namespace) -> int:
     workers = args.workers or max(16, 8 * cpus)
     document = results.new_document(results.Job(
         host=socket.gethostname(), site=_site(), start=args.start, count=args.count, records=0,
-        metric=args.metric, manifest=args.manifest or "<stdin>", payload_version=__version__,
-        python=platform.python_version(), workers=workers, cpus=cpus, started=_now(), complete=False))
+        metric=args.metric, manifest=manifest.printable(args.manifest or "<stdin>"),
+        payload_version=__version__, python=platform.python_version(), workers=workers, cpus=cpus,
+        started=_now(), complete=False))
     job = document["job"]
     _check_writable(args.results)
     try:
@@ -162,44 +177,83 @@ def _main(args: argparse.Namespace) -> int:
     return _run(args, document, records, workers, cpus, started)
 
 
+MAX_PREVIOUS_BYTES = 64 << 20  # an earlier results file bigger than this is no job's
+
+
+def _note(message: str) -> None:
+    print("{}: note: {}".format(PROG, message), file=sys.stderr, flush=True)
+
+
+def _previous(path: str, args, records: List[manifest.Record]) -> Dict[int, Dict]:
+    """What to keep of an earlier run's results at PATH, by record: its photos and permanent
+    failures of this job's records (same start, count and metric; same URL). HTCondor transfers
+    the chunk's results file into the sandbox of a rerun; a corrupt or foreign one is a note."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return {}
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_PREVIOUS_BYTES:
+        _note("{}: ignoring what is there: not a results file of a bounded size".format(path))
+        return {}
+    try:
+        document = results.read(path)
+        job = document["job"]
+        if (job.get("start"), job.get("count"), job.get("metric")) != (args.start, args.count, args.metric):
+            _note("{}: ignoring the results of another job (start {}, count {}, metric {})".format(
+                path, job.get("start"), job.get("count"), job.get("metric")))
+            return {}
+        urls = {record.index: record for record in records if not record.error}
+        kept = {}
+        for entry in results.merge_entries(document["failures"], document["photos"]):
+            record = urls.get(entry["record"])
+            if record is None or entry["url"] != record.url:
+                continue  # not this job's record, or the manifest changed under it
+            if "luminance" in entry and 0 <= entry["luminance"] <= 1:  # (a NaN is not)
+                kept[record.index] = dict(entry, line=record.line, year=record.year)
+            elif "luminance" not in entry and entry["transient"] is False:
+                kept[record.index] = dict(entry, line=record.line)
+        return kept
+    except Exception as exc:  # whatever is in the file, the job runs as if it were not there
+        _note("ignoring the earlier results: {}".format(exc if isinstance(exc, PhotodemoError)
+                                                       else "{}: {}: {}".format(path, type(exc).__name__, exc)))
+        return {}
+
+
 def _run(args, document, records, workers, cpus, started) -> int:
     from luminance.fetch import Fetcher
     from luminance.job import run
-    from PIL import Image
+    from luminance.metrics import MemoryBudget
 
-    if args.max_pixels:
-        Image.MAX_IMAGE_PIXELS = args.max_pixels
     job = document["job"]
-    print("/* Running on host: {} */".format(job["host"]), flush=True)
+    print(output.header(job["host"]), flush=True)
     fetcher = Fetcher(timeout=args.timeout, retries=args.retries, max_bytes=args.max_bytes,
                       pool_size=workers, version=job["payload_version"], deadline=args.deadline)
+    bounds = limits.Limits(max_pixels=args.max_pixels, decode_seconds=args.decode_seconds)
+    budget = MemoryBudget(limits.decode_budget(args.memory or limits.job_memory_mb()))
+    kept = _previous(args.results, args, records)
+    source = args.manifest or "stdin"
 
     def report(entry: Dict) -> None:
         if "luminance" in entry:
-            year = "null" if entry["year"] is None else entry["year"]
-            print("[{}, {:.6f}],".format(year, entry["luminance"]), flush=True)
+            print(output.photo_line(entry["year"], entry["luminance"]), flush=True)
         else:
-            print("{}:{}: {}: {}{}".format(
-                args.manifest or "stdin", entry["line"], entry["url"] or "-", entry["reason"],
-                " (transient)" if entry["transient"] else ""), file=sys.stderr, flush=True)
+            print(output.failure_line(source, entry), file=sys.stderr, flush=True)
 
     # On Ctrl-C or SIGTERM (command.Terminated) run() stops and keeps every finished result.
-    entries, complete = run(records, fetcher, args.metric, workers, cpus, report)
+    entries, complete = run(records, fetcher, args.metric, workers, cpus, report, bounds, budget, kept)
     if complete:  # else fetch threads may still be reading: the job ends with os._exit below
         fetcher.close()
+    entries = results.merge_entries(list(kept.values()), entries)
     elapsed = time.time() - started
     document["photos"] = [entry for entry in entries if "luminance" in entry]
     document["failures"] = [entry for entry in entries if "luminance" not in entry]
-    analyzed = len(document["photos"])
+    analyzed = sum(1 for entry in document["photos"] if entry["record"] not in kept)
     job.update(ended=_now(), elapsed=round(elapsed, 3), rate=round(analyzed / elapsed, 3) if elapsed else None,
                complete=complete)
     results.write(args.results, document)
-    print("/* {} photos analyzed in {:.2f}s ({:.2f}/s) */".format(
-        analyzed, elapsed, analyzed / elapsed if elapsed else 0.0), flush=True)
     transient = len(results.transient_failures(document))
-    if document["failures"]:
-        print("/* {} records failed: {} permanently, {} transiently */".format(
-            len(document["failures"]), len(document["failures"]) - transient, transient), flush=True)
+    for line in output.footer(analyzed, elapsed, len(document["failures"]), transient, len(kept)):
+        print(line, flush=True)
     if not complete:
         sys.stdout.flush()
         print("{}: interrupted; finished results are kept".format(PROG), file=sys.stderr, flush=True)

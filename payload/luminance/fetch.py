@@ -15,7 +15,6 @@ import random
 import stat
 import time
 import urllib.parse
-import urllib.request
 from typing import Callable, Optional, Sequence, Union
 
 from luminance import pelican
@@ -68,7 +67,9 @@ class Fetcher:
                 if parts.netloc not in ("", "localhost"):
                     raise FetchError("bad URL: a file URL on another host ({})".format(parts.netloc),
                                      transient=False)
-                return self._read_file(urllib.request.url2pathname(parts.path))
+                # The escapes are the file name's bytes (make-manifest writes a Latin-1 name as
+                # %E9), so they are decoded as the file system would, never as UTF-8 with U+FFFD.
+                return self._read_file(os.fsdecode(urllib.parse.unquote_to_bytes(parts.path)))
             if scheme and len(scheme) > 1:  # one letter: a Windows drive
                 raise FetchError("unsupported URL scheme {!r}".format(scheme), transient=False)
             return self._read_file(url)

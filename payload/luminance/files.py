@@ -12,11 +12,13 @@ import tempfile
 __all__ = ["write_atomically", "copy_atomically"]
 
 
-def write_atomically(path: str, text: str, durable: bool = False) -> None:
-    """Write TEXT (UTF-8, '\\n' newlines) to PATH atomically; DURABLE also fsyncs. Raises OSError."""
+def write_atomically(path: str, text: str, durable: bool = False, errors: str = "strict") -> None:
+    """Write TEXT (UTF-8, '\\n' newlines) to PATH atomically; DURABLE also fsyncs. Raises OSError.
+    ERRORS is the encoding's error handler: "surrogateescape" writes the undecodable bytes of a
+    text read with it (a manifest's, into its slices) as they came."""
 
     def write(stream):
-        stream.write(text.encode("utf-8"))
+        stream.write(text.encode("utf-8", errors))
         if durable:
             stream.flush()
             os.fsync(stream.fileno())

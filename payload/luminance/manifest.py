@@ -2,11 +2,13 @@
 
 Format (compatible with the tutorial's manifest.txt):
 
-- a record is a line `URL YEAR` (whitespace-separated); YEAR is an integer, or `?`, `unknown`
-  or `n.d.` for an unknown year (kept, year None);
+- a record is a line `URL YEAR` (whitespace-separated); YEAR is an integer from MIN_YEAR (1800)
+  to next year, or `?`, `unknown` or `n.d.` for an unknown year (kept, year None);
+- the manifest is UTF-8 text; a byte-order mark at its start is skipped;
 - blank lines and lines starting with `#` are skipped and are not records;
-- a malformed line (one field, three fields, a bad year, an unsupported URL scheme) is still a
-  record: it keeps its number, and a job reports it as a failure naming its line;
+- a malformed line (one field, three fields, a bad or implausible year, an unsupported URL
+  scheme, bytes that are not UTF-8) is still a record: it keeps its number, and a job reports
+  it as a failure naming its line;
 - URLs are `http://`, `https://`, `file://`, a plain local path, or an object of a Pelican
   federation: `osdf:///ospool/...` (the OSDF; `stash:///` its older name), `pelican://HOST/...`.
 
@@ -16,17 +18,23 @@ A manifest *slice* (what ./submit --split gives each job) begins with an offset 
 in the whole manifest.
 """
 
+import datetime
 import os
 import re
 from typing import IO, Iterable, Iterator, List, NamedTuple, Optional
 
 from luminance.errors import ManifestError
 
-__all__ = ["Record", "parse_year", "parse_line", "iter_records", "read_records", "count_records",
+__all__ = ["Record", "parse_year", "MIN_YEAR", "max_year", "UNDECODABLE", "printable", "parse_line", "iter_records", "read_records", "count_records",
            "format_record", "offset_directive", "UNKNOWN_YEARS", "SCHEMES"]
 
 UNKNOWN_YEARS = ("?", "unknown", "n.d.")
 SCHEMES = ("http", "https", "file", "osdf", "pelican", "stash")  # the last three: pelican.py
+MIN_YEAR = 1800  # before photography; a year outside MIN_YEAR..max_year() is a typo or an attack
+# Manifests are read with this error handler: a byte that is not UTF-8 survives as a lone
+# surrogate, so that its line becomes a malformed record (and a slice copies it verbatim).
+UNDECODABLE = "surrogateescape"
+_BOM = "\ufeff"
 OFFSET_PREFIX = "#@photodemo offset"
 _OFFSET_RE = re.compile(r"#@photodemo offset record=(\d+) line=(\d+)\s*$")
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -42,13 +50,34 @@ class Record(NamedTuple):
     error: Optional[str] = None
 
 
+def max_year() -> int:
+    """The latest plausible year: next year (a photo dated by a clock a little ahead)."""
+    return datetime.date.today().year + 1
+
+
 def parse_year(text: str) -> Optional[int]:
     """The year of a YEAR field: an int, or None for an unknown year. Raises ValueError."""
     if text.lower() in UNKNOWN_YEARS:
         return None
     if not re.fullmatch(r"[+-]?\d+", text):
-        raise ValueError("bad year {!r}".format(text))
+        raise ValueError("bad year {!r}".format(text[:40]))
+    if len(text) > 6 or not MIN_YEAR <= int(text) <= max_year():
+        raise ValueError("implausible year {} (not in {}..{})".format(
+            text if len(text) <= 12 else text[:12] + "...", MIN_YEAR, max_year()))
     return int(text)
+
+
+def _not_utf8(text: str) -> Optional[str]:
+    """Why TEXT (read with UNDECODABLE) is not UTF-8, or None when it is."""
+    for column, char in enumerate(text, start=1):
+        if "\udc80" <= char <= "\udcff":
+            return "not UTF-8 (byte 0x{:02x} at column {})".format(ord(char) - 0xdc00, column)
+    return None
+
+
+def printable(text: str) -> str:
+    """TEXT with its undecodable bytes as \\xNN escapes: safe to print and to write as JSON."""
+    return text.encode("utf-8", UNDECODABLE).decode("utf-8", "backslashreplace")
 
 
 def parse_line(text: str, index: int, line: int) -> Optional[Record]:
@@ -56,6 +85,9 @@ def parse_line(text: str, index: int, line: int) -> Optional[Record]:
     stripped = text.strip()
     if not stripped or stripped.startswith("#"):
         return None
+    undecodable = _not_utf8(stripped)
+    if undecodable:
+        return Record(index, line, printable(stripped.split()[0]), None, undecodable)
     fields = stripped.split()
     if len(fields) != 2:
         what = "one field" if len(fields) == 1 else "{} fields".format(len(fields))
@@ -75,6 +107,8 @@ def iter_records(lines: Iterable[str]) -> Iterator[Record]:
     """Every record of a manifest (or manifest slice), in order, with global numbers."""
     index, offset = 0, 0
     for line, text in enumerate(lines, start=1):
+        if line == 1 or line + offset == 1:  # the manifest's first line, also in a slice
+            text = text[1:] if text.startswith(_BOM) else text
         if line == 1 and text.startswith(OFFSET_PREFIX):
             match = _OFFSET_RE.match(text.strip())
             if match:
@@ -105,7 +139,7 @@ def open_manifest(path: str) -> IO[str]:
     try:
         if os.path.isdir(path):
             raise ManifestError("{}: is a directory, not a manifest".format(path))
-        return open(path, encoding="utf-8", errors="replace", newline=None)
+        return open(path, encoding="utf-8", errors=UNDECODABLE, newline=None)
     except OSError as exc:
         raise ManifestError("{}: cannot read manifest: {}".format(path, exc.strerror or exc)) from None
 

@@ -15,23 +15,79 @@ within 0..1, else round(v).
 """
 
 import io
+import logging
 import math
+import threading
+import time
 import warnings
-from typing import NamedTuple
+from contextlib import contextmanager
+from typing import Iterator, NamedTuple, Optional, Tuple
 
-from PIL import Image, ImageStat
+from PIL import Image, ImageStat, features
 
+from luminance.limits import Limits
 from luminance.results import DEFAULT_METRIC, METRICS  # the names belong to the results schema
 
-__all__ = ["METRICS", "DEFAULT_METRIC", "Measurement", "NotAnImage", "measure", "luminance",
-           "to_rgb_or_l"]
+__all__ = ["METRICS", "DEFAULT_METRIC", "Measurement", "NotAnImage", "Limits", "MemoryBudget",
+           "FORMATS", "measure", "luminance", "to_rgb_or_l", "decode_bytes"]
 
-# A decompression bomb is an error, not a warning: one such photo must not exhaust a worker.
-warnings.simplefilter("error", Image.DecompressionBombWarning)
+# The formats archive photos come in, by Pillow's format ids. Every other format Pillow knows is
+# refused before its plugin sees more than the first bytes: EPS runs Ghostscript on what the
+# server sent, and rarely used plugins are where crafted files find bugs.
+FORMATS = ("JPEG", "PNG", "TIFF", "JPEG2000", "WEBP", "GIF", "BMP", "AVIF")
+_FORMAT_NAMES = "JPEG, PNG, TIFF, JPEG 2000, WebP, GIF, BMP, AVIF"
+# Pillow before 11.2 has no AVIF plugin, and Image.open raises KeyError for an id it lacks.
+_OPENED = FORMATS if "avif" in features.modules else FORMATS[:-1]
+
+# The job checks the pixel limit itself (Limits.max_pixels), so that its message quotes the
+# job's limit: Pillow's own check only warns up to twice its limit, then quotes twice it.
+Image.MAX_IMAGE_PIXELS = None
+# Pillow warns and logs about damage it reads past (corrupt EXIF, a TIFF tag with too many
+# entries). The photo still decodes, or fails as that photo's recorded failure; the job's stderr is
+# one line per failed photo, which Python's warnings (two lines, once per place in Pillow) and the
+# logging module's last-resort handler (a line per message) would break.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+logging.getLogger("PIL").addHandler(logging.NullHandler())
+logging.getLogger("PIL").propagate = False
+
+DECODE_BLOCK = 1 << 20  # bytes handed to the decoder at once; the deadline is checked between
 
 
 class NotAnImage(Exception):
-    """The bytes are not a photo Pillow can decode; the message says why (a permanent failure)."""
+    """The bytes are not a photo the job decodes; the message says why (a permanent failure)."""
+
+
+class MemoryBudget:
+    """Bytes of decoded pixels that all decoder threads together may hold.
+
+    A decode reserves its estimate (decode_bytes) before it starts and gives it back when its
+    image is measured; one that does not fit now waits for room, one that can never fit fails.
+    """
+
+    def __init__(self, total: int):
+        self.total = total
+        self.used = 0
+        self._room = threading.Condition()
+
+    @contextmanager
+    def reserve(self, nbytes: int, what: str) -> Iterator[None]:
+        if nbytes > self.total:
+            raise NotAnImage("too big to decode in the job's memory: {} needs about {} MB, the "
+                             "decoders may use {} MB".format(what, _mb(nbytes), _mb(self.total)))
+        with self._room:
+            while self.used + nbytes > self.total:
+                self._room.wait()
+            self.used += nbytes
+        try:
+            yield
+        finally:
+            with self._room:
+                self.used -= nbytes
+                self._room.notify_all()
+
+
+def _mb(nbytes: int) -> int:
+    return (nbytes + (1 << 20) - 1) >> 20
 
 
 class Measurement(NamedTuple):
@@ -97,29 +153,93 @@ def luminance(image: Image.Image, metric: str = DEFAULT_METRIC) -> float:
     raise ValueError("unknown metric {!r} (choose from {})".format(metric, ", ".join(METRICS)))
 
 
-def measure(data: bytes, metric: str = DEFAULT_METRIC) -> Measurement:
-    """Decode DATA (an image file's bytes) and measure it. Raises NotAnImage."""
+# Bytes per pixel of what a decode holds at its peak, beyond the image itself: what to_rgb_or_l
+# makes on the way to L or RGB, and the buffers of decoders that hold a whole image of their own.
+_STORED = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}  # else 4
+_CONVERTED = {"L": 0, "RGB": 0, "1": 1, "LA": 1, "PA": 8, "F": 5}  # I*: 9; else 4 (an RGB copy)
+_DECODER = {"JPEG2000": 6, "WEBP": 16, "AVIF": 16}  # JPEG 2000: per band (openjpeg's int32s)
+_OVERHEAD = 16 << 20  # the decoder libraries' own buffers, malloc's slack
+
+
+def decode_bytes(image: Image.Image) -> int:
+    """About how many bytes decoding and measuring the opened IMAGE takes at its peak: a bound
+    measured for each format (tests/test_metrics.py runs each in a process and reads its peak)."""
+    mode, bands = image.mode, len(image.getbands())
+    per_pixel = _STORED.get(mode, 4) + _CONVERTED.get(mode, 9 if mode.startswith("I") else 4)
+    extra = _DECODER.get(image.format, 0)
+    if image.format == "JPEG2000":
+        extra *= bands
+    elif image.format in ("JPEG", "MPO") and image.info.get("progressive"):
+        extra = 3 * bands  # libjpeg keeps every DCT coefficient (two bytes each) for the scans
+    elif image.format == "TIFF":
+        extra = _STORED.get(mode, 4)  # libtiff may read a whole strip or tile first
+    return image.width * image.height * (per_pixel + extra) + _OVERHEAD
+
+
+class _Deadline(io.BytesIO):
+    """A photo's bytes that stop being readable once its decoding thread has used its CPU time.
+
+    Pillow's decoders read their input block by block (DECODE_BLOCK), so a decode that runs too
+    long stops at its next block; the flag tells it apart from a broken file."""
+
+    def __init__(self, data: bytes, seconds: float):
+        super().__init__(data)
+        self.seconds = seconds
+        self.began: Optional[float] = None
+        self.expired = False
+
+    def read(self, size: Optional[int] = -1) -> bytes:
+        if self.began is not None and time.thread_time() - self.began > self.seconds:
+            self.expired = True
+            raise NotAnImage("decoding took more than {:g} s of CPU (the job's limit)".format(
+                self.seconds))
+        return super().read(size)
+
+
+def _check(image: Image.Image, data: bytes, limits: Limits) -> Tuple[int, str]:
+    """(bytes its decode needs, a description) of an opened IMAGE within LIMITS, else NotAnImage."""
+    pixels = image.width * image.height
+    what = "{}x{} {} {}".format(image.width, image.height, image.mode, image.format)
+    if pixels > limits.max_pixels:
+        raise NotAnImage("image over the pixel limit: {} = {} pixels, the job's limit is {}".format(
+            what, pixels, limits.max_pixels))
+    if image.format in ("JPEG", "MPO"):
+        scans = data.count(b"\xff\xda")  # SOS markers: 0xFF in entropy-coded data is escaped
+        if scans > limits.max_scans:
+            raise NotAnImage("JPEG with {} scans, the job's limit is {}".format(scans, limits.max_scans))
+    return decode_bytes(image), what
+
+
+_UNLIMITED = MemoryBudget(float("inf"))  # type: ignore[arg-type]
+
+
+def measure(data: bytes, metric: str = DEFAULT_METRIC, limits: Limits = Limits(),
+            budget: Optional[MemoryBudget] = None) -> Measurement:
+    """Decode DATA (an image file's bytes) and measure it. Raises NotAnImage, whatever went wrong:
+    a crafted file may make any decoder raise any exception, and it is that photo's failure."""
+    stream = _Deadline(data, limits.decode_seconds)
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(stream, formats=_OPENED) as image:
             mode = image.mode
-            limit = Image.MAX_IMAGE_PIXELS
-            if limit and image.width * image.height > limit:
-                # Pillow only warns between the limit and twice it; a job refuses the photo.
-                raise Image.DecompressionBombError("{}x{} = {} pixels exceeds the limit of {}".format(
-                    image.width, image.height, image.width * image.height, limit))
-            # Hand the decoder the whole file in one call: one GIL release for the whole decode,
-            # instead of one per 64 KiB block, each of which must win the GIL back from the
-            # fetch threads.
-            image.decodermaxblock = max(len(data), 65536)
-            image.load()
-            value = luminance(to_rgb_or_l(image), metric)
+            need, what = _check(image, data, limits)
+            with (budget or _UNLIMITED).reserve(need, what):
+                stream.began = time.thread_time()
+                image.decodermaxblock = DECODE_BLOCK
+                image.load()
+                value = luminance(to_rgb_or_l(image), metric)
             return Measurement(value, image.width, image.height, mode)
+    except NotAnImage:
+        raise
     except Image.UnidentifiedImageError:
-        raise NotAnImage("not an image Pillow can read") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise NotAnImage("image over the pixel limit: {}".format(_first_sentence(exc))) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise NotAnImage("cannot decode image: {}".format(_first_sentence(exc))) from None
+        raise NotAnImage("not an image in a supported photo format ({})".format(_FORMAT_NAMES)) from None
+    except Exception as exc:
+        if stream.expired:
+            raise NotAnImage("decoding took more than {:g} s of CPU (the job's limit)".format(
+                limits.decode_seconds)) from None
+        if isinstance(exc, (OSError, SyntaxError, ValueError, EOFError)):  # Pillow's decode errors
+            raise NotAnImage("cannot decode image: {}".format(_first_sentence(exc))) from None
+        raise NotAnImage("cannot decode image: {}: {}".format(
+            type(exc).__name__, _first_sentence(exc))) from None
 
 
 def _first_sentence(exc: BaseException) -> str:

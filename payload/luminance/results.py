@@ -35,7 +35,7 @@ from luminance.files import write_atomically
 
 __all__ = ["SCHEMA", "METRICS", "DEFAULT_METRIC", "MAX_RECORDS", "MAX_FILE_BYTES", "Job", "PHOTO_FIELDS",
            "FAILURE_FIELDS", "epoch", "new_document", "photo", "failure", "rank", "better", "write", "read",
-           "validate", "expected_range", "accounted", "transient_failures"]
+           "validate", "expected_range", "accounted", "transient_failures", "merge_entries"]
 
 SCHEMA = "photodemo-results/1"
 METRICS = ("perceived", "luma", "relative")  # job.metric: what `luminance` means (metrics.py)
@@ -307,3 +307,14 @@ def accounted(document: Dict[str, Any], manifest_records: Optional[int] = None) 
 def transient_failures(document: Dict[str, Any]) -> List[Dict[str, Any]]:
     """The failures of a results document that a rerun may fix."""
     return [item for item in document["failures"] if item.get("transient")]
+
+
+def merge_entries(*runs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """One entry per record, in record order, from the photo and failure entries of RUNS (the
+    earliest first), each record's chosen by `better`: a rerun never loses a photo it finds."""
+    best: Dict[int, Dict[str, Any]] = {}
+    for entries in runs:
+        for entry in entries:
+            kept = best.get(entry["record"])
+            best[entry["record"]] = entry if kept is None else better(kept, entry)
+    return [best[record] for record in sorted(best)]
