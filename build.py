@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Freeze the luminance job, Pillow and requests into one executable: dist/luminance.pex.
 
-The pex carries wheels for CPython 3.9-3.14 on manylinux x86_64 and aarch64, so one file runs on
-any worker's `python3` with nothing installed. It boots through /bin/sh (`--sh-boot`), which
-finds a python3 even when HTCondor gives the job no PATH. Every wheel is downloaded with
-`pip download --require-hashes` against payload/requirements.txt, so what goes into the pex is
-exactly what the hashes pin. The wheels' files travel in the pex as a store of their own, each
-distinct file once, LZMA-compressed, outside what pex unpacks, and the job assembles only the
-wheels that fit its Python (payload/luminance/bundle.py says why pex's own wheel handling does
-not do here). Pillow's text rendering is left out (TEXT_RENDERING).
+The payload carries wheels for CPython 3.9-3.14 on manylinux x86_64 and aarch64, so one file runs
+on any worker's `python3` with nothing installed. It is a zip that CPython runs (as `zipapp`
+makes), after a `/bin/sh` boot of our own (payload/boot.sh) that finds a python3 even when
+HTCondor gives the job no PATH, and writes the results file itself when there is none. It keeps
+the name luminance.pex, though pex no longer builds it (README, "The payload", says why). Every
+wheel is downloaded with `pip download --require-hashes` against payload/requirements.txt, so
+what goes in is exactly what the hashes pin. The wheels' files travel as a store of their own,
+each distinct file once, LZMA-compressed, and the job assembles only the wheels that fit its
+Python (payload/luminance/bundle.py). Pillow's text rendering is left out (TEXT_RENDERING).
 
 Usage: build.py [--platform all|current] [--python 3.9,...] [--arch x86_64,aarch64] [--output FILE]
 """
@@ -19,27 +20,27 @@ import json
 import lzma
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PACKAGE = os.path.join(HERE, "payload", "luminance")
 REQUIREMENTS = os.path.join(HERE, "payload", "requirements.txt")
+BOOT = os.path.join(HERE, "payload", "boot.sh")
 import photodemo  # noqa: E402,F401  (the one bootstrap: makes payload/luminance importable)
+import luminance  # noqa: E402
 import luminance.command  # noqa: E402  (not `command`: the build steps' command lines are)
-from luminance import bundle  # noqa: E402  (the payload reads the store this writes)
+from luminance import bundle, results  # noqa: E402  (the payload reads the store this writes)
 from luminance.bundle import ZIP_PREFIX  # noqa: E402
-from luminance.errors import EXIT_FAILED, EXIT_OK, PhotodemoError  # noqa: E402
+from luminance.errors import EXIT_FAILED, EXIT_OK, EXIT_UNSUITABLE, PhotodemoError  # noqa: E402
 
 PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
 ARCHES = ("x86_64", "aarch64")
 # Pillow 11.3.0 ships manylinux2014 (glibc 2.17) wheels: the widest reach among OSPool workers.
 MANYLINUX = ("manylinux2014_{}", "manylinux_2_17_{}", "manylinux_2_28_{}")
-# CPythons that may start the pex: those without wheels in it write their results file saying so
-# (exit code 5) instead of failing in pex's own start-up, which leaves HTCondor nothing.
+# CPythons the boot may start the payload with: those it carries no wheels for write the results
+# file saying so (exit code 5), so that HTCondor runs the job elsewhere.
 BOOT_PYTHONS = ("3.6", "3.7", "3.8") + PYTHONS
 # Pillow's text rendering (FreeType, HarfBuzz, Brotli for WOFF2 fonts, libpng for FreeType's PNG
 # glyphs): no photo needs it. Pillow decodes PNG with zlib, not libpng.
@@ -48,7 +49,9 @@ TEXT_RENDERING = ("PIL/_imagingft.", "pillow.libs/libfreetype-", "pillow.libs/li
 # CPython versions whose own files share one solid LZMA stream: more share a stream, the smaller
 # the pex, but the more a job may decode before reaching its own (README, "The payload").
 CHAIN = 3
-EXIT_CODES = {EXIT_OK: "built", EXIT_FAILED: "pip or pex"}
+EXIT_CODES = {EXIT_OK: "built", EXIT_FAILED: "pip failed, or the payload could not be written"}
+# The zip's entry point, as `python -m luminance` runs it.
+MAIN = "import sys\nfrom luminance.cli import main\nsys.exit(main())\n"
 
 
 class BuildError(PhotodemoError):
@@ -111,12 +114,6 @@ def _pinned():
     with open(REQUIREMENTS, encoding="utf-8") as stream:
         return {bundle._project(match.group(1)) for match in
                 (re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", line) for line in stream) if match}
-
-
-def stage_sources(directory):
-    """Copy the luminance package (sources only) to DIRECTORY, for a reproducible pex."""
-    shutil.copytree(PACKAGE, os.path.join(directory, "luminance"),
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "_wheels"))
 
 
 def _arch(wheel):
@@ -239,21 +236,70 @@ def add_store(pex_file, wheels):
             archive.writestr(info, data)
 
 
-def pex_command(sources, output, build_targets):
-    """pex's command: our code only (the wheels go in the store). Every CPython from 3.6 may boot
-    it, the ones it carries wheels for first: on a worker whose python3 is too old, the job
-    still starts, finds no wheels for it, and records why (bundle.BundleError, exit code 5)."""
+def boot_pythons(build_targets):
+    """The names the boot looks for, in its order: the CPythons the payload carries wheels for,
+    newest first, then the rest of BOOT_PYTHONS, newest first, then python3. On a worker whose
+    Python is too old the job still starts, finds no wheels for it, and records why
+    (bundle.BundleError, exit code 5)."""
     if build_targets:
         carried = sorted({python for python, _ in build_targets}, key=_version, reverse=True)
     else:
         carried = ["{}.{}".format(*sys.version_info[:2])]
     boot = carried + [python for python in sorted(BOOT_PYTHONS, key=_version, reverse=True)
                       if python not in carried]
-    command = [sys.executable, "-m", "pex", "--sh-boot", "--no-pypi", "--sources-directory", sources,
-               "--entry-point", "luminance", "--output-file", output]
-    for python in boot:
-        command += ["--interpreter-constraint", "CPython=={}.*".format(python)]
-    return command
+    return ["python" + python for python in boot] + ["python3"]
+
+
+def boot_script(pythons):
+    """payload/boot.sh filled in: the names to look for, and the results document it writes when
+    none is found (luminance.results' own, as a printf format with START and COUNT as %s)."""
+    message = "no python3 ({} or newer) on this worker: looked for {} on PATH".format(
+        min(BOOT_PYTHONS, key=_version), ", ".join(pythons))
+    marks = (987654321012, 987654321034)  # stand-ins for START and COUNT, replaced by %s
+    text = results.dumps(results.new_document(results.Job(
+        start=marks[0], count=marks[1], payload_version=luminance.__version__, complete=False,
+        error=message)))
+    text = text.replace("\\", "\\\\").replace("%", "%%")
+    for mark in marks:
+        assert text.count(str(mark)) == 1, mark
+        text = text.replace(str(mark), "%s")
+    with open(BOOT, encoding="utf-8") as stream:
+        script = stream.read()
+    for name, value in (("PYTHONS", " ".join(pythons)), ("MESSAGE", message), ("RESULTS", text),
+                        ("EXIT_UNSUITABLE", str(EXIT_UNSUITABLE))):
+        script = script.replace("@{}@".format(name), value.replace("'", "'\\''"))
+    return script.encode("utf-8")
+
+
+def _sources():
+    """(name in the zip, path) of every file of the luminance package, sorted."""
+    out = []
+    for folder, dirs, names in os.walk(PACKAGE):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in names:
+            if not name.endswith(".pyc"):
+                path = os.path.join(folder, name)
+                out.append(("luminance/" + os.path.relpath(path, PACKAGE).replace(os.sep, "/"), path))
+    return sorted(out)
+
+
+def write_payload(path, build_targets, wheels):
+    """The payload at PATH: the boot, then a zip of __main__.py, the luminance package and the
+    store of WHEELS, with fixed dates, modes and order, so that the same inputs give the same bytes."""
+    entries = [("__main__.py", MAIN.encode("utf-8"))]
+    for name, source in _sources():
+        with open(source, "rb") as stream:
+            entries.append((name, stream.read()))
+    with open(path, "wb") as stream:
+        stream.write(boot_script(boot_pythons(build_targets)))
+        with zipfile.ZipFile(stream, "w") as archive:
+            for name, data in entries:
+                info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                info.external_attr = 0o644 << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, data)
+    add_store(path, wheels)
+    os.chmod(path, 0o755)
 
 
 def _version(python):
@@ -269,12 +315,7 @@ def sha256(path):
 
 
 def build(output, platform="all", wheelhouse=None, pythons=PYTHONS, arches=ARCHES):
-    """Build the pex at OUTPUT; return its path. Raises BuildError."""
-    try:
-        import pex  # noqa: F401  (only to say clearly when the build tool is missing)
-    except ImportError:
-        raise BuildError("pex is not installed in {} (run `make payload`, which sets up .venv)"
-                         .format(sys.executable)) from None
+    """Build the payload at OUTPUT; return its path. Raises BuildError."""
     wheelhouse = wheelhouse or os.path.join(HERE, "build", "wheels")
     build_targets = targets(platform, pythons, arches)
     wheels = {}
@@ -282,14 +323,16 @@ def build(output, platform="all", wheelhouse=None, pythons=PYTHONS, arches=ARCHE
         for path in download(wheelhouse, python, arch):
             wheels.setdefault(os.path.basename(path), path)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="photodemo-build-") as tmp:
-        sources = os.path.join(tmp, "src")
-        stage_sources(sources)
-        partial = os.path.join(tmp, "luminance.pex")
-        _run(pex_command(sources, partial, build_targets), "building the pex")
-        add_store(partial, [wheels[name] for name in sorted(wheels)])
-        shutil.move(partial, output + ".tmp")
-        os.replace(output + ".tmp", output)
+    partial = output + ".tmp"
+    try:
+        write_payload(partial, build_targets, [wheels[name] for name in sorted(wheels)])
+        os.replace(partial, output)
+    except OSError as exc:
+        raise BuildError("{}: cannot write the payload: {}".format(
+            output, exc.strerror or exc)) from None
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
     return output
 
 

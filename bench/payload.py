@@ -228,7 +228,7 @@ def size_rows(pex, sandbox):
                 os.path.getsize(pex) / 1e6, ", ".join(served.pythons) or "this Python only",
                 ", ".join(served.arches) or "this machine")),
             ("what a cold start writes", "{:.1f} MB of libraries for this Python; {:.1f} MB in "
-             "PEX_ROOT in all (pex's own files, compiled modules)".format(libraries / 1e6, written / 1e6)),
+             "PEX_ROOT in all (with the compiled modules)".format(libraries / 1e6, written / 1e6)),
             ("pex cold start, CPU time", "{:.2f} s (user + system, all its processes)".format(
                 after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime))]
 

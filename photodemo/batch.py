@@ -50,6 +50,9 @@ class Batch(NamedTuple):
     os_check: bool = True  # keep jobs off OSPool workers whose OS has no Python 3.9+
     backoff: int = 300  # seconds before a held job is released (times its number of holds)
     max_running: int = 0  # at most this many jobs of the run in the queue (0: no limit)
+    # --transfer-osdf: {chunk start: the federation objects HTCondor transfers into its sandbox}
+    # (transfers.py); None: the jobs read every URL themselves.
+    transfers: Optional[Dict[int, Tuple[str, ...]]] = None
 
     def input_name(self, chunk: Chunk) -> str:
         """The job's stdin, relative to WORKDIR when it lies there (the manifest or its slice)."""

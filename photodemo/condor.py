@@ -20,10 +20,15 @@ from luminance.files import write_atomically
 from luminance.jobs import ERROR_NAME, OUTPUT_NAME, RESULTS_NAME, SLICE_NAME
 from photodemo.batch import Batch, relative_to
 
-__all__ = ["SUBMIT_FILE", "USER_LOG", "describe", "write", "find_condor_submit", "condor_submit",
-           "Submitted", "check_line", "check_size", "requirements", "HOLD_REASONS"]
+__all__ = ["SUBMIT_FILE", "USER_LOG", "TRANSFERS_FILE", "describe", "items", "write",
+           "find_condor_submit", "condor_submit", "Submitted", "check_line", "check_size",
+           "requirements", "HOLD_REASONS"]
 
 SUBMIT_FILE = "submit.sub"
+# --transfer-osdf: the queue's items, `START COUNT URL, URL, ...` a line (a line per job can hold
+# thousands of URLs; outside submit.sub, which stays readable).
+TRANSFERS_FILE = "transfers.txt"
+OBJECTS = "$(objects)"
 USER_LOG = "job.log"
 LOG_DIR = os.path.dirname(OUTPUT_NAME)  # made before condor_submit, which does not make it
 RESULTS = RESULTS_NAME.format(start="$(start)")
@@ -56,7 +61,8 @@ HOLD_REASONS = {
     (HOLD_TRANSFER_OUTPUT, None): "HTCondor could not bring the results file back; released "
                                   "after the back-off",
     (HOLD_TRANSFER_INPUT, None): "HTCondor could not send the job its files (pex, manifest, "
-                                 "results); released after the back-off",
+                                 "results; with --transfer-osdf, its photos); released after the "
+                                 "back-off",
 }
 
 
@@ -155,6 +161,14 @@ def _files(batch: Batch) -> List[str]:
         "transfer_input_files = {}".format(current),
         "transfer_output_files = {}".format(RESULTS),
     ]
+    if batch.transfers is not None:
+        lines[-2:-1] = [
+            "# --transfer-osdf: HTCondor's own osdf plugin also fetches the chunk's osdf://, stash://",
+            "# and pelican:// objects ({}, per job) with your credentials; each lands in the".format(
+                TRANSFERS_FILE),
+            "# sandbox under its file name, where the job (--transferred) reads it.",
+            "transfer_input_files = {}, {}".format(current, OBJECTS),
+        ]
     if results != ".":
         lines.append('transfer_output_remaps = "{} = {}"'.format(RESULTS, current))
     return lines
@@ -241,6 +255,13 @@ def describe(batch: Batch) -> str:
     ]
     lines += _program(batch) + _files(batch) + _resources(batch) + _retries(batch)
     lines += _placement(batch)
+    if batch.transfers is not None:
+        items(batch)  # every check before the first write
+        lines += ["", "# One job per chunk of the manifest: START COUNT OBJECTS, a line each in {} "
+                  "(ProcId N".format(TRANSFERS_FILE),
+                  "# runs the Nth line).",
+                  "queue start,count,objects from {}".format(TRANSFERS_FILE)]
+        return "\n".join(lines) + "\n"
     lines += ["", "# One job per chunk of the manifest: START COUNT (ProcId N runs the Nth line).",
               "queue start,count from ("]
     lines += ["  {} {}".format(chunk.start, chunk.count) for chunk in batch.chunks]
@@ -248,10 +269,30 @@ def describe(batch: Batch) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(workdir: str, text: str) -> str:
-    """Write TEXT (from describe) as WORKDIR/submit.sub, atomically, and create the log/ directory
+def items(batch: Batch) -> Optional[str]:
+    """The text of transfers.txt for BATCH (--transfer-osdf), or None without transfers."""
+    if batch.transfers is None:
+        return None
+    lines = []
+    for chunk in batch.chunks:
+        urls = batch.transfers.get(chunk.start, ())
+        for url in urls:  # transfers.collect lets none through; a bad one would break the list
+            if _UNSAFE_PATH.search(url):
+                raise UsageError("{}: cannot be written in an HTCondor transfer list".format(url))
+        lines.append(" ".join(["{} {}".format(chunk.start, chunk.count)] + [", ".join(urls)]).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def write(workdir: str, text: str, transfers: Optional[str] = None) -> str:
+    """Write TEXT (from describe) as WORKDIR/submit.sub and TRANSFERS (from items) as its
+    transfers.txt, atomically (a stale transfers.txt is removed), and create the log/ directory
     condor_submit expects; the path of submit.sub."""
     os.makedirs(os.path.join(workdir, LOG_DIR), exist_ok=True)
+    listing = os.path.join(workdir, TRANSFERS_FILE)
+    if transfers is not None:
+        write_atomically(listing, transfers)
+    elif os.path.exists(listing):
+        os.remove(listing)
     path = os.path.join(workdir, SUBMIT_FILE)
     write_atomically(path, text)
     return path

@@ -15,6 +15,7 @@ import argparse
 import functools
 import http.server
 import json
+import os
 import posixpath
 import urllib.parse
 from typing import Optional, Sequence
@@ -23,11 +24,12 @@ from luminance import command
 from luminance.arguments import whole_number
 from luminance.errors import EXIT_OK, UsageError
 
-__all__ = ["DEFAULT_NAMESPACE", "CACHE_PREFIX", "make_server", "base_url", "main"]
+__all__ = ["DEFAULT_NAMESPACE", "CACHE_PREFIX", "EXIT_CODES", "make_server", "base_url", "main"]
 
 DEFAULT_NAMESPACE = "/ospool/uw-shared/public/demo"
 CACHE_PREFIX = "/cache"
 DISCOVERY = "/.well-known/pelican-configuration"
+EXIT_CODES = {EXIT_OK: "stopped (it serves until Ctrl-C or SIGTERM)"}
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -84,7 +86,7 @@ def base_url(port: int, namespace: str = DEFAULT_NAMESPACE) -> str:
 def parser() -> command.Parser:
     parser = command.Parser("federation", "python -m photodemo.federation",
                             description=__doc__.split("\n\n")[0],
-                            exit_codes={EXIT_OK: "stopped (it serves until Ctrl-C or SIGTERM)"})
+                            exit_codes=EXIT_CODES)
     parser.add_argument("--port", type=whole_number(0), default=0, metavar="PORT",
                         help="port on 127.0.0.1 (default: 0, a free one)")
     parser.add_argument("--directory", default=".", metavar="DIR", help="the files to serve (default: .)")
@@ -98,6 +100,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if not os.path.isdir(args.directory):  # else every object would be a quiet 404
+        raise UsageError("{}: not a directory".format(args.directory))
     try:
         server = make_server(args.directory, args.port, args.namespace)
     except OSError as exc:

@@ -72,7 +72,9 @@ def photo_url(root: str, path: str, base_url: Optional[str]) -> str:
     # A name's bytes are quoted, not its text: a name that is not UTF-8 (Latin-1 from an old
     # archive) keeps its bytes, as the file:// URL does (pathlib quotes the bytes too).
     quoted = "/".join(urllib.parse.quote(os.fsencode(part), safe="") for part in path.split("/"))
-    return base_url.rstrip("/") + "/" + quoted
+    # Only the path's trailing slashes go: osdf:/// (the whole federation) keeps its "://".
+    scheme, separator, rest = base_url.partition("://")
+    return scheme + separator + rest.rstrip("/") + "/" + quoted
 
 
 def check_base_url(base_url: str) -> str:

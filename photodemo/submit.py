@@ -25,7 +25,7 @@ from luminance.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TRANS
 from luminance.jobs import DEFAULT_CHUNK, Chunk, plan
 from luminance.manifest import count_records
 
-from photodemo import condor, local, rescue, runs, watch
+from photodemo import condor, local, rescue, runs, transfers, watch
 from photodemo.batch import (SPLIT_THRESHOLD, Batch, keep_logs, remove_slices, write_pending,
                              write_slices)
 
@@ -50,8 +50,9 @@ EPILOG = """Interrupted (Ctrl-C, SIGTERM): --local keeps finished results (resum
 --wait stops watching, the jobs go on.
 
 Files: submit.sub, submit.json (the run's plan and clusters), job.log (HTCondor's event log),
-log/job.output.START, log/job.error.START (a rerun moves earlier ones to .1, .2, ...) and
-slices/ with --split are written in the current directory, results-START.json in --results.
+log/job.output.START, log/job.error.START (a rerun moves earlier ones to .1, .2, ...),
+slices/ with --split and transfers.txt with --transfer-osdf are written in the current directory,
+results-START.json in --results.
 """
 
 
@@ -62,6 +63,8 @@ def payload_options(args: argparse.Namespace) -> List[str]:
         value = getattr(args, name)
         if value is not None:
             options += ["--" + name, "{:g}".format(value) if isinstance(value, float) else str(value)]
+    if getattr(args, "transfer_osdf", False):
+        options.append("--transferred")
     return options
 
 
@@ -109,6 +112,13 @@ def _work_options(p: argparse.ArgumentParser) -> None:
                       help="give each job only its own slice of the manifest (slices/manifest."
                            "START.txt) instead of the whole file (default: only for manifests "
                            "over {} MiB)".format(SPLIT_THRESHOLD // (1024 * 1024)))
+    work.add_argument("--transfer-osdf", action=argparse.BooleanOptionalAction, default=False,
+                      help="have HTCondor's osdf plugin fetch each chunk's osdf://, stash:// and "
+                           "pelican:// objects into its job's sandbox with your credentials "
+                           "(transfer_input_files, listed in {}), for private namespaces such as "
+                           "/ospool/apNN/data/USER; the job reads them there and records their "
+                           "URLs; not with --local (default: off, the jobs read public objects "
+                           "through the caches)".format(condor.TRANSFERS_FILE))
 
 
 def _mode_options(p: argparse.ArgumentParser) -> None:
@@ -150,7 +160,8 @@ def _pool_options(p: argparse.ArgumentParser) -> None:
                            "%(default)s)")
     pool.add_argument("--request-disk", default=None, metavar="SIZE",
                       help="disk per job (default: twice the pex plus {} MB: the pex, the "
-                           "libraries it unpacks, logs and results)".format(DISK_MARGIN_MB))
+                           "libraries it unpacks, logs and results; with --transfer-osdf on the "
+                           "access point, plus the largest chunk's photos)".format(DISK_MARGIN_MB))
     pool.add_argument("--max-retries", type=whole_number(0), default=3, metavar="N",
                       help="release a held job up to N times: exit {} (transient failures), exit "
                            "{} (no usable Python on the worker: run elsewhere), a failed file "
@@ -222,6 +233,16 @@ def _plan_lines(batch: Batch, manifest_records: int, everything: int, serves: st
         "results: {}{} in {}".format(first.results_name, "" if jobs == 1 else
                                      " .. " + last.results_name, batch.results),
     ]
+    if batch.transfers is not None:
+        counts = [len(batch.transfers.get(chunk.start, ())) for chunk in batch.chunks]
+        if sum(counts):
+            lines.append("transfer: HTCondor fetches {} OSDF object{} into the sandboxes with your "
+                         "credentials, at most {} per job ({}); each job's disk must hold them "
+                         "(request_disk {})".format(sum(counts), "" if sum(counts) == 1 else "s",
+                                                    max(counts), condor.TRANSFERS_FILE, batch.disk))
+        else:
+            lines.append("transfer: these jobs' records name no osdf://, stash:// or pelican:// "
+                         "object: nothing for HTCondor to transfer")
     if batch.max_running:
         lines.append("load: at most {} job{} at once, each fetching --workers photos at once"
                      .format(batch.max_running, "" if batch.max_running == 1 else "s"))
@@ -238,9 +259,10 @@ def _again() -> str:
     return "./submit --missing"
 
 
-def _disk(payload: str) -> str:
-    """The default request_disk: the pex, at most as much unpacked, and a margin."""
-    return "{}MB".format(int(2 * os.path.getsize(payload) / 2 ** 20) + DISK_MARGIN_MB)
+def _disk(payload: str, photos: int = 0) -> str:
+    """The default request_disk: the pex, at most as much unpacked, the PHOTOS bytes HTCondor
+    transfers (--transfer-osdf), and a margin."""
+    return "{}MB".format(int((2 * os.path.getsize(payload) + photos) / 2 ** 20) + DISK_MARGIN_MB)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -257,9 +279,14 @@ def _check(args: argparse.Namespace) -> int:
         if value is not None:
             condor.check_line(value, "--" + option, quoted=option == "project")
     args.request_memory = condor.check_size(args.request_memory, "--request-memory")
+    args.default_disk = args.request_disk is None  # --transfer-osdf may add the photos to it
     if args.request_disk is None:
         args.request_disk = _disk(args.payload)
     args.request_disk = condor.check_size(args.request_disk, "--request-disk")
+    if args.transfer_osdf and args.local:
+        raise UsageError("--transfer-osdf: only HTCondor can transfer OSDF objects with your "
+                         "credentials; --local jobs read public ones themselves (use "
+                         "--no-transfer-osdf)")
     _writable_dir(args.results, "results directory")
     _writable_dir(".", "current directory")
     return records
@@ -301,12 +328,22 @@ def _batch(args: argparse.Namespace, chunks: List[Chunk], arches: Tuple[str, ...
     split = args.split
     if split is None:
         split = os.path.getsize(args.manifest) > SPLIT_THRESHOLD
-    return Batch(chunks=chunks, payload=args.payload, manifest=args.manifest,
-                 results=args.results, workdir=".", options=payload_options(args),
-                 cpus=args.request_cpus, memory=args.request_memory, disk=args.request_disk,
-                 max_retries=args.max_retries, split=split, project=args.project,
-                 container=args.container, requirements=args.requirements, arches=arches,
-                 os_check=args.os_check, backoff=args.backoff, max_running=args.max_running or 0)
+    batch = Batch(chunks=chunks, payload=args.payload, manifest=args.manifest,
+                  results=args.results, workdir=".", options=payload_options(args),
+                  cpus=args.request_cpus, memory=args.request_memory, disk=args.request_disk,
+                  max_retries=args.max_retries, split=split, project=args.project,
+                  container=args.container, requirements=args.requirements, arches=arches,
+                  os_check=args.os_check, backoff=args.backoff, max_running=args.max_running or 0)
+    if not args.transfer_osdf:
+        return batch
+    found = transfers.collect(
+        args.manifest, chunks,
+        lambda chunk: transfers.reserved_names(batch.payload, batch.input_name(chunk), chunk))
+    batch = batch._replace(transfers=found.objects)
+    largest = max(found.sizes.values(), default=0)
+    if largest and args.default_disk:
+        batch = batch._replace(disk=_disk(args.payload, largest))
+    return batch
 
 
 def _prepare(batch: Batch, args: argparse.Namespace, argv: List[str], keep: List[int]) -> None:
@@ -347,6 +384,10 @@ def _run(args: argparse.Namespace, argv: List[str], record: Optional[runs.Record
     text = None if args.local else condor.describe(batch)  # every check before the first write
     for line in _plan_lines(batch, records, len(everything), serves):
         print(line, file=out)
+    private = 0 if args.transfer_osdf else transfers.private_records(args.manifest)
+    if private:
+        print("note: {} record{} in private OSDF directories (/ospool/apNN/data/...): {}".format(
+            private, " is" if private == 1 else "s are", transfers.PRIVATE_HINT), file=out)
     if args.local and args.dry_run:
         print("dry run: nothing run", file=out)
         return EXIT_OK
@@ -354,7 +395,7 @@ def _run(args: argparse.Namespace, argv: List[str], record: Optional[runs.Record
     _prepare(batch, args, argv, in_queue)
     if args.local:
         return _run_local(batch, args)
-    condor.write(batch.workdir, text)
+    condor.write(batch.workdir, text, condor.items(batch))
     print("wrote {} ({} job{})".format(condor.SUBMIT_FILE, len(chunks), "" if len(chunks) == 1 else "s"),
           file=out)
     if args.dry_run:

@@ -221,14 +221,44 @@ def test_a_python_without_lzma_is_unsuitable(tmp_path):
     assert "was built without the lzma module" in proc.stdout
 
 
-def test_from_a_source_checkout_nothing_is_bundled(tmp_path, monkeypatch):
-    monkeypatch.delenv("PEX", raising=False)
+def test_from_a_source_checkout_nothing_is_bundled(tmp_path):
+    assert bundle._running_payload() is None  # imported from a file, not from a zip
     assert bundle.activate(cache=str(tmp_path)) == []
     plain = tmp_path / "plain.pex"
     with zipfile.ZipFile(str(plain), "w") as archive:
         archive.writestr("luminance/__init__.py", "")
     assert bundle.activate(str(plain), str(tmp_path)) == []
     assert bundle.targets(str(plain)) == bundle.Targets((), ())
+
+
+def test_the_cache_is_named_by_the_store_under_pex_root(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PEX_ROOT", ".pex")  # as submit.sub sets it: relative to the sandbox
+    wheel = make_wheel(tmp_path, "demo_g-1.0-py3-none-any.whl", {"demo_g.py": "VALUE = 1\n"})
+    (tmp_path / "other").mkdir()
+    other = make_wheel(tmp_path / "other", "demo_g-1.0-py3-none-any.whl", {"demo_g.py": "VALUE = 2\n"})
+    paths = [bundle.activate(make_pex(tmp_path / "{}.pex".format(n), [w]))[0]
+             for n, w in enumerate((wheel, other, wheel))]
+    keys = [os.path.relpath(path, str(tmp_path / ".pex" / "photodemo")).split(os.sep)[0] for path in paths]
+    assert keys[0] == keys[2] != keys[1] and len(keys[0]) == 16  # another store, another folder
+    assert all(os.path.isdir(path) for path in paths)
+
+
+def test_without_pex_root_the_cache_is_the_users_own(tmp_path, monkeypatch):
+    monkeypatch.delenv("PEX_ROOT", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(bundle.tempfile, "tempdir", None)  # gettempdir reads TMPDIR again
+    assert bundle.cache_dir("k") == str(tmp_path / "cache" / "photodemo" / "k")
+    # A cache folder others may write is not used: a shared one could hand us their libraries.
+    os.chmod(str(tmp_path / "cache" / "photodemo"), 0o777)
+    assert bundle.cache_dir("k") == str(tmp_path / "tmp" / "photodemo-{}".format(os.getuid()) / "k")
+    os.chmod(str(tmp_path / "tmp" / "photodemo-{}".format(os.getuid())), 0o777)
+    with pytest.raises(bundle.BundleError) as info:
+        bundle.cache_dir("k")
+    assert "set PEX_ROOT" in str(info.value) and info.value.exit_code == EXIT_UNSUITABLE
 
 
 def test_targets_of_a_universal_store(tmp_path):

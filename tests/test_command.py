@@ -46,9 +46,13 @@ COMMANDS = [
     ("photodemo.demo", "demo", "python -m photodemo.demo", [sys.executable, "-m", "photodemo.demo"]),
     ("photodemo.archive", "archive", "python -m photodemo.archive",
      [sys.executable, "-m", "photodemo.archive"]),
+    ("photodemo.federation", "federation", "python -m photodemo.federation",
+     [sys.executable, "-m", "photodemo.federation"]),
     ("build.py", "build.py", "build.py", [sys.executable, os.path.join(ROOT, "build.py")]),
 ]
 IDS = [name for _, name, _, _ in COMMANDS]
+# What a command says when Ctrl-C or SIGTERM stops it: a server was asked to stop, nothing was cut.
+INTERRUPTED = {"federation": "stopped"}
 
 
 def process(argv, cwd=ROOT, **options):
@@ -84,7 +88,8 @@ BARE_PYTHON = os.path.join(sys.base_prefix, "bin", "python3")  # the .venv's bas
 
 
 @pytest.mark.parametrize("argv", [["submit"], ["aggregate"], ["make-manifest"], ["build.py"],
-                                  ["-m", "photodemo.demo"], ["-m", "photodemo.archive"]],
+                                  ["-m", "photodemo.demo"], ["-m", "photodemo.archive"],
+                                  ["-m", "photodemo.federation"]],
                          ids=lambda argv: argv[-1])
 def test_every_command_runs_from_the_clone_on_a_bare_python(argv, tmp_path):
     # photodemo/__init__.py puts payload/ on sys.path: nothing installed, no PYTHONPATH, any cwd
@@ -139,6 +144,7 @@ def _bad_input(name, tmp_path):
                  missing + ": no payload; run `make payload` first"),
         "archive": ([str(tmp_path / "file"), "--count", "1"],
                     str(tmp_path / "file") + ": exists and is not an empty directory"),
+        "federation": (["--directory", missing], missing + ": not a directory"),
     }[name]
 
 
@@ -209,7 +215,8 @@ def test_sigterm_stops_a_command_like_ctrl_c_with_143(module, name, prog, argv, 
     monkeypatch.setattr(sys, "stdout", SignalOnWrite(signal.SIGTERM))
     assert main.main(["--help"]) == SIGTERMED
     assert sigterm_caught == []  # the frame's handler took it, and put the test's back after
-    assert re.fullmatch(r"{}: interrupted[^\n]*\n".format(re.escape(name)), capsys.readouterr().err)
+    assert re.fullmatch(r"{}: {}[^\n]*\n".format(re.escape(name), INTERRUPTED.get(name, "interrupted")),
+                        capsys.readouterr().err)
     assert signal.getsignal(signal.SIGTERM) is not command._on_sigterm
 
 
@@ -218,7 +225,8 @@ def test_ctrl_c_is_one_line_and_130(module, name, prog, argv, monkeypatch, capsy
     main = _module(module)
     monkeypatch.setattr(sys, "stdout", SignalOnWrite(signal.SIGINT))
     assert main.main(["--help"]) == 130
-    assert re.fullmatch(r"{}: interrupted[^\n]*\n".format(re.escape(name)), capsys.readouterr().err)
+    assert re.fullmatch(r"{}: {}[^\n]*\n".format(re.escape(name), INTERRUPTED.get(name, "interrupted")),
+                        capsys.readouterr().err)
 
 
 @pytest.mark.parametrize("module, name, prog, argv", COMMANDS, ids=IDS)

@@ -81,6 +81,34 @@ def test_unreadable_manifest_is_one_line_error_naming_it(tmp_path):
     assert str(refused.value) == path + ": cannot read manifest: No such file or directory"
 
 
+@pytest.mark.parametrize("url, name", [
+    ("osdf:///ospool/ap20/data/alice/photos/apf1-00001r.jpg", "apf1-00001r.jpg"),
+    ("osdf://ospool/ap20/data/alice/a.jpg", "a.jpg"),  # the two-slash form users type
+    ("stash:///ospool/x/IMG_0001.JPG", "IMG_0001.JPG"),
+    ("pelican://fed.example.org:8443/ns/v1.2/photo+1@2x~.png", "photo+1@2x~.png"),
+])
+def test_a_transferred_object_is_in_the_sandbox_under_its_last_path_component(url, name):
+    assert manifest.sandbox_name(url) == name
+
+
+@pytest.mark.parametrize("url, why", [
+    ("http://h/a.jpg", "not an object of a Pelican federation"),
+    ("/data/a.jpg", "not an object of a Pelican federation"),
+    ("osdf:///ospool/a%20b.jpg", "no percent-escapes"),
+    ("osdf:///ospool/a.jpg?v=2", "no percent-escapes, query"),
+    ("osdf:///ospool/$(x).jpg", "no percent-escapes"),
+    ("osdf:///ospool/a,b.jpg", "no percent-escapes"),
+    ("osdf:///ospool/caf\u00e9.jpg", "no percent-escapes"),
+    ("osdf:///ospool/photos/", "no file name"),
+    ("osdf:///ospool/photos/..", "no file name"),
+    ("osdf:///ospool/.job.ad", "HTCondor's own"),
+    ("osdf:///ospool/_condor_stdin", "HTCondor's own"),
+])
+def test_an_object_whose_sandbox_name_the_job_could_not_know_is_refused(url, why):
+    with pytest.raises(ValueError, match=why.replace("?", r"\?").replace("$", r"\$")):
+        manifest.sandbox_name(url)
+
+
 def test_a_byte_order_mark_is_skipped():
     records = list(manifest.iter_records(io.StringIO("\ufeffhttp://h/a.jpg 1901\nhttp://h/b.jpg 1902\n")))
     assert [(r.url, r.year, r.error) for r in records] == [("http://h/a.jpg", 1901, None),

@@ -76,6 +76,17 @@ def test_records_sorted_quoted_and_dated(photos, capsys):
     assert {r.url.rsplit("/", 1)[1]: r.year for r in records}["c.JPG"] == 1890
 
 
+@pytest.mark.parametrize("base, first", [
+    ("osdf:///", "osdf:///series1/a.jpg"),  # the federation's root alone
+    ("osdf:///ospool/uw-shared/public/P//", "osdf:///ospool/uw-shared/public/P/series1/a.jpg"),
+    ("pelican://fed.example.org/", "pelican://fed.example.org/series1/a.jpg"),
+    ("file:///", "file:///series1/a.jpg"),
+])
+def test_a_base_url_of_a_root_keeps_its_slashes(photos, capsys, base, first):
+    code, out, _ = run_main([photos, "--base-url", base], capsys)
+    assert code == 0 and out.splitlines()[0] == first + " 1901"
+
+
 def test_each_undated_photo_is_named_on_stderr(photos, capsys):
     code, _, err = run_main([photos, "--base-url", "http://h/"], capsys)
     assert code == 0

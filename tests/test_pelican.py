@@ -136,7 +136,25 @@ def test_a_private_namespace_says_what_to_do():
         url = federation.add("/ospool/ap40/data/me/a.jpg", BODY)
         with pytest.raises(FetchError, match="requires a token") as info:
             fast().get(url)
-        assert "transfer_input_files" in info.value.reason and not info.value.transient
+        assert "./submit --transfer-osdf" in info.value.reason and not info.value.transient
+        assert sum(sum(cache.hits.values()) for cache in federation.caches) == 0
+
+
+def test_transferred_objects_are_read_from_the_sandbox_never_from_the_federation(tmp_path):
+    with LocalFederation(namespaces=(), private=("/ospool/ap40",)) as federation:
+        url = federation.add("/ospool/ap40/data/me/a.jpg", BODY)
+        (tmp_path / "a.jpg").write_bytes(BODY[::-1])  # what HTCondor's osdf plugin put there
+        with fast(sandbox=str(tmp_path)) as fetcher:
+            assert fetcher.get(url).data == BODY[::-1]
+            assert fetcher.get("osdf://ospool/ap40/data/me/a.jpg").data == BODY[::-1]
+            with pytest.raises(FetchError) as info:
+                fetcher.get(federation.add("/ospool/ap40/data/me/b.jpg", BODY))
+            assert info.value.reason == ("not in the job's sandbox as b.jpg (./submit --transfer-osdf "
+                                         "has HTCondor transfer it there)")
+            assert not info.value.transient
+            with pytest.raises(FetchError, match="HTCondor cannot have transferred it: only letters"):
+                fetcher.get("osdf:///ospool/ap40/data/me/a%20b.jpg")
+        assert federation.director_requests() == 0
         assert sum(sum(cache.hits.values()) for cache in federation.caches) == 0
 
 
@@ -263,3 +281,36 @@ def test_a_cache_url_that_is_not_cache_plus_path_is_used_as_given(federation):
         assert fetcher.get("pelican://{}{}".format(federation.host, path)).data == BODY
         assert fetcher.get("pelican://{}{}".format(federation.host, path)).data == BODY
     assert federation.caches[0].hits["/somewhere/else.jpg"] == 2
+
+
+def test_the_pex_reads_what_htcondor_transferred_and_records_the_urls(pex, tmp_path):
+    """A private namespace: the job alone cannot read it; with --transferred (./submit
+    --transfer-osdf) it reads the files HTCondor put in its sandbox, and records their URLs."""
+    photos = {"a.jpg": jpeg(40, 30, seed=1), "b.jpg": jpeg(30, 40, seed=2)}
+    with LocalFederation(namespaces=(), private=("/ospool/ap40",)) as federation, \
+            PhotoServer() as plain:
+        lines = []
+        for name, data in photos.items():
+            lines.append("{} 1900".format(plain.add("/" + name, data)))
+            lines.append("{} 1901".format(federation.add("/ospool/ap40/data/me/" + name, data)))
+            (tmp_path / name).write_bytes(data)
+        (tmp_path / "manifest.txt").write_text("\n".join(lines) + "\n")
+        os.symlink(pex, str(tmp_path / "luminance.pex"))
+        documents = {}
+        for run, options in (("alone", []), ("transferred", ["--transferred"])):
+            with open(str(tmp_path / "manifest.txt")) as stdin:
+                proc = subprocess.run(
+                    ["env", "-i", "PEX_ROOT=.pex", "./luminance.pex", "results-{}.json".format(run),
+                     "0", "4"] + options, stdin=stdin, cwd=str(tmp_path), stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, universal_newlines=True)
+            assert proc.returncode == 0, proc.stderr
+            documents[run] = results.read(str(tmp_path / "results-{}.json".format(run)))
+        assert federation.director_requests() == 1  # asked by the job alone, never when transferred
+    alone, transferred = documents["alone"], documents["transferred"]
+    assert [f["record"] for f in alone["failures"]] == [1, 3]
+    assert "./submit --transfer-osdf" in alone["failures"][0]["reason"]
+    assert transferred["failures"] == []
+    by_record = {p["record"]: p for p in transferred["photos"]}
+    assert by_record[1]["url"] == "pelican://{}/ospool/ap40/data/me/a.jpg".format(federation.host)
+    assert by_record[1]["luminance"] == by_record[0]["luminance"]  # same bytes as over HTTP
+    assert by_record[3]["luminance"] == by_record[2]["luminance"]

@@ -8,12 +8,13 @@ import shutil
 import signal
 import subprocess
 import time
+import zipfile
 
 import pytest
 from PIL import Image
 
 import hostile
-from luminance import results
+from luminance import bundle, results
 from photodemo import images
 from test_metrics import independent, pixels_of
 
@@ -144,8 +145,9 @@ def test_start_and_count_select_records_and_manifest_file_option(pex, site, tmp_
     assert [p["record"] for p in document["photos"]] == [2, 3, 4]
     assert [p["line"] for p in document["photos"]] == [5, 6, 7]
     assert document["job"]["metric"] == "luma"
-    # PEX_ROOT relative to the sandbox: the pex extracted itself there, no HOME involved.
-    assert (sandbox / ".pex").is_dir()
+    # PEX_ROOT relative to the sandbox: the libraries were unpacked there, no HOME involved.
+    assert [path.name for path in (sandbox / ".pex" / "photodemo").iterdir()] == [
+        bundle.read_index(zipfile.ZipFile(pex))["sha256"][:16]]
 
 
 @pytest.mark.slow
@@ -281,8 +283,7 @@ def pyenv_python(minor):
 
 
 def only_python(tmp_path, python):
-    """A folder whose only python3 is PYTHON: PEX_PYTHON_PATH pointing at it is a worker whose
-    only interpreter that is (pex's sh-boot and its runtime both search there)."""
+    """A folder whose only python3 is PYTHON: as PATH, a worker whose only interpreter that is."""
     folder = tmp_path / "bin"
     folder.mkdir()
     (folder / "python3").symlink_to(python)
@@ -298,7 +299,7 @@ def test_a_worker_with_a_python_too_old_writes_results_and_exits_5(pex, site, tm
     _, manifest = site
     sandbox = sandbox_with(pex, tmp_path)
     proc = run_job(sandbox, manifest, "results.json", "0", "5",
-                   env={"PEX_PYTHON_PATH": only_python(tmp_path, python), "PEX_ROOT": ".pex"})
+                   env={"PATH": only_python(tmp_path, python), "PEX_ROOT": ".pex"})
     assert proc.returncode == 5, proc.stderr
     (line,) = proc.stderr.splitlines()
     assert line.startswith("luminance.pex: error: this pex has no pillow for CPython 3.{} on ".format(minor))
@@ -309,14 +310,26 @@ def test_a_worker_with_a_python_too_old_writes_results_and_exits_5(pex, site, tm
 
 
 @pytest.mark.slow
-def test_no_python_at_all_is_pexs_own_message(pex, tmp_path):
-    # Nothing of ours runs: pex's /bin/sh boot finds no interpreter and exits 1, no results file
-    # (HTCondor holds such a job; README, troubleshooting).
+@pytest.mark.parametrize("start, count, written", [("0", "5", (0, 5)), ("0012", "00", (12, 0)),
+                                                   ("x", "99999999999999999", (0, 0))])
+def test_no_python_at_all_the_boot_writes_results_and_exits_5(pex, tmp_path, start, count, written):
+    # Nothing of ours runs: the /bin/sh boot finds no interpreter, writes the results file of
+    # luminance.results' schema itself, and exits 5 (HTCondor runs the job elsewhere).
     sandbox = sandbox_with(pex, tmp_path)
-    proc = run_job(sandbox, os.devnull, "results.json", "0", "1", env={"PATH": str(tmp_path / "none")})
-    assert proc.returncode == 1
-    assert "Failed to find any of these python binaries" in proc.stderr
-    assert not (sandbox / "results.json").exists()
+    empty = tmp_path / "none"
+    empty.mkdir()
+    proc = run_job(sandbox, os.devnull, "results.json", start, count, env={"PATH": str(empty)})
+    assert proc.returncode == 5, proc.stderr
+    (line,) = proc.stderr.splitlines()
+    job = results.read(str(sandbox / "results.json"))["job"]
+    assert line == "luminance.pex: error: {} (PATH: {})".format(job["error"], empty)
+    assert job["error"].startswith("no python3 (3.6 or newer) on this worker: looked for python3.")
+    assert job["error"].endswith(", python3.8, python3.7, python3.6, python3 on PATH")
+    assert (job["start"], job["count"], job["complete"]) == written + (False,)
+    assert sorted(os.listdir(str(sandbox))) == ["luminance.pex", "results.json"]
+    # Without a results file to name (--version, --help), it says why and exits 5 all the same.
+    proc = run_job(sandbox, os.devnull, "--version", env={"PATH": str(empty)})
+    assert proc.returncode == 5 and proc.stderr.startswith("luminance.pex: error: no python3 ")
 
 
 def _small_disk(sandbox, size):
@@ -330,7 +343,7 @@ def _small_disk(sandbox, size):
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["tmpfs", "fsize"])
 def test_no_room_to_unpack_the_libraries_writes_results_and_exits_5(pex, site, tmp_path, how):
-    # A sandbox with room for the pex and pex's own start, not for the libraries: a disk that
+    # A sandbox with room for the pex, not for the libraries: a disk that
     # fills up (a small tmpfs: ENOSPC), or files that may not grow past 2 MB (RLIMIT_FSIZE: EFBIG).
     _, manifest = site
     sandbox = tmp_path / "sandbox"
@@ -414,7 +427,7 @@ def test_the_same_values_under_every_python_on_this_machine(machine_pex, tmp_pat
         run.mkdir()
         sandbox = sandbox_with(machine_pex, run)
         proc = run_job(sandbox, str(manifest), "results.json", "0", str(len(photos)),
-                       env={"PEX_PYTHON_PATH": only_python(run, python), "PEX_ROOT": ".pex"})
+                       env={"PATH": only_python(run, python), "PEX_ROOT": ".pex"})
         assert (proc.returncode, proc.stderr) == (0, ""), name  # no warning on stderr either
         assert proc.stdout.splitlines()[1:1 + len(photos)] == expected, name
         assert results.read(str(sandbox / "results.json"))["job"]["python"].startswith(

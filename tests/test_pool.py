@@ -342,3 +342,48 @@ def test_test_mode_measures_a_few_jobs_and_missing_submits_the_rest(pool, pex, s
     assert [starts for starts in record["clusters"].values()] == [[0], [10, 20]]
     sys.stdout.write("\n--- ./submit --test 1 ---\n" + tried.stdout + "\n--- --missing --wait ---\n"
                      + rest.stdout)  # the README's captured output (pytest -s)
+
+
+def test_transferred_files_are_read_from_the_sandbox_and_recorded_by_their_urls(pool, pex):
+    """--transfer-osdf on a real pool. This pool has no osdf plugin (and no OSDF to reach), so the
+    real condor_submit is shown the description as written (it asks for the plugin), and then the
+    same submit.sub runs with each object's URL in transfers.txt replaced by a local file of the
+    same name: what the osdf plugin would leave in the sandbox. The jobs read the photos there and
+    record them by their osdf:// URLs."""
+    from luminance import metrics
+    private = "osdf:///ospool/ap40/data/alice/photos"
+    photos = {"p{}.jpg".format(n): jpeg(48, 32, seed=n) for n in range(5)}
+    lines = ["{}/{} {}".format(private, name, 1900 + n) for n, name in enumerate(sorted(photos))]
+    directory = pool.submit_dir(pex, lines)
+    staged = tempfile.mkdtemp(prefix="staged-", dir=pool.base)
+    for name, data in photos.items():
+        with open(os.path.join(staged, name), "wb") as stream:
+            stream.write(data)
+    subprocess.run(["chmod", "-R", "a+rX", staged], check=True)
+    plan = pool.submit(directory, "--chunk", "3", "--transfer-osdf", "--dry-run")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "transfer: HTCondor fetches 5 OSDF objects" in plan.stdout
+    dry = pool.run(["condor_submit", "-dry-run", "-", "submit.sub"], directory)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert 'stringListIMember("osdf",TARGET.HasFileTransferPluginMethods)' in dry.stdout
+    listing = os.path.join(directory, "transfers.txt")
+    with open(listing) as stream:
+        text = stream.read()
+    assert text.count(private) == 5
+    with open(listing, "w") as stream:
+        stream.write(text.replace(private, staged))
+    submitted = pool.run(["condor_submit", "submit.sub"], directory)
+    assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+    assert "2 job(s) submitted" in submitted.stdout
+    jobs = wait_for(directory, lambda jobs: len(jobs) == 2 and all(
+        job.status == eventlog.DONE or job.holds for job in jobs.values()))
+    assert [(job.status, job.exit_code) for job in jobs.values()] == [(eventlog.DONE, 0)] * 2
+    documents = read_all(directory, (0, 3))
+    assert [len(d["photos"]) for d in documents.values()] == [3, 2]
+    for document in documents.values():
+        assert document["failures"] == []
+        for entry in document["photos"]:
+            name = "p{}.jpg".format(entry["record"])
+            assert entry["url"] == "{}/{}".format(private, name)  # the URL, not the sandbox's name
+            assert entry["luminance"] == pytest.approx(metrics.measure(photos[name]).luminance,
+                                                       abs=1e-6)

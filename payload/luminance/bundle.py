@@ -1,18 +1,20 @@
-"""The third-party libraries frozen into the pex, and putting the ones this Python can use on sys.path.
+"""The third-party libraries frozen into the payload, and putting the ones this Python can use on sys.path.
 
-Why not let pex install them: a pex carrying wheels for twelve platforms stores twelve whole
-Pillows, mostly the same bytes (the native libraries and the Python files are identical across
-the CPython versions of one machine), and installs every one on its first start. Instead build.py
-stores each distinct file of all the wheels once (by sha256), LZMA-compressed in one solid
-stream per machine and one for the files every machine shares, outside the folders pex unpacks
-(ZIP_PREFIX), plus an index: each wheel's file list. At start-up only the wheels that fit this
-interpreter (CPython version, machine, C library) are assembled from those streams, each file
-checked against its sha256, into a folder renamed into place when complete, once per extraction
-of the pex. Running from a source checkout there is no pex, and the environment's own packages
-are used.
+dist/luminance.pex is a zip that CPython runs (a `/bin/sh` boot, then our code, which runs from
+the zip through zipimport, and a store of the libraries; README, "The payload"). The libraries
+are native code and must be files on disk: build.py stores each distinct file of all the wheels
+once (by sha256), LZMA-compressed in one solid stream per machine and one for the files every
+machine shares (ZIP_PREFIX), plus an index: each wheel's file list. A wheel store, not whole
+wheels: twelve wheels for twelve platforms would carry twelve whole Pillows, mostly the same
+bytes (the native libraries and the Python files are identical across the CPython versions of
+one machine). At start-up only the wheels that fit this interpreter (CPython version, machine,
+C library) are assembled from those streams, each file checked against its sha256, into a
+folder renamed into place when complete, in a cache keyed by the store's own hash
+(`cache_dir`), once. Running from a source checkout there is no store, and the environment's
+own packages are used.
 
-Stdlib only, and importable by CPython 3.6 and newer: ./submit asks a pex which Pythons and
-machines it serves (`targets`), and a job started by a Python the pex carries no wheels for
+Stdlib only, and importable by CPython 3.6 and newer: ./submit asks a payload which Pythons and
+machines it serves (`targets`), and a job started by a Python the payload carries no wheels for
 (EL8's 3.6) must still get as far as writing its results file, saying why (`BundleError`,
 exit code 5: HTCondor runs it elsewhere).
 """
@@ -34,12 +36,13 @@ from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 from luminance.errors import EXIT_UNSUITABLE, PhotodemoError
 
 __all__ = ["ZIP_PREFIX", "INDEX", "FORMAT", "BundleError", "Targets", "supported_tags",
-           "compatible", "choose", "activate", "targets", "read_index"]
+           "compatible", "choose", "activate", "targets", "read_index", "cache_dir"]
 
-ZIP_PREFIX = ".deps/photodemo-wheels/"  # pex extracts user code only, never .deps/
+# The store's folder in the payload zip (named when the payload was a pex, which left .deps/ to
+# its own code; kept so that ./submit still reads the targets of payloads built then).
+ZIP_PREFIX = ".deps/photodemo-wheels/"
 INDEX = ZIP_PREFIX + "index.json"
 FORMAT = "photodemo-wheels/2"
-CACHE_DIR = os.path.join(os.path.dirname(os.path.realpath(__file__)), "_wheels")
 _READ = 1 << 20
 # manylinux tags older than glibc 2.17 exist only for these machines (PEP 571, 513).
 _OLD_MANYLINUX_ARCHES = ("x86_64", "i686")
@@ -205,11 +208,14 @@ def _no_wheels(missing: List[str], version, machine: str, libc: Optional[tuple],
 # -- The store in the pex ------------------------------------------------------------------------
 
 def read_index(archive: zipfile.ZipFile) -> Optional[dict]:
-    """The store's index in the pex ARCHIVE, or None when it carries no store."""
+    """The store's index in the payload ARCHIVE, or None when it carries no store; its "sha256"
+    is that of the index itself, which lists every file's: it names the store."""
     try:
-        index = json.loads(archive.read(INDEX).decode("utf-8"))
+        raw = archive.read(INDEX)
     except KeyError:
         return None
+    index = json.loads(raw.decode("utf-8"))
+    index["sha256"] = hashlib.sha256(raw).hexdigest()  # names the store: its cache folder
     if index.get("format") != FORMAT:
         raise BundleError("{}: store of format {!r}, this payload reads {!r}: rebuild the pex".format(
             archive.filename, index.get("format"), FORMAT))
@@ -316,12 +322,41 @@ def _assemble(archive: zipfile.ZipFile, index: dict, wheels: List[str], cache: s
                           "{:.0f} MB)".format(cache, exc.strerror or exc, size / 1e6)) from None
 
 
-def activate(pex: Optional[str] = None, cache: str = CACHE_DIR) -> List[str]:
-    """Put the wheels stored in PEX (default: the running one) that fit this Python first on
-    sys.path, assembling them under CACHE on first use; return their folders. Nothing is stored
-    when not running from a pex. Raises BundleError (exit code 5) when this worker cannot run
-    the payload."""
-    pex = pex or os.environ.get("PEX")
+def _running_payload() -> Optional[str]:
+    """The payload zip this module was imported from (zipimport), or None from a source checkout."""
+    archive = getattr(globals().get("__loader__"), "archive", None)
+    return os.path.abspath(archive) if archive else None
+
+
+def cache_dir(key: str) -> str:
+    """The folder for the libraries of the store named KEY: under $PEX_ROOT when it is set
+    (submit.sub sets it to the job's sandbox, so that nothing outlives the job), else in
+    ~/.cache/photodemo, else in a folder of this user's under $TMPDIR; the first of these two
+    that this user owns and may write, as a shared /tmp must not hand one user's libraries to another."""
+    root = os.environ.get("PEX_ROOT")
+    if root:
+        return os.path.join(os.path.abspath(root), "photodemo", key)
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    candidates = [os.path.join(cache, "photodemo"),
+                  os.path.join(tempfile.gettempdir(), "photodemo-{}".format(os.getuid()))]
+    for folder in candidates:
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            info = os.lstat(folder)
+        except OSError:
+            continue
+        if info.st_uid == os.getuid() and not info.st_mode & 0o022 and os.access(folder, os.W_OK):
+            return os.path.join(folder, key)
+    raise BundleError("no folder to unpack the libraries for this Python into: {} are not this "
+                      "user's to write; set PEX_ROOT to one".format(" and ".join(candidates)))
+
+
+def activate(pex: Optional[str] = None, cache: Optional[str] = None) -> List[str]:
+    """Put the wheels stored in the payload PEX (default: the one running) that fit this Python
+    first on sys.path, assembling them under CACHE (default: cache_dir of the store) on first
+    use; return their folders. Nothing is stored when not running from a payload. Raises
+    BundleError (exit code 5) when this worker cannot run the payload."""
+    pex = pex or _running_payload()
     if not pex or not zipfile.is_zipfile(pex):
         return []
     with zipfile.ZipFile(pex) as archive:
@@ -329,6 +364,7 @@ def activate(pex: Optional[str] = None, cache: str = CACHE_DIR) -> List[str]:
         if not index or not index["wheels"]:
             return []
         chosen = choose(index["wheels"])
+        cache = cache or cache_dir(index["sha256"][:16])
         paths = [os.path.join(cache, name[:-len(".whl")]) for name in chosen]
         absent = [name for name, path in zip(chosen, paths) if not os.path.isdir(path)]
         if absent:

@@ -72,6 +72,11 @@ def parser() -> argparse.ArgumentParser:
                              "HTTP 429/5xx), with exponential backoff (default: %(default)s)")
     tuning.add_argument("--max-bytes", type=whole_number(1), default=64 * 1024 * 1024, metavar="N",
                         help="largest photo accepted, in bytes (default: %(default)s)")
+    tuning.add_argument("--transferred", action="store_true",
+                        help="HTCondor transferred the osdf://, stash:// and pelican:// objects "
+                             "of these records into the working directory (./submit "
+                             "--transfer-osdf): read each from its file name there, record it by "
+                             "its URL (default: read them through the federation's caches)")
     bounds = p.add_argument_group("limits per photo (a photo over one is that photo's failure)")
     bounds.add_argument("--max-pixels", type=whole_number(1), default=limits.DEFAULT_MAX_PIXELS,
                         metavar="N", help="largest image accepted, in pixels (default: %(default)s, "
@@ -214,7 +219,8 @@ def _run(args, document, records, workers, cpus, started) -> int:
     job = document["job"]
     print(output.header(job["host"]), flush=True)
     fetcher = Fetcher(timeout=args.timeout, retries=args.retries, max_bytes=args.max_bytes,
-                      pool_size=workers, version=job["payload_version"], deadline=args.deadline)
+                      pool_size=workers, version=job["payload_version"], deadline=args.deadline,
+                      sandbox=os.getcwd() if args.transferred else None)
     bounds = limits.Limits(max_pixels=args.max_pixels, decode_seconds=args.decode_seconds)
     budget = MemoryBudget(limits.decode_budget(args.memory or limits.job_memory_mb()))
     kept = _previous(args.results, args, records)

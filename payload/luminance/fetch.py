@@ -6,7 +6,8 @@ are retried with exponential backoff, honouring Retry-After; other failures are 
 retried. `http_proxy`/`https_proxy`/`no_proxy` are honoured (requests reads them); when no
 http_proxy is set, the site's squid is the HTTP proxy: FRONTIER_PROXY (the OSG convention the
 tutorial's job wrapper followed), else OSG_SQUID_LOCATION (what OSPool workers export). How each
-try goes over the wire is transport.py's; this module decides what to try and how often.
+try goes over the wire is transport.py's (each host's proxy, TLS and pool: routes.py; a try's
+deadline: deadlines.py); this module decides what to try and how often.
 """
 
 import os
@@ -18,7 +19,9 @@ import urllib.parse
 from typing import Callable, Optional, Sequence, Union
 
 from luminance import pelican
-from luminance.transport import MAX_HOSTS, Body, FetchError, Head, Transport, site_proxies, too_big
+from luminance.manifest import sandbox_name
+from luminance.routes import MAX_HOSTS, site_proxies
+from luminance.transport import Body, FetchError, Head, Transport, too_big
 
 __all__ = ["Fetcher", "FetchError", "Body", "Head", "frontier_proxies", "DEFAULT_MAX_BYTES",
            "DEFAULT_DEADLINE", "MAX_HOSTS"]
@@ -37,8 +40,11 @@ class Fetcher:
 
     def __init__(self, timeout: float = 30.0, retries: int = 4, max_bytes: int = DEFAULT_MAX_BYTES,
                  backoff: float = 0.5, pool_size: int = 16, version: str = "?",
-                 deadline: float = DEFAULT_DEADLINE):
+                 deadline: float = DEFAULT_DEADLINE, sandbox: Optional[str] = None):
         self.timeout, self.retries, self.max_bytes = timeout, retries, max_bytes
+        # Where HTCondor put the federation objects it transferred for the job (--transferred):
+        # they are read there, never through the federation.
+        self.sandbox = sandbox
         self.backoff, self.deadline = backoff, deadline
         self.user_agent = USER_AGENT.format(version, platform.python_version())
         self.transport = Transport(timeout, max_bytes, deadline, pool_size, self.user_agent)
@@ -62,6 +68,8 @@ class Fetcher:
             if scheme in ("http", "https"):
                 return self.first([url])
             if scheme in pelican.SCHEMES:
+                if self.sandbox is not None:
+                    return self._read_transferred(url)
                 return self.pelican.get(url)
             if scheme == "file":
                 if parts.netloc not in ("", "localhost"):
@@ -108,6 +116,19 @@ class Fetcher:
                 delay = min(MAX_BACKOFF, self.backoff * 2 ** attempt) * random.uniform(0.5, 1.0)
             time.sleep(delay)
             attempt += 1
+
+    def _read_transferred(self, url: str) -> Body:
+        """The object at URL from the file HTCondor transferred it to in the job's sandbox."""
+        try:
+            name = sandbox_name(url)
+        except ValueError as exc:
+            raise FetchError("HTCondor cannot have transferred it: {}".format(exc),
+                             transient=False) from None
+        path = os.path.join(self.sandbox, name)
+        if not os.path.lexists(path):
+            raise FetchError("not in the job's sandbox as {} (./submit --transfer-osdf has HTCondor "
+                             "transfer it there)".format(name), transient=False)
+        return self._read_file(path)
 
     def _read_file(self, path: str) -> Body:
         try:

@@ -11,6 +11,8 @@ Format (compatible with the tutorial's manifest.txt):
   it as a failure naming its line;
 - URLs are `http://`, `https://`, `file://`, a plain local path, or an object of a Pelican
   federation: `osdf:///ospool/...` (the OSDF; `stash:///` its older name), `pelican://HOST/...`.
+  When HTCondor transferred a chunk's federation objects into its job's sandbox (./submit
+  --transfer-osdf), the job reads each from the file named `sandbox_name(url)` there.
 
 Records are numbered from 0 in manifest order; a job's START and COUNT count records, not lines.
 A manifest *slice* (what ./submit --split gives each job) begins with an offset directive
@@ -26,10 +28,12 @@ from typing import IO, Iterable, Iterator, List, NamedTuple, Optional
 from luminance.errors import ManifestError
 
 __all__ = ["Record", "parse_year", "MIN_YEAR", "max_year", "UNDECODABLE", "printable", "parse_line", "iter_records", "read_records", "count_records",
-           "format_record", "offset_directive", "UNKNOWN_YEARS", "SCHEMES"]
+           "format_record", "offset_directive", "sandbox_name", "UNKNOWN_YEARS", "SCHEMES",
+           "FEDERATION_SCHEMES"]
 
 UNKNOWN_YEARS = ("?", "unknown", "n.d.")
-SCHEMES = ("http", "https", "file", "osdf", "pelican", "stash")  # the last three: pelican.py
+FEDERATION_SCHEMES = ("osdf", "pelican", "stash")  # objects of a Pelican federation: pelican.py
+SCHEMES = ("http", "https", "file") + FEDERATION_SCHEMES
 MIN_YEAR = 1800  # before photography; a year outside MIN_YEAR..max_year() is a typo or an attack
 # Manifests are read with this error handler: a byte that is not UTF-8 survives as a lone
 # surrogate, so that its line becomes a malformed record (and a slice copies it verbatim).
@@ -38,6 +42,10 @@ _BOM = "\ufeff"
 OFFSET_PREFIX = "#@photodemo offset"
 _OFFSET_RE = re.compile(r"#@photodemo offset record=(\d+) line=(\d+)\s*$")
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+# What a transferred object's URL may hold: it is written in a submit file (where `,` separates,
+# `$` expands, quotes and `#` mean something), and HTCondor names the file after the URL's text,
+# so a percent-escape, a query or a non-ASCII letter would leave the job guessing the name.
+_TRANSFERABLE_URL = re.compile(r"^[A-Za-z]+://[A-Za-z0-9._+@~/:-]*$")
 
 
 class Record(NamedTuple):
@@ -160,3 +168,23 @@ def format_record(url: str, year: Optional[int]) -> str:
 def offset_directive(index: int, line: int) -> str:
     """The first line of a manifest slice whose first record is INDEX on LINE of the whole manifest."""
     return "{} record={} line={}\n".format(OFFSET_PREFIX, index, line)
+
+
+def sandbox_name(url: str) -> str:
+    """The file name HTCondor gives the federation object at URL when it transfers it into a job's
+    sandbox: the last component of its path (HTCondor cannot rename a transferred URL). Raises
+    ValueError saying why URL cannot be transferred under a name the job can know."""
+    match = _SCHEME_RE.match(url)
+    if not match or match.group(1).lower() not in FEDERATION_SCHEMES:
+        raise ValueError("not an object of a Pelican federation ({})".format(
+            ", ".join(s + "://" for s in FEDERATION_SCHEMES)))
+    if not _TRANSFERABLE_URL.match(url):
+        raise ValueError("only letters, digits and . _ + @ ~ - / : can be transferred by name "
+                         "(no percent-escapes, query, spaces or other characters)")
+    name = url.rsplit("/", 1)[1]
+    if not name or name in (".", "..") or ":" in name:
+        raise ValueError("no file name at the end of the URL")
+    if name.startswith((".", "_", "-")):
+        raise ValueError("a file name starting with '{}' could be one of HTCondor's own in the "
+                         "sandbox".format(name[0]))
+    return name

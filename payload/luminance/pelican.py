@@ -20,7 +20,9 @@ client's federation discovery and director request; pelicanfs: core.py, dir_head
 
 The site's squid (FRONTIER_PROXY, OSG_SQUID_LOCATION) is never used for a federation: it is for
 plain HTTP downloads only. A namespace that requires a token (`require-token=true`, or HTTP 401
-or 403) cannot be read by the job: that photo fails, saying what to do.
+or 403) cannot be read by the job: that photo fails, saying what to do (./submit --transfer-osdf
+has HTCondor transfer such objects into the job's sandbox, with the user's credentials; the job,
+run with --transferred, then reads them there: fetch.py).
 """
 
 import json
@@ -30,18 +32,20 @@ import threading
 import urllib.parse
 from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
 
+from luminance.manifest import FEDERATION_SCHEMES
 from luminance.transport import Body, FetchError, Head, redirect_target
 
 __all__ = ["SCHEMES", "OSDF_FEDERATION", "FEDERATION_VARIABLE", "Pelican", "ObjectURL", "parse",
            "parse_links", "parse_namespace"]
 
-SCHEMES = ("osdf", "stash", "pelican")
+SCHEMES = FEDERATION_SCHEMES
 OSDF_FEDERATION = "osg-htc.org"  # its director: osdf-director.osg-htc.org
 FEDERATION_VARIABLE = "PHOTODEMO_OSDF_FEDERATION"  # the OSDF's discovery host or URL, for tests
 DISCOVERY_PATH = "/.well-known/pelican-configuration"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-PRIVATE_HELP = ("the job cannot read it without a token: put the photos under "
-                "/ospool/uw-shared/public/ or have HTCondor transfer them (transfer_input_files)")
+PRIVATE_HELP = ("the job cannot read it without a token: have HTCondor transfer it with your "
+                "credentials (./submit --transfer-osdf), or put the photos under "
+                "/ospool/uw-shared/public/")
 
 
 class ObjectURL(NamedTuple):

@@ -1,51 +1,37 @@
-"""One HTTP(S) try on urllib3: how each host is reached, a GET with its redirects, errors as FetchError.
+"""One HTTP(S) try on urllib3: a GET on its host's route, its redirects, its body, errors as FetchError.
 
-requests decides how to reach each scheme://host:port, once per host (a Route): the proxy from the
-environment (http_proxy, https_proxy, all_proxy, no_proxy; else the site's squid for plain HTTP),
-the proxy's user:password, the CA bundle (certifi's, or REQUESTS_CA_BUNDLE), and the urllib3
-connection pool that goes with them (its HTTPAdapter's PoolManager or ProxyManager). Each photo is
-then one urllib3 request on that kept-alive pool, its body read in one call: requests' own
-per-request machinery (a Session's settings merge, cookies, hooks, a Response object) costs several
-times the CPU of the GET, taken from the cores that decode.
+How each scheme://host:port is reached (proxy, TLS, connection pool) is decided once per host, by
+requests, in routes.py; each photo is then one urllib3 request on that kept-alive pool, its body
+read in one call, within the try's deadline (deadlines.py): requests' own per-request machinery
+(a Session's settings merge, cookies, hooks, a Response object) costs several times the CPU of the
+GET, taken from the cores that decode.
 
 Every error of urllib3, http.client, ssl and socket (and a URL that cannot be sent) becomes a
 FetchError here, at the boundary: `transient` says whether a later try may succeed.
 """
 
 import http.client
-import itertools
-import os
-import re
 import socket
 import ssl
-import threading
-import time
 import urllib.parse
 import zlib
-from typing import Dict, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Mapping, NamedTuple, Optional, Union
 
-import requests
-import requests.adapters
-import requests.exceptions
 import requests.utils
 import urllib3
-import urllib3.connection
-import urllib3.connectionpool
 import urllib3.exceptions
 import urllib3.util
 
-__all__ = ["FetchError", "Body", "Head", "Transport", "site_proxies", "too_big", "redirect_target",
-           "MAX_HOSTS"]
+from luminance.deadlines import Deadlines, Watch
+from luminance.routes import RouteError, Routes
+
+__all__ = ["FetchError", "Body", "Head", "Transport", "too_big", "redirect_target"]
 
 CHUNK = 256 * 1024
 DRAIN_LIMIT = 64 * 1024  # bytes read to keep a connection after an error response or a redirect
 MAX_REDIRECTS = 10
-MAX_HOSTS = 32  # hosts whose routes and connection pools a job keeps
 MAX_RETRY_AFTER = 120.0
 FOLLOWED = ("http", "https")  # the only schemes a redirect may lead to
-# The site's squid for plain HTTP, in order: the OSG convention the tutorial's job wrapper
-# followed, then what OSPool workers export for HTTP downloads.
-SITE_PROXY_VARIABLES = ("FRONTIER_PROXY", "OSG_SQUID_LOCATION")
 
 
 class FetchError(Exception):
@@ -68,19 +54,6 @@ class Head(NamedTuple):
     headers: Mapping[str, str]  # case-insensitive: Location, Link, X-Pelican-Namespace...
 
 
-def site_proxies(environ: Mapping[str, str] = os.environ) -> Dict[str, str]:
-    """{'http': proxy} from the site's squid (FRONTIER_PROXY, else OSG_SQUID_LOCATION) when no
-    http_proxy or all_proxy is set; else {} (requests decides). Never for https."""
-    if any(environ.get(name) for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY")):
-        return {}
-    for name in SITE_PROXY_VARIABLES:
-        # Sites may list several squids ("http://a:3128;http://b:3128"); the first is the primary.
-        first = environ.get(name, "").replace(",", ";").split(";")[0].strip()
-        if first and first.upper() not in ("UNAVAILABLE", "NONE"):
-            return {"http": first if "://" in first else "http://" + first}
-    return {}
-
-
 def retry_after(value: Optional[str]) -> Optional[float]:
     """Seconds to wait from a Retry-After header (seconds or an HTTP date), at most MAX_RETRY_AFTER."""
     if not value:
@@ -92,202 +65,6 @@ def retry_after(value: Optional[str]) -> Optional[float]:
 
 
 _RETRY = urllib3.util.Retry(0)
-
-
-_HOST = re.compile(r"[a-z0-9_.-]+|[0-9a-f:.]+")  # a name (IDNA-encoded, lower case) or an IP address
-
-
-class Route(NamedTuple):
-    """How to reach one scheme://host:port, decided once per host."""
-    pool: urllib3.connectionpool.HTTPConnectionPool
-    origin: Optional[str]  # HTTP through a proxy: scheme://host[:port] (IDNA) starts the target
-
-
-class Routes:
-    """The Route of each host, made from the environment on first use; at most MAX_HOSTS kept."""
-
-    def __init__(self, pool_size: int):
-        # Thread-safe: urllib3's pools hand each thread its own kept-alive connection.
-        self._adapter = requests.adapters.HTTPAdapter(pool_connections=MAX_HOSTS,
-                                                      pool_maxsize=pool_size, max_retries=0)
-        self._site = site_proxies()
-        self._routes: Dict[Tuple[str, str, bool], Route] = {}  # oldest first
-        self._lock = threading.Lock()
-
-    def get(self, url: str, key: Tuple[str, str, bool]) -> Route:
-        """KEY: (scheme, host and port, whether the site's squid may be the proxy)."""
-        route = self._routes.get(key)
-        if route is not None:
-            return route
-        with self._lock:
-            route = self._routes.get(key)  # another thread may have made it meanwhile
-            if route is None:
-                route = self._routes[key] = self._new(url, site=key[2])
-                if len(self._routes) > MAX_HOSTS:
-                    # Forget the oldest host: its pool closes its idle connections once the
-                    # adapter's managers drop it, so thousands of hosts do not keep a socket each.
-                    del self._routes[next(iter(self._routes))]
-            return route
-
-    def forget(self, key: Tuple[str, str, bool]) -> None:
-        with self._lock:
-            self._routes.pop(key, None)
-
-    def close(self) -> None:
-        with self._lock:
-            self._routes.clear()
-            self._adapter.close()
-
-    def _new(self, url: str, site: bool) -> Route:
-        proxies = requests.utils.get_environ_proxies(url)  # http(s)_proxy, all_proxy, no_proxy
-        if site and self._site and not requests.utils.should_bypass_proxies(url, None):
-            proxies = dict(self._site, **proxies)
-        proxy = requests.utils.select_proxy(url, proxies)
-        if proxy:
-            _check_proxy(url, proxy)
-        verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-        if verify is not True and not os.path.exists(verify):
-            raise FetchError("cannot load the CA bundle {} (REQUESTS_CA_BUNDLE)".format(verify),
-                             transient=False)
-        try:
-            request = requests.Request("GET", url).prepare()  # the host IDNA-encoded
-            host = urllib.parse.urlsplit(request.url).hostname or ""
-            if not _HOST.fullmatch(host):  # a space or a control character, which http.client asserts on
-                raise FetchError("bad URL: bad host name {!r}".format(host[:100]), transient=False)
-            pool = self._adapter.get_connection_with_tls_context(request, verify, proxies)
-        except (requests.exceptions.RequestException, ValueError) as exc:  # LocationValueError too
-            raise FetchError("bad URL: {}".format(_describe(exc)), transient=False) from None
-        # Connections that the deadline watchdog can end (not a SOCKS or other special class).
-        pool.ConnectionCls = _WATCHED.get(pool.ConnectionCls, pool.ConnectionCls)
-        origin = None
-        if proxy and not url.lower().startswith("https:"):
-            where = urllib.parse.urlsplit(request.url)
-            origin = "{}://{}".format(where.scheme, where.netloc.rpartition("@")[2])
-        return Route(pool, origin)
-
-
-def _check_proxy(url: str, proxy: str) -> None:
-    """A FetchError unless PROXY is an http:// or https:// proxy URL; never echoes its password."""
-    try:
-        where = urllib.parse.urlsplit(requests.utils.prepend_scheme_if_needed(proxy, "http"))
-        where.port  # noqa: B018  (raises ValueError when out of range)
-    except ValueError:
-        raise FetchError("the proxy URL for {} (http_proxy, https_proxy, FRONTIER_PROXY or "
-                         "OSG_SQUID_LOCATION) cannot be parsed".format(url), transient=False) from None
-    if where.scheme.lower() not in ("http", "https") or not where.hostname:
-        raise FetchError("unsupported proxy {} (an http:// or https:// proxy is needed)".format(
-            requests.utils.urldefragauth(proxy)), transient=False)
-
-
-class Watch:
-    """One try's deadline, and the connection it is using."""
-    __slots__ = ("deadline", "conn", "reused", "expired", "lock")
-
-    def __init__(self, deadline: float, lock: threading.Lock):
-        self.deadline, self.lock = deadline, lock
-        self.conn, self.reused, self.expired = None, False, False
-
-    def attach(self, conn, reused: bool) -> None:
-        with self.lock:
-            self.conn, self.reused = conn, reused
-            if self.expired:
-                _shut(conn)
-
-
-_current = threading.local()  # .watch: the Watch of this thread's try, if any
-
-
-class Deadlines:
-    """Ends a try that runs past its deadline. Each read returns within --timeout, so a server
-    sending a byte a second would otherwise hold a photo, and the job, for ever: a watchdog thread
-    shuts the socket of such a try, whose read then ends and fails. The thread runs while tries
-    are under way, and ends when none is."""
-
-    _count = itertools.count(1)
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self.name = "fetch-deadlines-{}".format(next(self._count))
-        self._tick = max(0.05, min(1.0, seconds / 4))  # precise enough, never a busy loop
-        self._active: Dict[int, Watch] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
-
-    def start(self) -> Watch:
-        watch = _current.watch = Watch(time.monotonic() + self.seconds, self._lock)
-        with self._lock:
-            self._active[id(watch)] = watch
-            if self._thread is None and not self._stop.is_set():
-                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-                self._thread.start()
-        return watch
-
-    def end(self, watch: Watch) -> None:
-        _current.watch = None
-        with self._lock:
-            self._active.pop(id(watch), None)
-            watch.conn = None
-
-    def close(self) -> None:
-        with self._lock:
-            self._stop.set()
-            thread = self._thread
-        if thread is not None:
-            thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._tick):
-            now = time.monotonic()
-            with self._lock:
-                if not self._active:
-                    self._thread = None
-                    return
-                for watch in self._active.values():
-                    if now >= watch.deadline and not watch.expired:
-                        watch.expired = True
-                        _shut(watch.conn)
-
-
-def _shut(conn) -> None:
-    """End CONN's socket from another thread: a read blocked on it returns at once."""
-    sock = getattr(conn, "sock", None)
-    sock = getattr(sock, "socket", sock)  # TLS inside TLS (an https:// proxy): the outer socket
-    if isinstance(sock, socket.socket):
-        try:
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)  # not SSLSocket's: it drops its state
-        except OSError:
-            pass
-
-
-class _Watched:
-    """A connection that a try's Watch can end, and that says whether it was kept alive."""
-
-    _requests = 0  # requests sent on the current socket
-
-    def connect(self):
-        super().connect()
-        self._requests = 0
-
-    def request(self, *args, **kwargs):
-        watch = getattr(_current, "watch", None)
-        if watch is not None:
-            watch.attach(self, reused=self._requests > 0 and self.sock is not None)
-        result = super().request(*args, **kwargs)  # connects first, when not connected
-        self._requests += 1
-        return result
-
-
-class _WatchedHTTPConnection(_Watched, urllib3.connection.HTTPConnection):
-    pass
-
-
-class _WatchedHTTPSConnection(_Watched, urllib3.connection.HTTPSConnection):
-    pass
-
-
-_WATCHED = {urllib3.connection.HTTPConnection: _WatchedHTTPConnection,
-            urllib3.connection.HTTPSConnection: _WatchedHTTPSConnection}
 
 
 class Transport:
@@ -359,7 +136,10 @@ class Transport:
         target = requests.utils.requote_uri((parts.path or "/") + ("?" + parts.query if parts.query else ""))
         retried = False
         while True:
-            route = self.routes.get(url, key)
+            try:
+                route = self.routes.get(url, key)
+            except RouteError as exc:
+                raise FetchError(str(exc), transient=False) from None
             try:
                 return route.pool.urlopen(
                     "GET", route.origin + target if route.origin else target, headers=self._headers,
