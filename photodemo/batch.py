@@ -15,14 +15,17 @@ from luminance import results
 from luminance.errors import ManifestError, UsageError
 from luminance.files import write_atomically
 from luminance.jobs import SLICE_NAME, Chunk
+from luminance.limits import DEFAULT_MEMORY_MB
 from luminance.manifest import UNDECODABLE, iter_records, offset_directive, open_manifest
 
-__all__ = ["Batch", "SLICES_DIR", "SPLIT_THRESHOLD", "MAX_SLICES", "write_slices",
+__all__ = ["Batch", "DEFAULT_MEMORY", "SLICES_DIR", "SPLIT_THRESHOLD", "MAX_SLICES", "write_slices",
            "remove_slices", "keep_logs", "write_pending"]
 
 SLICES_DIR = os.path.dirname(SLICE_NAME)
+# request_memory: the memory the job budgets its decoders against when the job ad says nothing.
+DEFAULT_MEMORY = "{}MB".format(DEFAULT_MEMORY_MB)
 # Every job transfers its input; past this size each job gets only its own slice instead of the
-# whole manifest (the tutorial's 5,576-line manifest is 0.6 MB and is sent whole, as it was).
+# whole manifest (the tutorial's is far below it, and is sent whole, as it was).
 SPLIT_THRESHOLD = 4 * 1024 * 1024
 # More slice files than this is a --chunk far too small for a pool (each job's fixed cost is
 # seconds): refused rather than written.
@@ -39,7 +42,7 @@ class Batch(NamedTuple):
     workdir: str  # where submit.sub, job.log, log/ and slices/ live (the submit directory)
     options: List[str]  # payload options after START COUNT, e.g. ["--metric", "luma"]
     cpus: int = 1
-    memory: str = "1GB"
+    memory: str = DEFAULT_MEMORY
     disk: str = "2GB"
     max_retries: int = 3
     split: bool = False  # each job reads its own manifest slice (SLICES_DIR) instead of MANIFEST

@@ -168,6 +168,7 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     return command.run(make_parser(), _main, argv)
 
+
 def _warn(message: str) -> None:  # a file name that is not UTF-8 shows its bytes as \xNN
     sys.stderr.write("{}: {}\n".format(PROG, printable(message)))
 

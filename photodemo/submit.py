@@ -12,7 +12,6 @@ import argparse
 import os
 import shlex
 import sys
-import tempfile
 import time
 import zipfile
 from typing import Dict, List, Optional, Tuple
@@ -20,13 +19,14 @@ from typing import Dict, List, Optional, Tuple
 from luminance import bundle, command, results
 from luminance import cli as payload_cli
 from luminance.arguments import seconds, whole_number
+from luminance.files import check_writable
 from luminance.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TRANSIENT,
                               EXIT_UNSUITABLE, EXIT_USAGE, UsageError)
 from luminance.jobs import DEFAULT_CHUNK, Chunk, plan
 from luminance.manifest import count_records
 
 from photodemo import condor, local, rescue, runs, transfers, watch
-from photodemo.batch import (SPLIT_THRESHOLD, Batch, keep_logs, remove_slices, write_pending,
+from photodemo.batch import (DEFAULT_MEMORY, SPLIT_THRESHOLD, Batch, keep_logs, remove_slices, write_pending,
                              write_slices)
 
 __all__ = ["main"]
@@ -154,7 +154,7 @@ def _pool_options(p: argparse.ArgumentParser) -> None:
                            "default project)")
     pool.add_argument("--request-cpus", type=whole_number(1), default=1, metavar="N",
                       help="CPUs per job; the job decodes with that many (default: %(default)s)")
-    pool.add_argument("--request-memory", default="1GB", metavar="SIZE",
+    pool.add_argument("--request-memory", default=DEFAULT_MEMORY, metavar="SIZE",
                       help="memory per job: room to decode one photo of the largest size the "
                            "job accepts per CPU; --test prints what jobs used (default: "
                            "%(default)s)")
@@ -198,8 +198,7 @@ def _writable_dir(path: str, what: str) -> None:
     if not os.path.isdir(existing):
         raise UsageError("{}: cannot create {}: {} is not a directory".format(path, what, existing))
     try:
-        with tempfile.TemporaryFile(dir=existing):
-            pass
+        check_writable(existing)
     except OSError as exc:
         raise UsageError("{}: {} is not writable: {}".format(path, what, exc.strerror or exc)) from None
 
