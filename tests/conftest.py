@@ -29,3 +29,12 @@ def server():
     """A PhotoServer (tests/httpserver.py) running on 127.0.0.1 for one test."""
     with PhotoServer() as running:
         yield running
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A submit directory holding a stand-in payload (a dry run never executes it)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dist").mkdir()
+    (tmp_path / "dist" / "luminance.pex").write_bytes(b"#!/bin/sh\n")
+    return tmp_path

@@ -187,19 +187,24 @@ def test_a_damaged_pex_is_one_clear_error(tmp_path):
         assert not os.path.exists(str(tmp_path / "cache-{}".format(what) / "demo_d-1.0-py3-none-any"))
 
 
+def activate_in_child(pex, cache, prelude):
+    """bundle.activate(PEX, CACHE) in a fresh Python that first runs PRELUDE (a limit, a missing
+    module); its BundleError printed as one line, exiting with its code."""
+    code = ("import sys\n" + prelude + "from luminance import bundle\n"
+            "try:\n    bundle.activate(sys.argv[1], sys.argv[2])\n"
+            "except bundle.BundleError as exc:\n    print(exc); sys.exit(exc.exit_code)\n")
+    return subprocess.run([sys.executable, "-c", code, pex, cache], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+
+
 def test_no_room_to_unpack_is_one_clear_error(tmp_path):
     # A real write failure: a child process whose files may not grow past 64 KiB (RLIMIT_FSIZE,
     # the write fails with EFBIG) assembles a wheel holding a 1 MB file.
     wheel = make_wheel(tmp_path, "demo_e-1.0-py3-none-any.whl", {"demo_e/big.bin": "x" * 1000000})
     pex = make_pex(tmp_path / "luminance.pex", [wheel])
-    code = ("import resource, sys\n"
-            "resource.setrlimit(resource.RLIMIT_FSIZE, (65536, resource.RLIM_INFINITY))\n"
-            "from luminance import bundle\n"
-            "try:\n    bundle.activate(sys.argv[1], sys.argv[2])\n"
-            "except bundle.BundleError as exc:\n    print(exc); sys.exit(exc.exit_code)\n")
-    proc = subprocess.run([sys.executable, "-c", code, pex, str(tmp_path / "cache")],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    proc = activate_in_child(pex, str(tmp_path / "cache"), "import resource\n"
+                             "resource.setrlimit(resource.RLIMIT_FSIZE, (65536, resource.RLIM_INFINITY))\n")
     assert proc.returncode == EXIT_UNSUITABLE, proc.stderr
     assert proc.stdout.startswith("cannot unpack the libraries for this Python into ")
     assert "File too large" in proc.stdout and len(proc.stdout.splitlines()) == 1
@@ -210,13 +215,7 @@ def test_a_python_without_lzma_is_unsuitable(tmp_path):
     # Some self-built Pythons lack _lzma: the job must still say why, not crash.
     wheel = make_wheel(tmp_path, "demo_f-1.0-py3-none-any.whl", {"demo_f.py": "VALUE = 1\n"})
     pex = make_pex(tmp_path / "luminance.pex", [wheel])
-    code = ("import sys\nsys.modules['lzma'] = None\n"
-            "from luminance import bundle\n"
-            "try:\n    bundle.activate(sys.argv[1], sys.argv[2])\n"
-            "except bundle.BundleError as exc:\n    print(exc); sys.exit(exc.exit_code)\n")
-    proc = subprocess.run([sys.executable, "-c", code, pex, str(tmp_path / "cache")],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    proc = activate_in_child(pex, str(tmp_path / "cache"), "sys.modules['lzma'] = None\n")
     assert proc.returncode == EXIT_UNSUITABLE, proc.stderr
     assert "was built without the lzma module" in proc.stdout
 

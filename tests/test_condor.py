@@ -22,15 +22,6 @@ SHARED = os.environ.get("PHOTODEMO_SHARED") or os.path.join(HERE, "..", "..", "s
 SEED = os.path.normpath(os.path.join(SHARED, "seed", "manifest.txt"))
 
 
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    """A submit directory holding a stand-in payload (a dry run never executes it)."""
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "dist").mkdir()
-    (tmp_path / "dist" / "luminance.pex").write_bytes(b"#!/bin/sh\n")
-    return tmp_path
-
-
 def write_manifest(path, records, comments=False):
     lines = []
     if comments:

@@ -17,15 +17,6 @@ from photodemo import condor, submit, transfers  # noqa: E402
 PRIVATE = "osdf:///ospool/ap40/data/alice/photos"
 
 
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    """A submit directory holding a stand-in payload (a dry run never executes it)."""
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "dist").mkdir()
-    (tmp_path / "dist" / "luminance.pex").write_bytes(b"#!/bin/sh\n")
-    return tmp_path
-
-
 def manifest(workdir, urls):
     (workdir / "manifest.txt").write_text("".join("{} {}\n".format(url, 1900 + n % 100)
                                                   for n, url in enumerate(urls)))
