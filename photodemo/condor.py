@@ -141,8 +141,8 @@ def _program(batch: Batch) -> List[str]:
         "log = {}".format(USER_LOG),
         "batch_name = photodemo",
         "",
-        "# The pex unpacks itself on first run; workers have no usable HOME, so unpack into the",
-        "# sandbox (a path relative to the job's working directory).",
+        "# The job unpacks its libraries on first run; workers have no usable HOME, so unpack",
+        "# into the sandbox (PEX_ROOT, a path relative to the job's working directory).",
         'environment = "PEX_ROOT=.pex"',
     ]
 
