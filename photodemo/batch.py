@@ -18,12 +18,14 @@ from luminance.jobs import SLICE_NAME, Chunk
 from luminance.limits import DEFAULT_MEMORY_MB
 from luminance.manifest import UNDECODABLE, iter_records, offset_directive, open_manifest
 
-__all__ = ["Batch", "DEFAULT_MEMORY", "SLICES_DIR", "SPLIT_THRESHOLD", "MAX_SLICES", "write_slices",
+__all__ = ["Batch", "DEFAULT_MEMORY", "DEFAULT_MAX_RETRIES", "DEFAULT_BACKOFF", "SLICES_DIR", "SPLIT_THRESHOLD", "MAX_SLICES", "write_slices",
            "remove_slices", "keep_logs", "write_pending"]
 
 SLICES_DIR = os.path.dirname(SLICE_NAME)
 # request_memory: the memory the job budgets its decoders against when the job ad says nothing.
 DEFAULT_MEMORY = "{}MB".format(DEFAULT_MEMORY_MB)
+DEFAULT_MAX_RETRIES = 3  # holds released per job: a worker or a server bad that often is not luck
+DEFAULT_BACKOFF = 300  # seconds: a photo server's bad minutes, not its bad second
 # Every job transfers its input; past this size each job gets only its own slice instead of the
 # whole manifest (the tutorial's is far below it, and is sent whole, as it was).
 SPLIT_THRESHOLD = 4 * 1024 * 1024
@@ -44,14 +46,14 @@ class Batch(NamedTuple):
     cpus: int = 1
     memory: str = DEFAULT_MEMORY
     disk: str = "2GB"
-    max_retries: int = 3
+    max_retries: int = DEFAULT_MAX_RETRIES
     split: bool = False  # each job reads its own manifest slice (SLICES_DIR) instead of MANIFEST
     project: Optional[str] = None
     container: Optional[str] = None
     requirements: Optional[str] = None
     arches: Tuple[str, ...] = ()  # the machines the pex carries wheels for (bundle.targets)
     os_check: bool = True  # keep jobs off OSPool workers whose OS has no Python 3.9+
-    backoff: int = 300  # seconds before a held job is released (times its number of holds)
+    backoff: int = DEFAULT_BACKOFF  # seconds before a held job is released (times its holds)
     max_running: int = 0  # at most this many jobs of the run in the queue (0: no limit)
     # --transfer-osdf: {chunk start: the federation objects HTCondor transfers into its sandbox}
     # (transfers.py); None: the jobs read every URL themselves.

@@ -17,12 +17,12 @@ from typing import List, NamedTuple, Optional
 
 from luminance.errors import EXIT_TRANSIENT, EXIT_UNSUITABLE, UsageError
 from luminance.files import write_atomically
-from luminance.jobs import ERROR_NAME, OUTPUT_NAME, RESULTS_NAME, SLICE_NAME
+from luminance.jobs import ERROR_NAME, LOG_DIR, OUTPUT_NAME, RESULTS_NAME, SLICE_NAME
 from photodemo.batch import Batch, relative_to
 
 __all__ = ["SUBMIT_FILE", "USER_LOG", "TRANSFERS_FILE", "describe", "items", "write",
            "find_condor_submit", "condor_submit", "Submitted", "check_line", "check_size",
-           "requirements", "HOLD_REASONS"]
+           "requirements", "HOLD_REASONS", "releasable"]
 
 SUBMIT_FILE = "submit.sub"
 # --transfer-osdf: the queue's items, `START COUNT URL, URL, ...` a line (a line per job can hold
@@ -30,7 +30,6 @@ SUBMIT_FILE = "submit.sub"
 TRANSFERS_FILE = "transfers.txt"
 OBJECTS = "$(objects)"
 USER_LOG = "job.log"
-LOG_DIR = os.path.dirname(OUTPUT_NAME)  # made before condor_submit, which does not make it
 RESULTS = RESULTS_NAME.format(start="$(start)")
 # Characters that would change the meaning of a submit-file line: a path holding one cannot be
 # named there safely (whitespace splits arguments and remaps, `$` starts a macro such as $(x),
@@ -64,6 +63,14 @@ HOLD_REASONS = {
                                  "results; with --transfer-osdf, its photos); released after the "
                                  "back-off",
 }
+
+
+def releasable(hold_code: Optional[int], hold_subcode: Optional[int], holds: int,
+               max_retries: int) -> bool:
+    """Whether submit.sub's periodic_release (`_retries`) releases a job held with HOLD_CODE and
+    HOLD_SUBCODE for the HOLDS-th time: one of HOLD_REASONS, up to MAX_RETRIES times."""
+    reason = (hold_code, hold_subcode if hold_code == HOLD_JOB_POLICY else None)
+    return reason in HOLD_REASONS and holds <= max_retries
 
 
 def check_size(value: str, option: str) -> str:

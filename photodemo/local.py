@@ -33,14 +33,13 @@ from luminance.cpus import available_cpus
 from luminance.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE,
                               ResultsError)
 from luminance.files import copy_atomically
-from luminance.jobs import OUTPUT_NAME, Chunk
+from luminance.jobs import LOG_DIR, Chunk
 from luminance.output import parse_failure_line, parse_photo_line
 
 from photodemo.batch import Batch, keep_logs
 
 __all__ = ["Outcome", "Runner", "Progress", "attempt", "judge", "summary", "exit_code", "default_jobs"]
 
-LOG_DIR = os.path.dirname(OUTPUT_NAME)
 
 
 DONE = "done"
@@ -141,8 +140,8 @@ def attempt(batch: Batch, chunk: Chunk, number: int, root: str,
             shutil.copyfile(current, os.path.join(sandbox, chunk.results_name))
         output = os.path.join(batch.workdir, chunk.output_name)
         error = os.path.join(batch.workdir, chunk.error_name)
-        # One extraction of the pex shared by every local job: each sandbox unpacking its own
-        # (PEX_ROOT=.pex, as submit.sub does on workers) would cost seconds of CPU per job.
+        # One unpacking of the libraries shared by every local job: each sandbox unpacking its
+        # own (PEX_ROOT=.pex, as submit.sub does on workers) would pay the cold start per job.
         env = job_environment(sandbox, batch.cpus, os.path.join(root, "pex-root"))
         with open(stdin, "rb") as inp, open(output, "wb") as out, open(error, "wb") as err:
             proc = subprocess.Popen(["./" + os.path.basename(pex)] + batch.arguments(chunk),

@@ -15,10 +15,10 @@ import os
 from typing import Dict, List, NamedTuple, Optional, Set, Tuple
 
 from luminance import results
-from luminance.errors import EXIT_TRANSIENT, EXIT_UNSUITABLE, ResultsError
+from luminance.errors import ResultsError
 from luminance.jobs import RESULTS_GLOB, Chunk, results_start
 
-from photodemo import eventlog
+from photodemo import condor, eventlog
 
 __all__ = ["Verdict", "inspect", "to_rerun", "report", "strays", "listing", "judge", "queued"]
 
@@ -30,7 +30,7 @@ FAILED = "failed"
 INCOMPLETE = "incomplete"
 MISMATCH = "for another chunk"
 TRANSIENT = "transient failures"
-IDLE, RUNNING, HELD = "idle", "running", "held"
+IDLE, RUNNING, HELD = eventlog.IDLE, eventlog.RUNNING, eventlog.HELD  # a queued job's state
 IN_QUEUE = (IDLE, RUNNING, HELD)
 # Report order: what a user should look at first.
 STATES = (HELD, RUNNING, IDLE, MISSING, PENDING, CORRUPT, MISMATCH, FAILED, INCOMPLETE, TRANSIENT)
@@ -78,9 +78,7 @@ def judge(path: str, chunk: Chunk) -> Verdict:
 
 def _hold_detail(job: eventlog.Job, max_retries: int) -> str:
     text = "job {} held: {}".format(job.id, job.hold_reason or "no reason given")
-    retried = (job.hold_code == 3 and job.hold_subcode in (EXIT_TRANSIENT, EXIT_UNSUITABLE)) \
-        or job.hold_code in (12, 13)
-    if retried and job.holds <= max_retries:
+    if condor.releasable(job.hold_code, job.hold_subcode, job.holds, max_retries):
         return text + " (hold {} of {}: photodemo releases it)".format(job.holds, max_retries)
     return text + " (for good: `condor_release {0}` to retry, or `condor_rm {0}` and " \
                   "--missing)".format(job.id)

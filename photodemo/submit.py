@@ -26,8 +26,8 @@ from luminance.jobs import DEFAULT_CHUNK, Chunk, plan
 from luminance.manifest import count_records
 
 from photodemo import condor, local, rescue, runs, transfers, watch
-from photodemo.batch import (DEFAULT_MEMORY, SPLIT_THRESHOLD, Batch, keep_logs, remove_slices, write_pending,
-                             write_slices)
+from photodemo.batch import (DEFAULT_BACKOFF, DEFAULT_MAX_RETRIES, DEFAULT_MEMORY, SPLIT_THRESHOLD,
+                             Batch, keep_logs, remove_slices, write_pending, write_slices)
 
 __all__ = ["main"]
 
@@ -162,12 +162,12 @@ def _pool_options(p: argparse.ArgumentParser) -> None:
                       help="disk per job (default: twice the pex plus {} MB: the pex, the "
                            "libraries it unpacks, logs and results; with --transfer-osdf on the "
                            "access point, plus the largest chunk's photos)".format(DISK_MARGIN_MB))
-    pool.add_argument("--max-retries", type=whole_number(0), default=3, metavar="N",
+    pool.add_argument("--max-retries", type=whole_number(0), default=DEFAULT_MAX_RETRIES, metavar="N",
                       help="release a held job up to N times: exit {} (transient failures), exit "
                            "{} (no usable Python on the worker: run elsewhere), a failed file "
                            "transfer; other exits are final (default: %(default)s)"
                       .format(EXIT_TRANSIENT, EXIT_UNSUITABLE))
-    pool.add_argument("--backoff", type=whole_number(0), default=300, metavar="SECONDS",
+    pool.add_argument("--backoff", type=whole_number(0), default=DEFAULT_BACKOFF, metavar="SECONDS",
                       help="wait before releasing a held job, times its number of holds "
                            "(default: %(default)s)")
     pool.add_argument("--max-running", type=whole_number(1), metavar="N",
@@ -412,8 +412,11 @@ def _run(args: argparse.Namespace, argv: List[str], record: Optional[runs.Record
     cluster = submitted.cluster or "CLUSTER"
     if submitted.cluster:
         runs.add_cluster(batch.workdir, int(submitted.cluster), [c.start for c in chunks])
-    if args.wait or args.test:
-        return _follow(batch, args, int(submitted.cluster or 0))
+    if (args.wait or args.test) and submitted.cluster:
+        return _follow(batch, args, int(submitted.cluster))
+    if args.wait or args.test:  # nothing to follow: which cluster is not known
+        print("submit: condor_submit did not say which cluster it made; not waiting",
+              file=sys.stderr)
     print("watch:     condor_watch_q   (held jobs and why: condor_q -hold {}; each chunk: "
           "./submit --missing --dry-run)".format(cluster), file=out)
     print("when done: ./aggregate{} > scatter.html".format(_results_arg(args.results)), file=out)

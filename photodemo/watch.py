@@ -7,22 +7,20 @@ from typing import Dict, IO, List, Optional
 
 from luminance import results
 from luminance.arguments import duration
-from luminance.errors import EXIT_TRANSIENT, EXIT_UNSUITABLE, ResultsError
+from luminance.errors import ResultsError
 from luminance.jobs import Chunk
 
-from photodemo import eventlog, rescue
+from photodemo import condor, eventlog, rescue
 
 __all__ = ["follow", "summary", "test_report", "TARGET_MINUTES", "releasable"]
 
 POLL = 2.0  # seconds between reads of the event log
 TARGET_MINUTES = 20  # OSPool's guidance: jobs of 10-30 minutes (more is fine, much less is waste)
-_RELEASED = ((3, EXIT_TRANSIENT), (3, EXIT_UNSUITABLE), (12, None), (13, None))
 
 
 def releasable(job: eventlog.Job, max_retries: int) -> bool:
-    """Whether submit.sub's periodic_release will release this held job."""
-    reason = (job.hold_code, job.hold_subcode if job.hold_code == 3 else None)
-    return reason in _RELEASED and job.holds <= max_retries
+    """Whether submit.sub's periodic_release will release this held job (condor.releasable)."""
+    return condor.releasable(job.hold_code, job.hold_subcode, job.holds, max_retries)
 
 
 def _finished(job: Optional[eventlog.Job], max_retries: int) -> bool:

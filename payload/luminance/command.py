@@ -69,7 +69,9 @@ class Parser(argparse.ArgumentParser):
                  epilog: str = "", **options) -> None:
         self.name = name
         codes = exit_codes_help(exit_codes)
-        super().__init__(prog=prog, description=description,
+        # allow_abbrev=False: a prefix such as `--dry` is refused, not taken for an option, so
+        # that what ./submit records and reuses (submit.json) is always an option's full name.
+        super().__init__(prog=prog, description=description, allow_abbrev=False,
                          epilog=epilog.rstrip("\n") + "\n\n" + codes if epilog else codes,
                          formatter_class=argparse.RawDescriptionHelpFormatter, **options)
 

@@ -10,14 +10,15 @@ import re
 from typing import List, NamedTuple, Optional
 
 __all__ = ["Chunk", "plan", "results_start", "DEFAULT_CHUNK", "RESULTS_NAME", "RESULTS_GLOB",
-           "OUTPUT_NAME", "ERROR_NAME", "SLICE_NAME"]
+           "LOG_DIR", "OUTPUT_NAME", "ERROR_NAME", "SLICE_NAME"]
 
 DEFAULT_CHUNK = 200
 # File names of job START, as templates: submit.sub fills in "$(start)", everything else a number.
 RESULTS_NAME = "results-{start}.json"
 RESULTS_GLOB = "results-*.json"
-OUTPUT_NAME = "log/job.output.{start}"
-ERROR_NAME = "log/job.error.{start}"
+LOG_DIR = "log"  # the jobs' stdout and stderr; made by ./submit (condor_submit does not)
+OUTPUT_NAME = LOG_DIR + "/job.output.{start}"
+ERROR_NAME = LOG_DIR + "/job.error.{start}"
 SLICE_NAME = "slices/manifest.{start}.txt"  # the job's own manifest slice (./submit --split)
 _RESULTS_RE = re.compile(r"^results-(\d+)\.json$")
 
