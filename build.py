@@ -106,8 +106,9 @@ def download(wheelhouse, python=None, arch=None):
     except BuildError:
         _run(command, what)
     # Only the projects pinned now: a folder may hold wheels of projects once pinned.
+    pinned = _pinned()
     return sorted(os.path.join(wheelhouse, name) for name in os.listdir(wheelhouse)
-                  if name.endswith(".whl") and bundle._project(name) in _pinned())
+                  if name.endswith(".whl") and bundle._project(name) in pinned)
 
 
 def _pinned():

@@ -3,8 +3,9 @@
 dist/luminance.pex is a zip that CPython runs (a `/bin/sh` boot, then our code, which runs from
 the zip through zipimport, and a store of the libraries; README, "The payload"). The libraries
 are native code and must be files on disk: build.py stores each distinct file of all the wheels
-once (by sha256), LZMA-compressed in one solid stream per machine and one for the files every
-machine shares (ZIP_PREFIX), plus an index: each wheel's file list. A wheel store, not whole
+once (by sha256), LZMA-compressed in solid streams: the files every machine shares, per machine the
+files its CPythons share, and the extension modules in chains of CPython versions (build.py's
+CHAIN), under ZIP_PREFIX, plus an index: each wheel's file list. A wheel store, not whole
 wheels: twelve wheels for twelve platforms would carry twelve whole Pillows, mostly the same
 bytes (the native libraries and the Python files are identical across the CPython versions of
 one machine). At start-up only the wheels that fit this interpreter (CPython version, machine,
@@ -33,6 +34,7 @@ import warnings
 import zipfile
 from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
+from luminance.cpus import available_cpus
 from luminance.errors import EXIT_UNSUITABLE, PhotodemoError
 
 __all__ = ["ZIP_PREFIX", "INDEX", "FORMAT", "BundleError", "Targets", "supported_tags",
@@ -244,7 +246,7 @@ def _blobs(archive: zipfile.ZipFile, index: dict, needed: Iterable[int]) -> Dict
         digest, pack, offset, size = index["blobs"][number]
         by_pack.setdefault(pack, []).append((offset, size, number, digest))
     found = {}
-    if len(by_pack) < 2 or len(getattr(os, "sched_getaffinity", lambda _: ())(0)) < 2:
+    if len(by_pack) < 2 or available_cpus() < 2:  # the CPUs the job was given, not the machine's
         parts = [_read_pack(archive, pack, wanted) for pack, wanted in by_pack.items()]
     else:
         from concurrent.futures import ThreadPoolExecutor

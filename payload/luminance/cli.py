@@ -5,7 +5,6 @@ import datetime
 import os
 import platform
 import socket
-import stat
 import sys
 import time
 from typing import Dict, List, Optional
@@ -169,9 +168,6 @@ def _main(args: argparse.Namespace) -> int:
     return _run(args, document, records, workers, cpus, started)
 
 
-MAX_PREVIOUS_BYTES = 64 << 20  # an earlier results file bigger than this is no job's
-
-
 def _note(message: str) -> None:
     print("{}: note: {}".format(PROG, message), file=sys.stderr, flush=True)
 
@@ -180,15 +176,10 @@ def _previous(path: str, args, records: List[manifest.Record]) -> Dict[int, Dict
     """What to keep of an earlier run's results at PATH, by record: its photos and permanent
     failures of this job's records (same start, count and metric; same URL). HTCondor transfers
     the chunk's results file into the sandbox of a rerun; a corrupt or foreign one is a note."""
-    try:
-        info = os.stat(path)
-    except OSError:
-        return {}
-    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_PREVIOUS_BYTES:
-        _note("{}: ignoring what is there: not a results file of a bounded size".format(path))
+    if not os.path.lexists(path):
         return {}
     try:
-        document = results.read(path)
+        document = results.read(path)  # only a regular file of a bounded size is read
         job = document["job"]
         if (job.get("start"), job.get("count"), job.get("metric")) != (args.start, args.count, args.metric):
             _note("{}: ignoring the results of another job (start {}, count {}, metric {})".format(
