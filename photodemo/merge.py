@@ -465,16 +465,19 @@ class Merge:
         covered = results.coverage(document, self.coverage.manifest_records)
         held, expected = covered.held, covered.expected
         lo = job.start
+        if held >= expected:  # complete, counted from the entries, whatever the file says
+            if job.complete is False:  # worth a word, though nothing is missing
+                return "the job was interrupted (complete: false), though its entries cover " \
+                       "all {} records {}-{}".format(expected, lo, lo + expected - 1)
+            return None
         if job.error:
             why = "the job could not run ({})".format(job.error)
         elif not job.host and not held:  # ./submit writes such a file for each chunk it submits
             why = "no job has written it yet"
         elif job.complete is False:
             why = "the job was interrupted (complete: false)"
-        elif held < expected:
-            why = "the file claims a complete job"
         else:
-            return None
+            why = "the file claims a complete job"
         return "{}: {} {} of the {} records {}-{}, the rest count as missing".format(
             why, _SHORT, held, expected, lo, lo + expected - 1)
 

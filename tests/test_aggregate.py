@@ -230,6 +230,15 @@ def test_an_interrupted_job_is_named_in_a_warning(tmp_path, capsys):
     assert code == 0 and re.search(r"warning: .*results-0\.json: the job was interrupted", err)
 
 
+def test_an_interrupted_job_whose_entries_cover_its_records_misses_nothing(tmp_path):
+    # Completeness is counted from the entries: every record has its photo, so nothing is missing
+    # and the file is not listed as short, though the warning still names the interruption.
+    write(tmp_path, 0, 10, complete=False)
+    summary = aggregate.collect([str(tmp_path)], manifest_records=10).summary()
+    assert summary["incomplete"] == []
+    assert summary["coverage"]["missing_records"] == 0
+
+
 def test_csv_export_is_the_merged_photo_table(tmp_path, capsys):
     write(tmp_path, 0, 10, fail={2})
     code, out, err = run(capsys, "--csv", tmp_path)
