@@ -23,9 +23,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from luminance import command, jobs, manifest, results
 from luminance.errors import EXIT_OK, EXIT_USAGE, UsageError
 from photodemo import page
-from photodemo.merge import LUM_BINS, MAX_POINTS, Merge, missing_ranges, reason_group
+from photodemo.merge import MAX_POINTS, Merge, missing_ranges, reason_group
 
-__all__ = ["DEFAULT_TITLE", "MAX_POINTS", "LUM_BINS", "Merge", "find_inputs", "collect",
+__all__ = ["DEFAULT_TITLE", "MAX_POINTS", "Merge", "find_inputs", "collect",
            "missing_ranges", "reason_group", "csv_cell", "main"]
 
 DEFAULT_TITLE = "Photo luminance by year"

@@ -259,8 +259,9 @@ def _again() -> str:
 
 
 def _disk(payload: str, photos: int = 0) -> str:
-    """The default request_disk: the pex, at most as much unpacked, the PHOTOS bytes HTCondor
-    transfers (--transfer-osdf), and a margin."""
+    """The default request_disk: twice the pex and a margin, which hold the pex, the libraries
+    it unpacks (README, "The payload": more than the pex itself, less than the pex and the
+    margin), logs and results; plus the PHOTOS bytes HTCondor transfers (--transfer-osdf)."""
     return "{}MB".format(int((2 * os.path.getsize(payload) + photos) / 2 ** 20) + DISK_MARGIN_MB)
 
 
