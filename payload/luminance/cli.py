@@ -60,16 +60,16 @@ def parser() -> argparse.ArgumentParser:
     tuning.add_argument("--workers", type=whole_number(1), default=None, metavar="N",
                         help="photos fetched at once (default: 8 per CPU, at least 16: enough to hide "
                              "50 ms of storage latency)")
-    tuning.add_argument("--timeout", type=seconds, default=30.0, metavar="SECONDS",
+    tuning.add_argument("--timeout", type=seconds, default=limits.DEFAULT_TIMEOUT, metavar="SECONDS",
                         help="connect and read timeout per request (default: %(default)g)")
-    tuning.add_argument("--deadline", type=seconds, default=300.0, metavar="SECONDS",
+    tuning.add_argument("--deadline", type=seconds, default=limits.DEFAULT_DEADLINE, metavar="SECONDS",
                         help="longest one download of a photo may take, head and body, however "
                              "steadily its bytes come; past it the photo fails, not retried "
                              "(default: %(default)g)")
-    tuning.add_argument("--retries", type=whole_number(0), default=4, metavar="N",
+    tuning.add_argument("--retries", type=whole_number(0), default=limits.DEFAULT_RETRIES, metavar="N",
                         help="retries of a transient failure (timeouts, dropped connections, "
                              "HTTP 429/5xx), with exponential backoff (default: %(default)s)")
-    tuning.add_argument("--max-bytes", type=whole_number(1), default=64 * 1024 * 1024, metavar="N",
+    tuning.add_argument("--max-bytes", type=whole_number(1), default=limits.DEFAULT_MAX_BYTES, metavar="N",
                         help="largest photo accepted, in bytes (default: %(default)s)")
     tuning.add_argument("--transferred", action="store_true",
                         help="HTCondor transferred the osdf://, stash:// and pelican:// objects "

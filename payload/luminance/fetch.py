@@ -19,16 +19,13 @@ import urllib.parse
 from typing import Callable, Optional, Sequence, Union
 
 from luminance import pelican
+from luminance.limits import DEFAULT_DEADLINE, DEFAULT_MAX_BYTES, DEFAULT_RETRIES, DEFAULT_TIMEOUT
 from luminance.manifest import sandbox_name
 from luminance.routes import MAX_HOSTS, site_proxies
 from luminance.transport import Body, FetchError, Head, Transport, too_big
 
 __all__ = ["Fetcher", "FetchError", "Body", "Head", "frontier_proxies", "DEFAULT_MAX_BYTES",
            "DEFAULT_DEADLINE", "MAX_HOSTS"]
-
-DEFAULT_MAX_BYTES = 64 * 1024 * 1024
-# A whole try at one photo, head and body: a 64 MiB photo at 250 kB/s still arrives.
-DEFAULT_DEADLINE = 300.0
 MAX_BACKOFF = 30.0
 USER_AGENT = "photodemo-luminance/{} (python {})"
 
@@ -38,7 +35,8 @@ frontier_proxies = site_proxies  # the name the tests and older callers know
 class Fetcher:
     """Fetches URLs (http, https, file, plain paths) for many threads at once."""
 
-    def __init__(self, timeout: float = 30.0, retries: int = 4, max_bytes: int = DEFAULT_MAX_BYTES,
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES,
+                 max_bytes: int = DEFAULT_MAX_BYTES,
                  backoff: float = 0.5, pool_size: int = 16, version: str = "?",
                  deadline: float = DEFAULT_DEADLINE, sandbox: Optional[str] = None):
         self.timeout, self.retries, self.max_bytes = timeout, retries, max_bytes

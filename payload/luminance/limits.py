@@ -1,5 +1,5 @@
-"""What one photo may cost a job: pixels, decoding CPU time, JPEG scans, and the memory the
-decoders share, with their defaults. Stdlib only (./submit states the defaults in its help).
+"""What one photo may cost a job: its download (bytes, time, retries), pixels, decoding CPU time,
+JPEG scans, and the memory the decoders share, with their defaults. Stdlib only (./submit states the defaults in its help).
 
 The job's memory is HTCondor's `request_memory`, which the job ad in the sandbox carries
 (`RequestMemory = 1024`, in MB, in the file named by $_CONDOR_JOB_AD); else the slot's `Memory`
@@ -11,9 +11,15 @@ from typing import NamedTuple
 
 from luminance import ads
 
-__all__ = ["Limits", "DEFAULT_MAX_PIXELS", "DEFAULT_DECODE_SECONDS", "MAX_JPEG_SCANS",
+__all__ = ["Limits", "DEFAULT_MAX_BYTES", "DEFAULT_TIMEOUT", "DEFAULT_DEADLINE", "DEFAULT_RETRIES",
+           "DEFAULT_MAX_PIXELS", "DEFAULT_DECODE_SECONDS", "MAX_JPEG_SCANS",
            "DEFAULT_MEMORY_MB", "RESERVE_MB", "job_memory_mb", "decode_budget"]
 
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # one photo's body
+DEFAULT_TIMEOUT = 30.0  # seconds to connect, and between two reads of one response
+# A whole try at one photo, head and body: a 64 MiB photo at 250 kB/s still arrives.
+DEFAULT_DEADLINE = 300.0
+DEFAULT_RETRIES = 4  # of a transient failure, with exponential backoff
 DEFAULT_MAX_PIXELS = 89478485  # Pillow's decompression-bomb limit (a 1 GiB RGBA image / 3)
 DEFAULT_DECODE_SECONDS = 30.0  # CPU seconds; a photo of the pixel limit decodes in a few
 MAX_JPEG_SCANS = 100  # a progressive JPEG has about ten; each scan is a pass over the image
