@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+from luminance import jobs
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -17,7 +19,7 @@ def _rows(name, args):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    pex = argv[0] if argv else os.path.join(ROOT, "dist", "luminance.pex")
+    pex = argv[0] if argv else os.path.join(ROOT, jobs.DEFAULT_PAYLOAD)
     if not os.path.exists(pex):
         print("bench: error: {}: no pex (run make payload)".format(pex), file=sys.stderr)
         return 2

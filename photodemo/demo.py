@@ -38,7 +38,6 @@ __all__ = ["ensure_archive", "serve", "build_manifest", "run_submit", "run_aggre
 
 PROG = "demo"  # error lines: `demo: error: ...`, like its progress lines
 DEFAULT_WORKDIR = os.path.join(ROOT, "demo")
-DEFAULT_PAYLOAD = os.path.join(ROOT, "dist", "luminance.pex")
 DEFAULT_CHUNK = 50
 SERVER_START_S = 15.0
 
@@ -299,8 +298,9 @@ def parser() -> argparse.ArgumentParser:
                         help="the sample archive's random seed (default: %(default)s)")
     parser.add_argument("--chunk", type=whole_number(1), default=DEFAULT_CHUNK, metavar="N",
                         help="photos per job (default: %(default)s)")
-    parser.add_argument("--payload", default=DEFAULT_PAYLOAD, metavar="PEX",
-                        help="the payload built by make payload (default: dist/luminance.pex)")
+    parser.add_argument("--payload", default=os.path.join(ROOT, jobs.DEFAULT_PAYLOAD), metavar="PEX",
+                        help="the payload built by make payload (default: {})".format(
+                            jobs.DEFAULT_PAYLOAD))
     parser.add_argument("--workdir", default=DEFAULT_WORKDIR, metavar="DIR",
                         help="where the archive, manifest, results and page go (default: demo/)")
     parser.add_argument("--federation", action="store_true",

@@ -2,8 +2,8 @@
 
     make-manifest ARCHIVE [--base-url URL] [--output FILE] [--skip-undated]
 
-Each photo (`.jpg`, `.jpeg`, `.png`, `.tif`, `.tiff`, `.gif`, `.bmp`, `.webp`, any case) takes
-its year from the sidecar next to it: `NAME.xml` (or `NAME.jpg.xml`), read by photodemo.metadata.
+Each photo (a file of a format the job decodes, by its extension in any case: luminance.formats)
+takes its year from the sidecar next to it: `NAME.xml` (or `NAME.jpg.xml`), read by photodemo.metadata.
 Its URL is the base URL plus its path below ARCHIVE, each part URL-quoted; without --base-url it
 is the photo's own file:// URL. A photo without a sidecar, with a malformed one or without a
 usable date is named on stderr and written with `?` as its year (or left out with
@@ -18,16 +18,15 @@ import sys
 import urllib.parse
 from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
-from luminance import command, files
+from luminance import command, files, formats
 from luminance.errors import EXIT_OK, EXIT_USAGE, UsageError
 from luminance.manifest import MIN_YEAR, SCHEMES, format_record, max_year, printable
 from photodemo import metadata
 
 __all__ = ["Photo", "find_photos", "sidecar_for", "photo_url", "scan", "manifest_text",
-           "write_atomically", "main", "PHOTO_EXTENSIONS"]
+           "write_atomically", "main"]
 
 PROG = "make-manifest"
-PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".gif", ".bmp", ".webp")
 
 EXIT_CODES = {
     EXIT_OK: "manifest written (undated photos are reported on stderr, not errors)",
@@ -50,7 +49,7 @@ def find_photos(root: str) -> List[str]:
     for directory, subdirs, files in os.walk(root):
         subdirs[:] = [name for name in subdirs if not name.startswith(".")]
         for name in files:
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in PHOTO_EXTENSIONS:
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in formats.EXTENSIONS:
                 found.append(os.path.relpath(os.path.join(directory, name), root).replace(os.sep, "/"))
     return sorted(found, key=lambda path: path.split("/"))
 
@@ -115,7 +114,7 @@ def scan(root: str, base_url: Optional[str] = None) -> List[Photo]:
             year, problem = _describe(sidecar)
         photos.append(Photo(path, photo_url(root, path, base_url), year, problem))
     if not photos:
-        raise UsageError("{}: no photos found ({})".format(root, " ".join(PHOTO_EXTENSIONS)))
+        raise UsageError("{}: no photos found ({} files)".format(root, formats.named("or")))
     return photos
 
 

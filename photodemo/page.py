@@ -17,7 +17,7 @@ import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import quote
 
-from luminance import jobs
+from luminance import formulas, jobs, results
 from luminance.arguments import duration
 
 try:  # CPython's own SHA-256: hashlib would map OpenSSL's library into ./aggregate, raising its peak memory
@@ -34,13 +34,8 @@ __all__ = ["csp", "METRIC_NOTES", "LINK_SCHEMES", "render", "instrument", "scrip
 HERE = os.path.dirname(os.path.abspath(__file__))
 CSP = ("default-src 'none'; script-src {scripts}; style-src {styles}; img-src data:; base-uri 'none'; "
        "form-action 'none'")
-METRIC_NOTES = {  # (short, for the card; exact, for the footer) -- README.md defines each metric
-    "perceived": ("the tutorial's formula", "per-band RMS of all pixels, "
-                  "sqrt(0.241 R² + 0.691 G² + 0.068 B²)/256 (the tutorial's formula)"),
-    "luma": ("mean BT.601 luma", "mean ITU-R BT.601 luma, (0.299 R + 0.587 G + 0.114 B)/255"),
-    "relative": ("mean CIE Y", "mean CIE relative luminance Y of linearized sRGB, "
-                               "0.2126 R + 0.7152 G + 0.0722 B"),
-}
+METRIC_NOTES = {  # (short, for the card; exact, for the footer): formulas.py defines each metric
+    name: (formulas.SHORT[name], formulas.formula(name, squared="²")) for name in results.METRICS}
 TREND_MIN = 5  # the mean line joins years with at least this many photos; rarer years stand alone
 LINK_SCHEMES = ("http", "https", "file")  # what a photo may link to; never javascript: or data:
 HOST_ROWS = 30  # the tidbits table lists this many hosts, then sums up the rest

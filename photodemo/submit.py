@@ -22,7 +22,7 @@ from luminance.arguments import seconds, whole_number
 from luminance.files import check_writable
 from luminance.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TRANSIENT,
                               EXIT_UNSUITABLE, EXIT_USAGE, UsageError)
-from luminance.jobs import DEFAULT_CHUNK, Chunk, plan
+from luminance.jobs import DEFAULT_CHUNK, DEFAULT_PAYLOAD, Chunk, plan
 from luminance.manifest import count_records
 
 from photodemo import condor, local, rescue, runs, transfers, watch
@@ -31,7 +31,6 @@ from photodemo.batch import (DEFAULT_BACKOFF, DEFAULT_MAX_RETRIES, DEFAULT_MEMOR
 
 __all__ = ["main"]
 
-DEFAULT_PAYLOAD = os.path.join("dist", "luminance.pex")
 DEFAULT_MANIFEST = "manifest.txt"
 DISK_MARGIN_MB = 50
 DESCRIPTION = """Cut the manifest into chunks and run one luminance job per chunk: on an HTCondor pool

@@ -231,3 +231,10 @@ def test_a_long_date_text_is_cut_not_copied_per_level():
     data = "<r>{}</r>".format(nested("date", metadata.MAX_DATE_DEPTH, "ca. 1925 " + "x " * 500000)).encode()
     found, peak = peak_memory(metadata.parse, data)
     assert found.year == 1925 and peak < 4 << 20
+
+
+def test_every_format_the_job_decodes_is_listed(tmp_path):
+    # luminance.formats is the one list: a JPEG 2000 or AVIF scan the job decodes is in the manifest.
+    names = ["a.jp2", "b.AVIF", "c.jpg", "d.tiff", "e.webp", "f.j2k", "g.txt", "h.eps", "i.xml"]
+    root = make_archive(tmp_path / "photos", {name: b"x" for name in names})
+    assert mkmanifest.find_photos(str(root)) == ["a.jp2", "b.AVIF", "c.jpg", "d.tiff", "e.webp", "f.j2k"]

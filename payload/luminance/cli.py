@@ -9,7 +9,8 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-from luminance import __version__, ads, bundle, command, files, limits, manifest, output, results
+from luminance import (__version__, ads, bundle, command, files, formats, formulas, limits, manifest,
+                       output, results)
 from luminance.arguments import seconds, whole_number
 from luminance.cpus import available_cpus
 from luminance.errors import (EXIT_OK, EXIT_TRANSIENT, EXIT_UNSUITABLE, EXIT_USAGE, PhotodemoError,
@@ -24,15 +25,10 @@ prints `[YEAR, LUMINANCE],` for each photo in manifest order (the tutorial's out
 failures on stderr (one line each: manifest line, URL, reason), and writes every result to
 RESULTS as one JSON document, atomically. When RESULTS already holds this job's results (a
 rerun), their photos and permanent failures are kept and only the other records analyzed.
-Photos are decoded only from JPEG, PNG, TIFF, JPEG 2000, WebP, GIF, BMP and AVIF, within the
-limits below."""
+Photos are decoded only from {}, within the
+limits below.""".format(formats.named())
 
-EPILOG = """\
-metrics (--metric):
-  perceived  the tutorial's luminance2: per-band RMS of all pixels; one band: rms/256;
-             RGB: sqrt(0.241 r^2 + 0.691 g^2 + 0.068 b^2)/256
-  luma       mean ITU-R BT.601 luma (0.299 R + 0.587 G + 0.114 B)/255
-  relative   mean CIE relative luminance Y of linearized sRGB (0.2126, 0.7152, 0.0722)
+EPILOG = formulas.help_section(results.METRICS, command.HELP_WIDTH) + """
 
 environment: http_proxy/https_proxy are honoured; FRONTIER_PROXY, else OSG_SQUID_LOCATION, is
 the HTTP proxy when no http_proxy is set. OMP_NUM_THREADS (set by HTCondor to the slot's CPUs)

@@ -9,9 +9,10 @@ as in the tutorial: `results-START.json START COUNT`, logs `log/job.output.START
 import re
 from typing import List, NamedTuple, Optional
 
-__all__ = ["Chunk", "plan", "results_start", "DEFAULT_CHUNK", "RESULTS_NAME", "RESULTS_GLOB",
-           "LOG_DIR", "OUTPUT_NAME", "ERROR_NAME", "SLICE_NAME"]
+__all__ = ["Chunk", "plan", "results_start", "DEFAULT_PAYLOAD", "DEFAULT_CHUNK", "RESULTS_NAME",
+           "RESULTS_GLOB", "LOG_DIR", "OUTPUT_NAME", "ERROR_NAME", "SLICE_NAME"]
 
+DEFAULT_PAYLOAD = "dist/luminance.pex"  # the job's executable, as `make payload` builds it in a clone
 DEFAULT_CHUNK = 200
 # File names of job START, as templates: submit.sub fills in "$(start)", everything else a number.
 RESULTS_NAME = "results-{start}.json"

@@ -1,11 +1,7 @@
 """The luminance metrics: decode a photo with Pillow and reduce it to one number in 0..1.
 
-- `perceived` (default, the tutorial's "luminance2", kept bit-for-bit): per-band RMS of all
-  pixels as Pillow's ImageStat computes it; one band: rms/256; RGB:
-  sqrt(0.241 r^2 + 0.691 g^2 + 0.068 b^2)/256.
-- `luma`: mean ITU-R BT.601 luma, (0.299 R + 0.587 G + 0.114 B)/255 (one band: mean/255).
-- `relative`: mean CIE relative luminance Y of linearized sRGB, 0.2126 R + 0.7152 G + 0.0722 B
-  after the sRGB transfer function is undone (one band: the band linearized).
+The metrics and their weights are defined in formulas.py: `perceived` (default, the tutorial's
+"luminance2", kept bit-for-bit, over Pillow's ImageStat), `luma` and `relative`.
 
 Every metric works on an 8-bit L or RGB image. Other modes are converted first, where the
 tutorial crashed or printed nonsense: CMYK, YCbCr, P, RGBA, RGBX, LAB, HSV -> RGB; LA, 1 -> L;
@@ -25,17 +21,15 @@ from typing import Iterator, NamedTuple, Optional, Tuple
 
 from PIL import Image, ImageStat, features
 
+from luminance import formats, formulas
 from luminance.limits import Limits
 from luminance.results import DEFAULT_METRIC, METRICS  # the names belong to the results schema
 
 __all__ = ["METRICS", "DEFAULT_METRIC", "Measurement", "NotAnImage", "Limits", "MemoryBudget",
            "FORMATS", "measure", "luminance", "to_rgb_or_l", "decode_bytes"]
 
-# The formats archive photos come in, by Pillow's format ids. Every other format Pillow knows is
-# refused before its plugin sees more than the first bytes: EPS runs Ghostscript on what the
-# server sent, and rarely used plugins are where crafted files find bugs.
-FORMATS = ("JPEG", "PNG", "TIFF", "JPEG2000", "WEBP", "GIF", "BMP", "AVIF")
-_FORMAT_NAMES = "JPEG, PNG, TIFF, JPEG 2000, WebP, GIF, BMP, AVIF"
+FORMATS = formats.PILLOW_IDS  # only these are opened (formats.py says why)
+_FORMAT_NAMES = ", ".join(formats.NAMES)
 # Pillow before 11.2 has no AVIF plugin, and Image.open raises KeyError for an id it lacks.
 _OPENED = FORMATS if "avif" in features.modules else FORMATS[:-1]
 
@@ -98,8 +92,7 @@ class Measurement(NamedTuple):
 
 
 def _srgb_to_linear(value: int) -> float:
-    c = value / 255.0
-    return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+    return formulas.srgb_to_linear(value / 255.0)
 
 
 _LINEAR = [_srgb_to_linear(v) for v in range(256)]
@@ -134,12 +127,13 @@ def luminance(image: Image.Image, metric: str = DEFAULT_METRIC) -> float:
         if len(rms) == 1:
             return rms[0] / 256
         r, g, b = rms[:3]
-        return math.sqrt(0.241 * r * r + 0.691 * g * g + 0.068 * b * b) / 256
+        wr, wg, wb = formulas.PERCEIVED
+        return math.sqrt(wr * r * r + wg * g * g + wb * b * b) / 256
     if metric == "luma":
         mean = ImageStat.Stat(image).mean
         if len(mean) == 1:
             return mean[0] / 255
-        return (0.299 * mean[0] + 0.587 * mean[1] + 0.114 * mean[2]) / 255
+        return sum(w * m for w, m in zip(formulas.LUMA, mean)) / 255
     if metric == "relative":
         # Y is linear in the linearized bands, so its mean is the weighted mean of each band's
         # linearized histogram: exact, and no per-pixel work in Python.
@@ -149,7 +143,7 @@ def luminance(image: Image.Image, metric: str = DEFAULT_METRIC) -> float:
                  for i in range(0, len(histogram), 256)]
         if len(bands) == 1:
             return bands[0]
-        return 0.2126 * bands[0] + 0.7152 * bands[1] + 0.0722 * bands[2]
+        return sum(w * band for w, band in zip(formulas.RELATIVE, bands))
     raise ValueError("unknown metric {!r} (choose from {})".format(metric, ", ".join(METRICS)))
 
 
