@@ -220,7 +220,8 @@ def summarize(results_dir: str) -> List[str]:
                   (first is None or year >= first) and (stop is None or year < stop)]
         count = sum(stats.n for stats in within)
         if count:
-            means.append("{} {:.3f} ({} photos)".format(label, sum(stats.total for stats in within) / count, count))
+            mean = sum(stats.total for stats in within) / count
+            means.append("{} {:.3f} ({} photos)".format(label, mean, count))
     if means:
         lines.append("mean luminance " + ", ".join(means))
     return lines
@@ -253,7 +254,8 @@ def run(args: argparse.Namespace) -> int:
 
     with serve(archive_dir, os.path.join(workdir, "server.log"), federation=args.federation) as base_url:
         say("serving {} at {}/ ({}, log in {})".format(
-            archive_dir, base_url, "a local Pelican federation" if args.federation else "python -m http.server",
+            archive_dir, base_url,
+            "a local Pelican federation" if args.federation else "python -m http.server",
             os.path.join(workdir, "server.log")))
         build_manifest(archive_dir, base_url, manifest)
         say("manifest: {}".format(manifest))

@@ -11,8 +11,8 @@ def photo(width=64, height=48, mode="RGB", seed=0) -> Image.Image:
     """A small photo-like image: a lit gradient with shapes and grain, converted to MODE."""
     rng = random.Random(seed)
     base = Image.linear_gradient("L").resize((width, height)).rotate(rng.uniform(0, 360))
-    colour = Image.merge("RGB", [base.point(lambda v, k=rng.uniform(0.4, 1.0): int(v * k) + 20)
-                                 for _ in range(3)])
+    gains = [rng.uniform(0.4, 1.0) for _ in range(3)]
+    colour = Image.merge("RGB", [base.point(lambda v, k=k: int(v * k) + 20) for k in gains])
     draw = ImageDraw.Draw(colour)
     for _ in range(4):
         x, y = rng.randrange(width), rng.randrange(height)

@@ -46,9 +46,9 @@ class Photo(NamedTuple):
 def find_photos(root: str) -> List[str]:
     """Paths (with '/') of the photos below ROOT, sorted part by part, hidden names skipped."""
     found = []
-    for directory, subdirs, files in os.walk(root):
+    for directory, subdirs, names in os.walk(root):
         subdirs[:] = [name for name in subdirs if not name.startswith(".")]
-        for name in files:
+        for name in names:
             if not name.startswith(".") and os.path.splitext(name)[1].lower() in formats.EXTENSIONS:
                 found.append(os.path.relpath(os.path.join(directory, name), root).replace(os.sep, "/"))
     return sorted(found, key=lambda path: path.split("/"))

@@ -225,7 +225,8 @@ def test_each_job_is_sent_its_current_results_file(workdir):
 def test_every_option_reaches_the_ads(workdir, tmp_path):
     write_manifest(workdir / "manifest.txt", 12)
     assert submit.main(["--dry-run", "--chunk", "4", "--results", "out", "--metric", "luma",
-                        "--workers", "8", "--timeout", "2.5", "--retries", "0", "--request-cpus", "4", "--request-memory", "2GB", "--request-disk",
+                        "--workers", "8", "--timeout", "2.5", "--retries", "0", "--request-cpus", "4",
+                        "--request-memory", "2GB", "--request-disk",
                         "3 GB", "--container", "/cvmfs/singularity.opensciencegrid.org/htc/rocky:9",
                         "--requirements", '(Arch == "X86_64" || Arch == "aarch64")',
                         "--project", "My_Project"]) == 0

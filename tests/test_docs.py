@@ -32,9 +32,9 @@ def _run(tmp_path):
                                              count=3, records=3, metric="perceived", complete=True,
                                              elapsed=1.5, started="2026-11-25T01:02:03+00:00",
                                              ended="2026-11-25T01:02:05+00:00"))
-        document["photos"] = [results.photo(start, start + 1, "http://x/{}.jpg".format(start), None, 0.5,
-                                            10, 10, "RGB", 100),
-                              results.photo(start + 1, start + 2, "http://x/b.jpg", 1920, 0.4, 10, 10, "L", 100)]
+        document["photos"] = [
+            results.photo(start, start + 1, "http://x/a.jpg", None, 0.5, 10, 10, "RGB", 100),
+            results.photo(start + 1, start + 2, "http://x/b.jpg", 1920, 0.4, 10, 10, "L", 100)]
         document["failures"] = [results.failure(start + 2, start + 3, "http://x/c.jpg", "HTTP 404", False)]
         results.write(str(tmp_path / "results-{}.json".format(start)), document)
 

@@ -165,7 +165,8 @@ def test_the_script_runs_on_a_bare_python(photos, tmp_path):
 
 
 def test_a_sidecar_in_an_unknown_encoding_is_a_warning_for_its_photo(photos, capsys):
-    (photos / "series1" / "b.xml").write_text('<?xml version="1.0" encoding="x-no-such"?><r><date>1925</date></r>')
+    (photos / "series1" / "b.xml").write_text(
+        '<?xml version="1.0" encoding="x-no-such"?><r><date>1925</date></r>')
     assert mkmanifest.main([str(photos), "--base-url", "http://h/"]) == 0
     out, err = capsys.readouterr()
     assert "http://h/series1/b.jpg ?\n" in out and "http://h/series1/a.jpg 1901\n" in out
@@ -217,7 +218,8 @@ def peak_memory(function, *args):
 @pytest.mark.parametrize("xml, why", [
     ("<r>{}</r>".format(nested("date", 20000)), "date elements nested more than {} deep".format(
         metadata.MAX_DATE_DEPTH)),
-    ("<r>{}</r>".format(nested("div", 20000)), "elements nested more than {} deep".format(metadata.MAX_DEPTH)),
+    ("<r>{}</r>".format(nested("div", 20000)),
+     "elements nested more than {} deep".format(metadata.MAX_DEPTH)),
 ])
 def test_deeply_nested_xml_is_refused_in_bounded_memory(xml, why):
     # 20,000 nested date elements used to cost time and memory quadratic in the depth.
