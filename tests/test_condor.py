@@ -7,14 +7,14 @@ create; the tests assert on those ads, not on the text.
 import os
 import zipfile
 
-os.environ["CONDOR_CONFIG"] = "/dev/null"  # a config-free HTCondor: before the import below
+import pytest
 
-import pytest  # noqa: E402
+with pytest.MonkeyPatch.context() as patch:  # a config-free HTCondor, read at import; then restored
+    patch.setenv("CONDOR_CONFIG", "/dev/null")
+    htcondor = pytest.importorskip("htcondor")
+    classad = pytest.importorskip("classad")
 
-htcondor = pytest.importorskip("htcondor")
-classad = pytest.importorskip("classad")
-
-from photodemo import submit  # noqa: E402
+from photodemo import submit
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The tutorial's real manifest (5,576 records), kept beside the checkout (or in PHOTODEMO_SHARED).
@@ -151,6 +151,9 @@ def machine(arch="X86_64", name="worker-1", **attributes):
     return ad
 
 
+CONTAINERS = {"HasContainer": True, "HasSandboxImage": True}  # what a container_image job asks of a machine
+
+
 def fake_pex(path, arches=("x86_64", "aarch64")):
     """A zip laid out like the pex: wheel names under bundle.ZIP_PREFIX (bundle.targets reads them)."""
     from luminance import bundle
@@ -223,12 +226,13 @@ def test_each_job_is_sent_its_current_results_file(workdir):
 
 
 def test_every_option_reaches_the_ads(workdir, tmp_path):
+    fake_pex(workdir / "dist" / "luminance.pex")
     write_manifest(workdir / "manifest.txt", 12)
     assert submit.main(["--dry-run", "--chunk", "4", "--results", "out", "--metric", "luma",
                         "--workers", "8", "--timeout", "2.5", "--retries", "0", "--request-cpus", "4",
                         "--request-memory", "2GB", "--request-disk",
                         "3 GB", "--container", "/cvmfs/singularity.opensciencegrid.org/htc/rocky:9",
-                        "--requirements", '(Arch == "X86_64" || Arch == "aarch64")',
+                        "--requirements", "TARGET.HasPhotoScratch =?= true",
                         "--project", "My_Project"]) == 0
     ads = job_ads(workdir)
     assert [ad["Args"] for ad in ads] == [
@@ -241,7 +245,11 @@ def test_every_option_reaches_the_ads(workdir, tmp_path):
         assert ad["RequestMemory"] == 2048
         assert ad["RequestDisk"] == 3 * 1024 * 1024
         assert ad["ContainerImage"] == "/cvmfs/singularity.opensciencegrid.org/htc/rocky:9"
-        assert "aarch64" in str(ad["Requirements"])
+        # photodemo's Arch term (the pex serves both machines) and the user's own, together.
+        for arch in ("X86_64", "aarch64"):
+            assert machine(arch, HasPhotoScratch=True, **CONTAINERS).matches(ad)
+            assert not machine(arch, **CONTAINERS).matches(ad)
+        assert not machine("ppc64le", HasPhotoScratch=True, **CONTAINERS).matches(ad)
         assert ad["ProjectName"] == "My_Project"
     assert os.path.isdir(workdir / "out")
 

@@ -218,15 +218,20 @@ def test_memory_budget_makes_a_decode_wait_for_room():
         with budget.reserve(60, "second"):
             order.append("second in")
 
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    # Daemons, each joined with a timeout: a budget that never lets the second in fails the test
+    # instead of keeping the interpreter alive after it.
+    threads = [threading.Thread(target=first, daemon=True), threading.Thread(target=second, daemon=True)]
     for thread in threads:
         thread.start()
-    first_in.wait(10)
-    time.sleep(0.2)  # the second would be in by now if it did not wait
-    assert order == ["first in"]
-    release_first.set()
+    try:
+        assert first_in.wait(10)
+        time.sleep(0.2)  # the second would be in by now if it did not wait
+        assert order == ["first in"]
+    finally:
+        release_first.set()
     for thread in threads:
         thread.join(10)
+        assert not thread.is_alive()
     assert order == ["first in", "first out", "second in"] and budget.used == 0
     with pytest.raises(metrics.NotAnImage, match="too big to decode in the job's memory: x needs "
                                                  "about 1 MB, the decoders may use 1 MB"):

@@ -3,16 +3,16 @@ HTCondor's own submit-language implementation (the htcondor bindings), and the m
 
 import os
 
-os.environ["CONDOR_CONFIG"] = "/dev/null"  # a config-free HTCondor: before the import below
+import pytest
 
-import pytest  # noqa: E402
+with pytest.MonkeyPatch.context() as patch:  # a config-free HTCondor, read at import; then restored
+    patch.setenv("CONDOR_CONFIG", "/dev/null")
+    htcondor = pytest.importorskip("htcondor")
+    classad = pytest.importorskip("classad")
 
-htcondor = pytest.importorskip("htcondor")
-classad = pytest.importorskip("classad")
+from luminance.jobs import Chunk
 
-from luminance.jobs import Chunk  # noqa: E402
-
-from photodemo import condor, submit, transfers  # noqa: E402
+from photodemo import condor, submit, transfers
 
 PRIVATE = "osdf:///ospool/ap40/data/alice/photos"
 
