@@ -75,7 +75,7 @@ def test_known_entries_are_reported_in_place_and_not_fetched_again(server):
 
 
 def test_a_url_that_makes_the_fetch_raise_is_that_photos_failure(tmp_path, server, monkeypatch):
-    # An escaped NUL in a file:// URL made open() raise ValueError, which used to end the job:
+    # An escaped NUL in a file:// URL makes open() raise ValueError, which must not end the job:
     # whatever a fetch raises is that photo's failure, its type named when unexpected.
     server.add("/a.jpg", images.jpeg(32, 24, seed=1))
     records = [Record(0, 1, "file://{}/a%00b.jpg".format(tmp_path), 1900)] + records_for(server, ["/a.jpg"], 1)

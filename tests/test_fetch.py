@@ -14,7 +14,7 @@ import pytest
 
 from httpserver import PhotoServer
 
-from luminance import fetch, results, transport
+from luminance import fetch, results, routes, transport
 from luminance.fetch import Fetcher, FetchError
 
 BODY = bytes(range(256)) * 400
@@ -113,10 +113,10 @@ def test_local_files_and_file_urls(tmp_path):
 
 
 def test_frontier_proxy_is_the_http_proxy_only_when_no_http_proxy():
-    assert fetch.frontier_proxies({"FRONTIER_PROXY": "squid.site:3128"}) == {"http": "http://squid.site:3128"}
-    assert fetch.frontier_proxies({"FRONTIER_PROXY": "http://a:3128;http://b:3128"}) == {"http": "http://a:3128"}
-    assert fetch.frontier_proxies({"FRONTIER_PROXY": "http://a:3128", "http_proxy": "http://p:1"}) == {}
-    assert fetch.frontier_proxies({}) == {}
+    assert routes.site_proxies({"FRONTIER_PROXY": "squid.site:3128"}) == {"http": "http://squid.site:3128"}
+    assert routes.site_proxies({"FRONTIER_PROXY": "http://a:3128;http://b:3128"}) == {"http": "http://a:3128"}
+    assert routes.site_proxies({"FRONTIER_PROXY": "http://a:3128", "http_proxy": "http://p:1"}) == {}
+    assert routes.site_proxies({}) == {}
 
 
 @pytest.mark.parametrize("variable", ["http_proxy", "FRONTIER_PROXY"])
@@ -358,10 +358,10 @@ def test_the_site_squid_is_the_http_proxy(server, env, variable):
 
 def test_site_squids_in_order_and_never_for_https():
     squid = {"OSG_SQUID_LOCATION": "squid.osg:3128"}
-    assert fetch.frontier_proxies(squid) == {"http": "http://squid.osg:3128"}
-    assert fetch.frontier_proxies(dict(squid, FRONTIER_PROXY="http://frontier:3128")) == {"http": "http://frontier:3128"}
-    assert fetch.frontier_proxies(dict(squid, http_proxy="http://p:1")) == {}
-    assert fetch.frontier_proxies({"OSG_SQUID_LOCATION": "UNAVAILABLE"}) == {}
+    assert routes.site_proxies(squid) == {"http": "http://squid.osg:3128"}
+    assert routes.site_proxies(dict(squid, FRONTIER_PROXY="http://frontier:3128")) == {"http": "http://frontier:3128"}
+    assert routes.site_proxies(dict(squid, http_proxy="http://p:1")) == {}
+    assert routes.site_proxies({"OSG_SQUID_LOCATION": "UNAVAILABLE"}) == {}
 
 
 def test_the_site_squid_is_not_used_for_https(certificate, server, env):

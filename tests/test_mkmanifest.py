@@ -222,7 +222,7 @@ def peak_memory(function, *args):
      "elements nested more than {} deep".format(metadata.MAX_DEPTH)),
 ])
 def test_deeply_nested_xml_is_refused_in_bounded_memory(xml, why):
-    # 20,000 nested date elements used to cost time and memory quadratic in the depth.
+    # 20,000 nested date elements: time and memory must stay linear in the depth.
     data = xml.encode()
     refused, peak = peak_memory(metadata.parse, data, "deep.xml")
     assert isinstance(refused, metadata.MetadataError) and str(refused) == "deep.xml: refused XML: " + why

@@ -21,15 +21,13 @@ from typing import Callable, Optional, Sequence, Union
 from luminance import pelican
 from luminance.limits import DEFAULT_DEADLINE, DEFAULT_MAX_BYTES, DEFAULT_RETRIES, DEFAULT_TIMEOUT
 from luminance.manifest import sandbox_name
-from luminance.routes import MAX_HOSTS, site_proxies
+from luminance.routes import MAX_HOSTS
 from luminance.transport import Body, FetchError, Head, Transport, too_big
 
-__all__ = ["Fetcher", "FetchError", "Body", "Head", "frontier_proxies", "DEFAULT_MAX_BYTES",
+__all__ = ["Fetcher", "FetchError", "Body", "Head", "DEFAULT_MAX_BYTES",
            "DEFAULT_DEADLINE", "MAX_HOSTS"]
 MAX_BACKOFF = 30.0
 USER_AGENT = "photodemo-luminance/{} (python {})"
-
-frontier_proxies = site_proxies  # the name the tests and older callers know
 
 
 class Fetcher:
