@@ -208,7 +208,7 @@ class Federation:
         public = tuple("/" + name.strip("/") for name in namespaces)
         # Longest first: an object is in the deepest namespace that holds it.
         self.namespaces = tuple(sorted(public + self.private, key=len, reverse=True))
-        self.directory = directory
+        self.directory, self.tls = directory, tls
         self.lock = threading.Lock()
         self.discoveries = 0  # discovery documents served
         self.director_requests = 0  # objects the director was asked for
