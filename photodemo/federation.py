@@ -1,6 +1,6 @@
 """A Pelican federation on 127.0.0.1, over HTTPS as Pelican serves one: for `make demo`, the tests and the benchmark.
 
-    python -m photodemo.federation --port PORT --directory DIR --tls TLSDIR [--namespace PATH]
+    python -m photodemo.federation --port PORT --directory DIR [--tls TLSDIR] [--namespace PATH]
 
 One HTTPS server plays the federation's central parts, as the job's client meets them
 (payload/luminance/pelican.py):
@@ -28,6 +28,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import urllib.parse
 from typing import Iterable, List, NamedTuple, Optional, Sequence
@@ -271,10 +272,10 @@ def parser() -> command.Parser:
     parser.add_argument("--directory", default=".", metavar="DIR", help="the files to serve (default: .)")
     parser.add_argument("--namespace", default=DEFAULT_NAMESPACE, metavar="PATH",
                         help="the namespace they are under (default: %(default)s)")
-    parser.add_argument("--tls", required=True, metavar="TLSDIR",
+    parser.add_argument("--tls", metavar="TLSDIR",
                         help="where the throwaway CA and the server's certificate are, made there "
-                             "when missing; a job trusts TLSDIR/ca.pem through {} (required)".format(
-                                 CA_VARIABLE))
+                             "when missing; a job trusts TLSDIR/ca.pem through {} (default: a new "
+                             "temporary directory, named when serving)".format(CA_VARIABLE))
     return parser
 
 
@@ -285,7 +286,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     if not os.path.isdir(args.directory):  # else every object would be a quiet 404
         raise UsageError("{}: not a directory".format(args.directory))
-    tls = make_ca(args.tls)
+    tls = make_ca(args.tls or tempfile.mkdtemp(prefix="photodemo-federation-"))
     try:
         federation = Federation(tls, (args.namespace,), directory=args.directory, port=args.port)
     except OSError as exc:

@@ -94,8 +94,12 @@ def test_urls(url, federation, path):
 
 
 def test_the_osdf_federation_can_be_overridden_for_tests():
-    assert pelican.parse("osdf:///ns/x.jpg", {pelican.FEDERATION_VARIABLE: "127.0.0.1:9"}).federation == \
-        "https://127.0.0.1:9"
+    for value in ("127.0.0.1:9", "https://127.0.0.1:9"):
+        assert pelican.parse("osdf:///ns/x.jpg", {pelican.FEDERATION_VARIABLE: value}).federation == \
+            "https://127.0.0.1:9"
+    with pytest.raises(FetchError, match=r"bad federation 'http://127.0.0.1:9' \(a federation is "
+                                         r"discovered at https://HOST\[:PORT\]\)"):
+        pelican.parse("osdf:///ns/x.jpg", {pelican.FEDERATION_VARIABLE: "http://127.0.0.1:9"})
 
 
 @pytest.mark.parametrize("url", ["pelican:///ns/x.jpg", "osdf:///", "osdf:///ns/../../etc/passwd", "osdf:///a%00b"])

@@ -34,6 +34,7 @@ run with --transferred, then reads them there: fetch.py).
 
 import json
 import os
+import re
 import threading
 import time
 import urllib.parse
@@ -90,35 +91,29 @@ def parse(url: str, environ: Mapping[str, str] = os.environ) -> ObjectURL:
         path = osdf.object_path(url)
     else:
         raise FetchError("unsupported URL scheme {!r}".format(scheme), transient=False)
-    path = urllib.parse.unquote(_one_slash(path), errors=PATH_ERRORS)
+    path = urllib.parse.unquote(re.sub("/+", "/", path), errors=PATH_ERRORS)
     if path.strip("/") == "" or "/../" in path + "/" or "\x00" in path:
         raise FetchError("bad URL: no object path in {}".format(url), transient=False)
     if federation.lower().startswith("https://"):
         federation = federation[len("https://"):]
     if "/" in federation:
-        raise FetchError("bad federation {!r}: discovery is https://HOST[:PORT]".format(federation),
-                         transient=False)
+        raise FetchError("bad federation {!r} (a federation is discovered at https://HOST[:PORT])"
+                         .format(federation), transient=False)
     return ObjectURL("https://" + federation, path)
 
 
-def _one_slash(path: str) -> str:
-    while "//" in path:
-        path = path.replace("//", "/")
-    return path
-
-
-def quote(path: str) -> str:
+def _quote(path: str) -> str:
     """PATH as a request names it: percent-encoded, its undecodable bytes as they were."""
     return urllib.parse.quote(path, errors=PATH_ERRORS)
 
 
-def shown(path: str) -> str:
+def _shown(path: str) -> str:
     """PATH for a message: as it is when it is text, else percent-encoded."""
     try:
         path.encode("utf-8")
         return path
     except UnicodeError:
-        return quote(path)
+        return _quote(path)
 
 
 def parse_links(value: str) -> List[str]:
@@ -209,7 +204,7 @@ class Pelican:
         namespace = answer
         if namespace.private:
             raise _private(url, namespace.prefix)
-        path = quote(where.path)
+        path = _quote(where.path)
         candidates = [cache + path for cache in namespace.caches] or list(namespace.objects)
         try:
             return self.fetcher.first(candidates, site_proxy=False, until=until)
@@ -258,15 +253,15 @@ class Pelican:
                 federation.director = self._discover(federation.base, until)
             except FetchError as exc:
                 raise federation.fail(exc) from None
-        asked = federation.director + quote(where.path)
+        asked = federation.director + _quote(where.path)
         try:
             answer = self.fetcher.first([asked], follow=False, site_proxy=False, until=until)
         except FetchError as exc:
             if exc.status == 404:
                 raise FetchError("not found in the federation: {} (its director answered {})".format(
-                    shown(where.path), exc.reason), transient=False, status=404) from None
+                    _shown(where.path), exc.reason), transient=False, status=404) from None
             if exc.status in (401, 403):
-                raise _private(url, shown(where.path)) from None
+                raise _private(url, _shown(where.path)) from None
             if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
                 raise  # about this object alone
             raise federation.fail(FetchError("the federation's director {} failed: {}".format(
@@ -326,12 +321,12 @@ def _namespace(head: Head, path: str) -> Namespace:
         parts = urllib.parse.urlsplit(target)
         served = urllib.parse.unquote(parts.path, errors=PATH_ERRORS)
         if served.endswith(path) and not parts.query:
-            cache = "{}://{}{}".format(parts.scheme, parts.netloc, quote(served[:len(served) - len(path)]))
+            cache = "{}://{}{}".format(parts.scheme, parts.netloc, _quote(served[:len(served) - len(path)]))
             if cache not in caches:
                 caches.append(cache)
     if not objects and not private:
         raise refused or FetchError("the federation's director named no cache for {}".format(
-            shown(path)), transient=True)
+            _shown(path)), transient=True)
     if len(caches) < len(objects):
         # Some cache URL is not simply the cache and the path: good for this object alone.
         return Namespace(path, (), private, tuple(objects))
