@@ -301,8 +301,9 @@ def rows(pex):
     with tempfile.TemporaryDirectory(prefix="photodemo-bench-") as tmp, \
             Server(latency=latencies[0]) as fast, Server(latency=latencies[1]) as slow, \
             Server(latency=latencies[1]) as cache, \
-            local_federation.Federation(local_federation.make_ca(os.path.join(tmp, "tls")), (BENCH_NAMESPACE,),
-                                        caches=["http://127.0.0.1:{}".format(cache.port)]) as federation:
+            local_federation.LocalFederation(local_federation.make_ca(os.path.join(tmp, "tls")),
+                                             (BENCH_NAMESPACE,),
+                                             caches=["http://127.0.0.1:{}".format(cache.port)]) as federation:
         pex_root = os.path.join(tmp, "pex-root")
         sandbox = os.path.join(tmp, "sandbox")
         os.makedirs(sandbox)

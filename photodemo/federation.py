@@ -1,4 +1,4 @@
-"""A Pelican federation on 127.0.0.1, over HTTPS as Pelican serves one: for `make demo`, the tests and the benchmark.
+"""A Pelican federation on 127.0.0.1, over HTTPS as Pelican's are: for `make demo`, the tests, the benchmark.
 
     python -m photodemo.federation --port PORT --directory DIR [--tls TLSDIR] [--namespace PATH]
 
@@ -38,7 +38,7 @@ from luminance.arguments import whole_number
 from luminance.errors import EXIT_OK, PhotodemoError, UsageError
 
 __all__ = ["DEFAULT_NAMESPACE", "CACHE_PREFIX", "DISCOVERY", "CA_VARIABLE", "EXIT_CODES", "TLS",
-           "make_ca", "ServerThread", "Federation", "base_url", "main"]
+           "make_ca", "ServerThread", "LocalFederation", "base_url", "main"]
 
 DEFAULT_NAMESPACE = "/ospool/uw-shared/public/demo"
 CACHE_PREFIX = "/cache"
@@ -150,7 +150,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             return self._answer(404, {"Content-Type": "text/plain"}, b"not found\n")
         return self._direct(namespace, raw, federation)
 
-    def _direct(self, namespace: str, raw: str, federation: "Federation"):
+    def _direct(self, namespace: str, raw: str, federation: "LocalFederation"):
         caches = [base + raw for base in federation.caches]
         if not caches:
             return self._answer(404, {"Content-Type": "text/plain"}, b"no cache\n")
@@ -189,11 +189,11 @@ class _Server(http.server.ThreadingHTTPServer):
             super().handle_error(request, client_address)  # else: a client that left, or refused the CA
 
 
-class Federation:
+class LocalFederation:
     """A Pelican federation's discovery and director (and, given a directory, a cache) on
     127.0.0.1 over HTTPS.
 
-        with Federation(make_ca(tmp), caches=[photo_server.url("")]) as federation:
+        with LocalFederation(make_ca(tmp), caches=[photo_server.url("")]) as federation:
             url = federation.url("/ospool/uw-shared/public/demo/a.jpg")   # pelican://127.0.0.1:P/...
             federation.director_requests, federation.discoveries           # what it was asked
 
@@ -240,7 +240,7 @@ class Federation:
                 return namespace
         return None
 
-    def start(self) -> "Federation":
+    def start(self) -> "LocalFederation":
         self._thread.start()
         return self
 
@@ -251,7 +251,7 @@ class Federation:
         with self.httpd:
             self.httpd.serve_forever()
 
-    def __enter__(self) -> "Federation":
+    def __enter__(self) -> "LocalFederation":
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -288,7 +288,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise UsageError("{}: not a directory".format(args.directory))
     tls = make_ca(args.tls or tempfile.mkdtemp(prefix="photodemo-federation-"))
     try:
-        federation = Federation(tls, (args.namespace,), directory=args.directory, port=args.port)
+        federation = LocalFederation(tls, (args.namespace,), directory=args.directory, port=args.port)
     except OSError as exc:
         raise UsageError("cannot serve on 127.0.0.1:{}: {}".format(args.port, exc.strerror or exc)) from None
     print("serving {} as {} (its CA: {})".format(args.directory, base_url(federation.port, args.namespace),

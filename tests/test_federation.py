@@ -37,7 +37,7 @@ def served(tmp_path, tls):
     (photos / os.fsdecode(b"caf\xe9.jpg")).write_bytes(BODY)  # a Latin-1 file name
     (photos / "stamp").write_bytes(b"stamp")
     (tmp_path / "secret.txt").write_text("not served")
-    with federation.Federation(tls, directory=str(photos)) as running:
+    with federation.LocalFederation(tls, directory=str(photos)) as running:
         yield running
 
 
@@ -91,7 +91,7 @@ def test_make_ca_makes_a_ca_that_requests_verifies_the_server_with(tmp_path):
     tls = federation.make_ca(str(tmp_path / "tls"))
     assert federation.make_ca(str(tmp_path / "tls")) == tls  # made once
     context = ssl.create_default_context(cafile=tls.ca)
-    with federation.Federation(tls) as running:
+    with federation.LocalFederation(tls) as running:
         with urllib.request.urlopen(running.origin + federation.DISCOVERY, context=context) as answer:
             assert json.load(answer)["director_endpoint"] == running.origin
         with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):

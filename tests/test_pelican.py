@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from httpserver import HungServer, PhotoServer
-from photodemo.federation import CA_VARIABLE, Federation
+from photodemo.federation import CA_VARIABLE, LocalFederation
 from photodemo.images import jpeg
 
 from luminance import pelican, results
@@ -32,7 +32,7 @@ class Local:
 
     def __init__(self, tls, caches=2, namespaces=("/ospool/uw-shared/public",), private=()):
         self.caches = [PhotoServer() for _ in range(caches)]
-        self.director = Federation(tls, namespaces, private, caches=[c.url("") for c in self.caches])
+        self.director = LocalFederation(tls, namespaces, private, caches=[c.url("") for c in self.caches])
 
     @property
     def host(self):
@@ -392,16 +392,21 @@ def test_a_director_404_is_about_one_object_alone(federation):
     assert federation.director.director_requests == 3
 
 
+def _redirect(director, path, caches):
+    """DIRECTOR answers for PATH with a redirect to CACHES, all in its Link header."""
+    links = ", ".join('<{}>; rel="duplicate"; pri={}'.format(url, n) for n, url in enumerate(caches))
+    director.add(path, status=307, content_type="text/plain", headers={
+        "Location": caches[0], "Link": links, "X-Pelican-Namespace": "namespace={}".format(PUBLIC)})
+    return "pelican://127.0.0.1:{}{}".format(director.port, path)
+
+
 def test_forty_hung_caches_cost_a_photo_one_deadline(tls):
     path = PUBLIC + "/a.jpg"
     with HungServer() as hung, director_of(tls) as director:
-        caches = [hung.url("/c{}{}".format(n, path)) for n in range(40)]
-        director.add(path, status=307, content_type="text/plain", headers={
-            "Location": caches[0], "X-Pelican-Namespace": "namespace={}".format(PUBLIC),
-            "Link": ", ".join('<{}>; rel="duplicate"; pri={}'.format(url, n) for n, url in enumerate(caches))})
+        url = _redirect(director, path, [hung.url("/c{}{}".format(n, path)) for n in range(40)])
         began = time.monotonic()
         with pytest.raises(FetchError, match=r"deadline of 1s"):
-            fast(timeout=0.3, deadline=1, retries=0).get("pelican://127.0.0.1:{}{}".format(director.port, path))
+            fast(timeout=0.3, deadline=1, retries=0).get(url)
         assert time.monotonic() - began < 3  # each cache its own timeout: 12 s
         assert hung.connections <= pelican.MAX_CACHES
 
@@ -409,12 +414,10 @@ def test_forty_hung_caches_cost_a_photo_one_deadline(tls):
 def test_a_director_listing_many_caches_has_the_first_few_tried(tls, server):
     path = PUBLIC + "/a.jpg"
     with director_of(tls) as director:
-        caches = [server.add("/c{}{}".format(n, path), fail_first=99, fail_status=503) for n in range(40)]
-        director.add(path, status=307, content_type="text/plain", headers={
-            "Location": caches[0], "X-Pelican-Namespace": "namespace={}".format(PUBLIC),
-            "Link": ", ".join('<{}>; rel="duplicate"; pri={}'.format(url, n) for n, url in enumerate(caches))})
+        url = _redirect(director, path, [server.add("/c{}{}".format(n, path), fail_first=99, fail_status=503)
+                                         for n in range(40)])
         with pytest.raises(FetchError, match="HTTP 503"):
-            fast(retries=0).get("pelican://127.0.0.1:{}{}".format(director.port, path))
+            fast(retries=0).get(url)
     assert sorted(server.hits) == sorted("/c{}{}".format(n, path) for n in range(pelican.MAX_CACHES))
 
 
