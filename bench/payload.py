@@ -10,8 +10,9 @@ One photo set (generated JPEGs of 1-5 megapixels) is used by every row:
   (4) the whole job a user waits for: one job on all the photos, cold (fresh sandbox, empty
       PEX_ROOT), 50 ms latency, from exec to exit, on one CPU (OMP_NUM_THREADS=1, taskset) and
       on two, against the time (1) takes for the same photos with as many threads.
-  (5) the pex reading pelican:// objects of a local federation (discovery, director and cache
-      on one server) at 50 ms latency per request: the director is asked once per namespace.
+  (5) the pex reading pelican:// objects of a local federation (photodemo.federation's discovery
+      and director over HTTPS, the benchmark's server as its cache) at 50 ms latency per cache
+      request: the director is asked once per namespace.
 Targets: (2) >= 0.9 x (1) at both latencies; (2) >= 4 x (3) at 50 ms; peak RSS <= 250 MB;
 (4) >= 0.85 x on one CPU, >= 0.9 x on two; (5) >= 0.9 x (1); cold start <= 1 s; the pex <= 20 MB.
 BENCH_ROUNDS rounds (default 7), BENCH_WHOLE_ROUNDS for (4) (default 3). This machine is shared
@@ -21,7 +22,6 @@ of those ratios.
 """
 
 import io
-import json
 import os
 import random
 import resource
@@ -40,6 +40,7 @@ from PIL import Image, ImageStat
 from bench.server import Server
 from luminance import metrics, output, results
 from luminance.cpus import available_cpus
+from photodemo import federation as local_federation
 from photodemo import images  # the same photo maker the tests use
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -96,19 +97,17 @@ _PEAK_RSS = ("import resource, subprocess, sys\n"
              "sys.exit(code)\n")
 
 
-def pelican_objects(server, photos):
-    """pelican:// URLs of PHOTOS on SERVER, set up as a whole federation: its discovery document,
-    a director redirecting every object of one namespace to the cache, the cache."""
-    base = "http://127.0.0.1:{}".format(server.port)
-    server.add("/.well-known/pelican-configuration", json.dumps({"director_endpoint": base}).encode(),
-               "application/json")
+BENCH_NAMESPACE = "/ospool/bench"
+
+
+def pelican_objects(server, photos, federation):
+    """pelican:// URLs of PHOTOS in FEDERATION (its director redirects BENCH_NAMESPACE to the
+    cache, SERVER), the objects on SERVER."""
     urls = []
     for i, data in enumerate(photos):
-        path = "/ospool/bench/p{}.jpg".format(i)
-        cache = server.add("/cache" + path, data)
-        server.redirect(path, cache, {"Link": '<{}>; rel="duplicate"; pri=1; depth=2'.format(cache),
-                                      "X-Pelican-Namespace": "namespace=/ospool/bench, require-token=false"})
-        urls.append("pelican://127.0.0.1:{}{}".format(server.port, path))
+        path = "{}/p{}.jpg".format(BENCH_NAMESPACE, i)
+        server.add(path, data)
+        urls.append(federation.url(path))
     return urls
 
 
@@ -253,26 +252,27 @@ class Round(NamedTuple):
     served: float  # ms of the server's CPU per photo
 
 
-def write_manifests(tmp, servers, federation, photos):
-    """One manifest of PHOTOS per server: URLs on a plain server, pelican:// on FEDERATION."""
+def write_manifests(tmp, servers, cache, federation, photos):
+    """One manifest of PHOTOS per server: URLs on a plain server, pelican:// in FEDERATION on
+    CACHE, its cache."""
     manifests = []
     for server in servers:
         urls = ([server.add("/p{}.jpg".format(i), data) for i, data in enumerate(photos)]
-                if server is not federation else pelican_objects(federation, photos))
+                if server is not cache else pelican_objects(cache, photos, federation))
         manifests.append(os.path.join(tmp, "manifest-{}.txt".format(server.port)))
         with open(manifests[-1], "w") as stream:
             stream.writelines("{} {}\n".format(url, 1900 + i) for i, url in enumerate(urls))
     return manifests
 
 
-def paired_rounds(pex, photos, cpus, sandbox, pex_root, cases):
+def paired_rounds(pex, photos, cpus, sandbox, env, cases):
     """Ceiling, a pex run per case, ceiling, ...: each pex run is compared with the mean of the
     ceilings on either side of it. CASES: (name, server, manifest). ([ceilings], {name: [Round]})."""
     ceilings, runs = [ceiling(photos, cpus)], {name: [] for name, _, _ in cases}
     for _ in range(ROUNDS):
         for name, server, manifest in cases:
             served = server.thread_cpu()
-            steady, rate, first, wall, peak = run_pex(pex, manifest, sandbox, ["PEX_ROOT=" + pex_root], cpus)
+            steady, rate, first, wall, peak = run_pex(pex, manifest, sandbox, env, cpus)
             served = (server.thread_cpu() - served) / len(photos) * 1000
             ceilings.append(ceiling(photos, cpus))
             ratio = steady / ((ceilings[-2] + ceilings[-1]) / 2)
@@ -300,7 +300,10 @@ def rows(pex):
     latencies = (0.0, 0.05)
     with tempfile.TemporaryDirectory(prefix="photodemo-bench-") as tmp, \
             Server(latency=latencies[0]) as fast, Server(latency=latencies[1]) as slow, \
-            Server(latency=latencies[1]) as federation:
+            Server(latency=latencies[1]) as cache, \
+            local_federation.LocalFederation(local_federation.make_ca(os.path.join(tmp, "tls")),
+                                             (BENCH_NAMESPACE,),
+                                             caches=["http://127.0.0.1:{}".format(cache.port)]) as federation:
         pex_root = os.path.join(tmp, "pex-root")
         sandbox = os.path.join(tmp, "sandbox")
         os.makedirs(sandbox)
@@ -308,10 +311,12 @@ def rows(pex):
         cold = min(start_time(pex, sandbox, "{}-cold-{}".format(pex_root, n)) for n in range(ROUNDS))
         start_time(pex, sandbox, pex_root)
         warm = min(start_time(pex, sandbox, pex_root) for _ in range(3))
-        servers = (fast, slow, federation)
-        manifests = write_manifests(tmp, servers, federation, photos)
+        servers = (fast, slow, cache)
+        manifests = write_manifests(tmp, servers, cache, federation, photos)
         cases = list(zip(latencies + ("pelican",), servers, manifests))
-        ceilings, runs = paired_rounds(pex, photos, cpus, sandbox, pex_root, cases)
+        # The federation's CA, as a site gives its own to requests; unused by plain HTTP.
+        env = ["PEX_ROOT=" + pex_root, "{}={}".format(local_federation.CA_VARIABLE, federation.tls.ca)]
+        ceilings, runs = paired_rounds(pex, photos, cpus, sandbox, env, cases)
         # Every row is a median, as the ratio is: one fast round must not make (1) look better
         # than the ceilings the ratios were taken against.
         out.append(("(1) in-process ceiling (decode + RMS)", "{:.1f} photos/s (median of rounds: {})".format(
@@ -332,7 +337,7 @@ def rows(pex):
         out.append(("(5) pex over a Pelican federation, {:.0f} ms latency".format(latencies[1] * 1000),
                     "{}; {:.1f} photos/s steady state, job's own rate {:.1f}/s; director asked {} times "
                     "in {} runs of {} photos".format(_ratios(runs["pelican"]), middle.steady, middle.rate,
-                                                     federation.redirects, ROUNDS, len(photos))))
+                                                     federation.director_requests, ROUNDS, len(photos))))
     peak = max(run.peak for rounds in runs.values() for run in rounds)
     out.append(("pex cold start (empty PEX_ROOT, libraries imported)", "{:.2f} s".format(cold)))
     out.append(("pex warm start", "{:.2f} s".format(warm)))

@@ -45,8 +45,6 @@ class _Connection(asyncio.Protocol):
             return
         path = path.split("?", 1)[0]
         response = self.server.responses.get(path)
-        if path in self.server.redirecting:
-            self.server.redirects += 1
         if response is None:
             response = _HEAD.format(404, "Not Found", "text/plain", 10).encode() + b"not found\n"
         self.transport.write(response)
@@ -58,8 +56,6 @@ class Server:
     def __init__(self, latency: float = 0.0):
         self.latency = latency
         self.responses: Dict[str, bytes] = {}  # path -> the whole response, head and body
-        self.redirecting = set()  # paths answered with a redirect (a Pelican director's)
-        self.redirects = 0  # redirects served
         self.loop = asyncio.new_event_loop()
         self.server = self.loop.run_until_complete(self.loop.create_server(
             lambda: _Connection(self), "127.0.0.1", 0, backlog=128))
@@ -68,15 +64,6 @@ class Server:
 
     def add(self, path: str, body: bytes, content_type: str = "image/jpeg") -> str:
         self.responses[path] = _HEAD.format(200, "OK", content_type, len(body)).encode() + body
-        return "http://127.0.0.1:{}{}".format(self.port, path)
-
-    def redirect(self, path: str, location: str, headers: Dict[str, str]) -> str:
-        """Answer PATH with a 307 to LOCATION and HEADERS, as a Pelican director answers."""
-        head = "HTTP/1.1 307 Temporary Redirect\r\nLocation: {}\r\n{}Content-Length: 0\r\n" \
-               "Connection: keep-alive\r\n\r\n".format(
-                   location, "".join("{}: {}\r\n".format(*item) for item in headers.items()))
-        self.responses[path] = head.encode()
-        self.redirecting.add(path)
         return "http://127.0.0.1:{}{}".format(self.port, path)
 
     def urls(self) -> list:

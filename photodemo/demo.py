@@ -17,11 +17,12 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
 import urllib.request
-from typing import Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence
 
 from luminance import command, jobs
 from luminance.arguments import whole_number
@@ -101,9 +102,11 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def serve(directory: str, log_path: str, attempts: int = 3, federation: bool = False) -> Iterator[str]:
+def serve(directory: str, log_path: str, attempts: int = 3,
+          federation: Optional[federation_server.TLS] = None) -> Iterator[str]:
     """A `python -m http.server` process serving DIRECTORY on 127.0.0.1; yields its base URL.
-    FEDERATION: a local Pelican federation instead (photodemo/federation.py), a pelican:// base.
+    FEDERATION (its CA and certificate): a local Pelican federation over HTTPS instead
+    (photodemo/federation.py), a pelican:// base.
 
     The port is picked free, then handed to the server: another program may take it in between,
     so the server counts as up only once it serves the archive's own stamp file, and a server
@@ -115,13 +118,15 @@ def serve(directory: str, log_path: str, attempts: int = 3, federation: bool = F
     with open(log_path, "ab") as log:
         for _ in range(attempts):
             port = _free_port()
-            server = (["-m", "photodemo.federation", "--port", str(port)] if federation
+            server = (["-m", "photodemo.federation", "--port", str(port), "--tls",
+                       os.path.dirname(federation.ca)] if federation
                       else ["-m", "http.server", "--bind", "127.0.0.1", str(port)])
             process = subprocess.Popen([sys.executable] + server + ["--directory", directory], cwd=ROOT,
                                        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
             try:
-                url = "http://127.0.0.1:{}".format(port)
-                if _wait_until_serving(process, url + "/" + archive.STAMP_NAME, expected):
+                url = "{}://127.0.0.1:{}".format("https" if federation else "http", port)
+                context = ssl.create_default_context(cafile=federation.ca) if federation else None
+                if _wait_until_serving(process, url + "/" + archive.STAMP_NAME, expected, context):
                     yield federation_server.base_url(port) if federation else url
                     return
             finally:
@@ -130,11 +135,12 @@ def serve(directory: str, log_path: str, attempts: int = 3, federation: bool = F
         attempts, log_path))
 
 
-def _wait_until_serving(process: subprocess.Popen, url: str, expected: bytes) -> bool:
+def _wait_until_serving(process: subprocess.Popen, url: str, expected: bytes,
+                        context: Optional[ssl.SSLContext] = None) -> bool:
     deadline = time.monotonic() + SERVER_START_S
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            with urllib.request.urlopen(url, timeout=1) as response:
+            with urllib.request.urlopen(url, timeout=1, context=context) as response:
                 if response.read() == expected:
                     return True
         except OSError:
@@ -151,13 +157,14 @@ def build_manifest(archive_dir: str, base_url: str, path: str) -> List[mkmanifes
     return photos
 
 
-def _run_child(command: Sequence[str], cwd: str, stdout=None) -> int:
+def _run_child(command: Sequence[str], cwd: str, stdout=None,
+               env: Optional[Dict[str, str]] = None) -> int:
     """Run COMMAND; when interrupted, let it stop its own jobs and save its work first.
 
     Ctrl-C reaches the child too (same process group); SIGTERM reached only us, so it is passed
     on as SIGINT, which ./submit handles by stopping its jobs and keeping finished results.
     """
-    process = subprocess.Popen(command, cwd=cwd, stdout=stdout)
+    process = subprocess.Popen(command, cwd=cwd, stdout=stdout, env=env)
     try:
         return process.wait()
     except BaseException as exc:
@@ -178,13 +185,16 @@ def _tool(name: str) -> str:
     return path
 
 
-def run_submit(manifest: str, results_dir: str, payload: str, chunk: int, workdir: str) -> int:
-    """`./submit --local` over MANIFEST, results into RESULTS_DIR; its exit code.
+def run_submit(manifest: str, results_dir: str, payload: str, chunk: int, workdir: str,
+               ca: Optional[str] = None) -> int:
+    """`./submit --local` over MANIFEST, results into RESULTS_DIR; its exit code. CA: the CA
+    bundle the jobs verify HTTPS with (REQUESTS_CA_BUNDLE), for the local federation's.
 
     It runs in WORKDIR, so its submit.sub, job.log and log/ stay in demo/ and out of the checkout.
     """
+    env = dict(os.environ, **{federation_server.CA_VARIABLE: ca}) if ca else None
     return _run_child([_tool("submit"), "--local", "--manifest", manifest, "--results", results_dir,
-                       "--payload", payload, "--chunk", str(chunk)], cwd=workdir)
+                       "--payload", payload, "--chunk", str(chunk)], cwd=workdir, env=env)
 
 
 def run_aggregate(results_dir: str, page: str, workdir: str) -> int:
@@ -252,7 +262,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         say("sample archive: {} photos in {} (cached; seed {})".format(args.count, archive_dir, args.seed))
 
-    with serve(archive_dir, os.path.join(workdir, "server.log"), federation=args.federation) as base_url:
+    tls = federation_server.make_ca(os.path.join(workdir, "tls")) if args.federation else None
+    with serve(archive_dir, os.path.join(workdir, "server.log"), federation=tls) as base_url:
         say("serving {} at {}/ ({}, log in {})".format(
             archive_dir, base_url,
             "a local Pelican federation" if args.federation else "python -m http.server",
@@ -264,7 +275,8 @@ def run(args: argparse.Namespace) -> int:
         os.makedirs(results_dir)
         analysis = time.monotonic()
         say("running ./submit --local --chunk {} ...".format(args.chunk))
-        submit_code = run_submit(manifest, results_dir, payload, args.chunk, workdir)
+        submit_code = run_submit(manifest, results_dir, payload, args.chunk, workdir,
+                                 tls.ca if tls else None)
         analysis = time.monotonic() - analysis
     say("server stopped")
 

@@ -49,6 +49,7 @@ INTERRUPTED = "interrupted"
 NOT_RUN = "not run"
 
 TICK = 0.5  # seconds between progress updates
+CA_VARIABLE = "REQUESTS_CA_BUNDLE"  # requests' name for the CA bundle the job verifies HTTPS with
 
 
 class Outcome(NamedTuple):
@@ -67,14 +68,18 @@ class Outcome(NamedTuple):
 
 
 def job_environment(sandbox: str, cpus: int, pex_root: str) -> Dict[str, str]:
-    """A worker's environment, and nothing from ours: no PATH, no HOME."""
-    return {
+    """A worker's environment, and nothing from ours (no PATH, no HOME) but the CA bundle we give
+    requests (REQUESTS_CA_BUNDLE): a local server's own CA, as a pool's job would be given one."""
+    env = {
         "PEX_ROOT": pex_root,
         "TMPDIR": sandbox,
         "_CONDOR_SCRATCH_DIR": sandbox,
         "OMP_NUM_THREADS": str(cpus),
         "PYTHON_CPU_COUNT": str(cpus),
     }
+    if os.environ.get(CA_VARIABLE):
+        env[CA_VARIABLE] = os.environ[CA_VARIABLE]
+    return env
 
 
 def _place(source: str, directory: str, executable: bool = False) -> str:

@@ -20,10 +20,9 @@ option.
 
 import bisect
 import os
-import re
-import urllib.parse
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
+from luminance import osdf
 from luminance.errors import UsageError
 from luminance.jobs import Chunk
 from luminance.manifest import FEDERATION_SCHEMES, iter_records, open_manifest, sandbox_name
@@ -31,14 +30,11 @@ from luminance.manifest import FEDERATION_SCHEMES, iter_records, open_manifest, 
 __all__ = ["collect", "transfer_url", "private_records", "reserved_names", "local_path",
            "Transfers", "Collected", "PRIVATE_HINT", "LOCAL_ROOT"]
 
-# OSPool access points' own OSDF directories, readable only with their user's token (OSPool's
-# "Transfer Larger Job Files and Containers Using OSDF": /ospool/ap20/data/USER, ap21, ap40).
-_PRIVATE_PATH = re.compile(r"^/ospool/ap\d+/data/")
 # An access point mounts its own OSDF origin: /ospool/apNN/data/USER is a local directory there
-# (the same guide), so ./submit can see the files HTCondor will transfer: a missing one would
-# hold its job, and their sizes count in the job's disk. Tests point this elsewhere.
+# (OSPool's "Transfer Larger Job Files and Containers Using OSDF"), so ./submit can see the files
+# HTCondor will transfer: a missing one would hold its job, and their sizes count in the job's
+# disk. Tests point this elsewhere.
 LOCAL_ROOT = "/"
-_ORIGIN = re.compile(r"^(/ospool/ap\d+/data)/")
 PRIVATE_HINT = ("the jobs cannot read them without your token; --transfer-osdf has HTCondor "
                 "transfer them with your credentials")
 
@@ -53,12 +49,8 @@ class Collected(NamedTuple):
 
 def transfer_url(url: str) -> str:
     """URL as transfer_input_files names it: osdf:///NAMESPACE/..., the form OSPool documents
-    (users also type osdf://ospool/..., which the job reads as the same object)."""
-    scheme, rest = url.split("://", 1)
-    scheme = scheme.lower()
-    if scheme in ("osdf", "stash") and not rest.startswith("/"):
-        rest = "/" + rest
-    return "{}://{}".format(scheme, rest)
+    (users also type osdf://ospool/..., which the job reads as the same object: osdf.py)."""
+    return osdf.canonical(url)
 
 
 def _federation_url(url: Optional[str]) -> bool:
@@ -110,12 +102,11 @@ def collect(manifest: str, chunks: Sequence[Chunk],
 def local_path(url: str) -> Optional[str]:
     """Where the object at URL (osdf:///ospool/apNN/data/...) is on this machine, when this is
     its access point (its origin directory is here); else None."""
-    scheme, _, rest = transfer_url(url).partition("://")
-    if scheme not in ("osdf", "stash"):
+    if url.partition("://")[0].lower() not in osdf.SCHEMES:
         return None
-    path = re.sub("/+", "/", rest)
-    match = _ORIGIN.match(path)
-    if not match or not os.path.isdir(os.path.join(LOCAL_ROOT, match.group(1).lstrip("/"))):
+    path = osdf.object_path(url)
+    origin = osdf.private_origin(path)
+    if not origin or not os.path.isdir(os.path.join(LOCAL_ROOT, origin.lstrip("/"))):
         return None
     return os.path.join(LOCAL_ROOT, path.lstrip("/"))
 
@@ -153,11 +144,9 @@ def private_records(manifest: str) -> int:
         for record in iter_records(stream):
             if record.error or not _federation_url(record.url):
                 continue
-            parts = urllib.parse.urlsplit(record.url)
-            if parts.scheme.lower() not in ("osdf", "stash"):
+            if record.url.partition("://")[0].lower() not in osdf.SCHEMES:
                 continue  # another federation's namespaces are its own
-            path = "/" + parts.netloc + parts.path if parts.netloc else parts.path
-            if _PRIVATE_PATH.match(re.sub("/+", "/", path)):
+            if osdf.is_private(osdf.object_path(record.url)):
                 count += 1
     return count
 

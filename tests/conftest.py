@@ -8,6 +8,7 @@ import pytest
 
 import photodemo  # noqa: F401  (the one bootstrap, as ./submit has it: payload/luminance importable)
 from httpserver import PhotoServer  # tests/ is on sys.path: pytest puts a conftest's folder there
+from photodemo import federation
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -38,3 +39,9 @@ def workdir(tmp_path, monkeypatch):
     (tmp_path / "dist").mkdir()
     (tmp_path / "dist" / "luminance.pex").write_bytes(b"#!/bin/sh\n")
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def tls(tmp_path_factory):
+    """A throwaway CA and a certificate for 127.0.0.1 (photodemo.federation.make_ca), made once."""
+    return federation.make_ca(str(tmp_path_factory.mktemp("tls")))

@@ -16,8 +16,7 @@
         server.add("/many.jpg", jpeg_bytes, fault="many-headers")      # 150 header lines
         server.url("/a.jpg"), server.hits["/a.jpg"]
 
-`LocalFederation` is a Pelican federation (the OSDF's software) on 127.0.0.1: a discovery document
-and a director on one server, redirecting to caches that are PhotoServers.
+A Pelican federation's caches are PhotoServers behind photodemo.federation's director.
 
 `server.proxied` lists the absolute URLs asked of it as an HTTP proxy, and "CONNECT host:port"
 for each tunnel asked of it as an HTTPS proxy. `latency` adds a delay to every request (the storage server's round trip); `directory` serves
@@ -25,15 +24,15 @@ files below it for paths not added; `tls=(certfile, keyfile)` serves HTTPS.
 """
 
 import http.server
-import json
 import os
 import select
 import socket
 import ssl
 import threading
 import time
-import urllib.parse
-from typing import Dict, List, Optional
+from typing import Dict, Optional
+
+from photodemo.federation import ServerThread
 
 
 class Route:
@@ -204,7 +203,7 @@ class PhotoServer:
             context.load_cert_chain(*tls)
             self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
             self.scheme = "https"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.serving = ServerThread(self.httpd)  # stops at once: no 0.5 s poll per teardown
 
     def add(self, path: str, body: bytes = b"", **route) -> str:
         self.routes[path] = Route(body, **route)
@@ -221,12 +220,11 @@ class PhotoServer:
             return Route(stream.read())
 
     def start(self) -> "PhotoServer":
-        self.thread.start()
+        self.serving.start()
         return self
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serving.stop()
 
     def __enter__(self) -> "PhotoServer":
         return self.start()
@@ -235,68 +233,42 @@ class PhotoServer:
         self.stop()
 
 
-class LocalFederation:
-    """A Pelican federation on 127.0.0.1, as its clients see it.
+class HungServer:
+    """A server on 127.0.0.1 that accepts connections and never answers: a hung director or cache.
 
-        with LocalFederation() as federation:
-            url = federation.add("/ospool/uw-shared/public/a.jpg", jpeg_bytes)  # pelican://127.0.0.1:P/...
-            federation.caches[0].stop()          # the nearest cache is down: the next one serves
-            federation.director_requests()       # object requests the director answered
-
-    The director (`director`, which also serves /.well-known/pelican-configuration) answers every
-    object under one of `namespaces` with a 307 to the first cache, a Link header listing all
-    caches by priority, and X-Pelican-Namespace (require-token=true for `private` namespaces);
-    anything else is 404. Every cache holds every object added.
+        with HungServer() as hung:
+            hung.url("/ns/a.jpg"), hung.connections
     """
 
-    def __init__(self, namespaces=("/ospool/uw-shared/public",), caches: int = 2,
-                 private=(), latency: float = 0.0):
-        self.namespaces, self.private = tuple(namespaces), tuple(private)
-        self.director = PhotoServer(latency=latency)
-        self.caches: List[PhotoServer] = [PhotoServer(latency=latency) for _ in range(caches)]
-        self.discovery = {"director_endpoint": self.director.url("")}
-        self.director.add("/.well-known/pelican-configuration",
-                          json.dumps(self.discovery).encode(), content_type="application/json")
-        self.director.resolver = self._direct
+    def __init__(self):
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(128)
+        self.port = self.socket.getsockname()[1]
+        self.held = []  # the connections, kept open
+        self.thread = threading.Thread(target=self._accept, daemon=True)
 
     @property
-    def host(self) -> str:
-        return "127.0.0.1:{}".format(self.director.port)
+    def connections(self) -> int:
+        return len(self.held)
 
-    def add(self, path: str, body: bytes = b"", **route) -> str:
-        """Put BODY at PATH on every cache; its pelican:// URL."""
-        for cache in self.caches:
-            cache.add(urllib.parse.quote(path), body, **route)
-        return "pelican://{}{}".format(self.host, path)
+    def url(self, path: str) -> str:
+        return "http://127.0.0.1:{}{}".format(self.port, path)
 
-    def director_requests(self) -> int:
-        return sum(hits for path, hits in self.director.hits.items()
-                   if not path.startswith("/.well-known/"))
+    def _accept(self) -> None:
+        while True:
+            try:
+                self.held.append(self.socket.accept()[0])
+            except OSError:  # closed: stop
+                return
 
-    def _direct(self, path: str) -> Optional[Route]:
-        name = urllib.parse.unquote(path)
-        for namespace in self.namespaces + self.private:
-            if name.startswith(namespace + "/"):
-                links = ", ".join('<{}>; rel="duplicate"; pri={}; depth={}'.format(
-                    cache.url(path), n + 1, namespace.count("/")) for n, cache in enumerate(self.caches))
-                return Route(status=307, content_type="text/plain", headers={
-                    "Location": self.caches[0].url(path), "Link": links,
-                    "X-Pelican-Namespace": "namespace={}, require-token={}".format(
-                        namespace, "true" if namespace in self.private else "false")})
-        return None
-
-    def start(self) -> "LocalFederation":
-        for server in [self.director] + self.caches:
-            server.start()
+    def __enter__(self) -> "HungServer":
+        self.thread.start()
         return self
 
-    def stop(self) -> None:
-        for server in [self.director] + self.caches:
-            if server.thread.is_alive():
-                server.stop()
-
-    def __enter__(self) -> "LocalFederation":
-        return self.start()
-
     def __exit__(self, *exc) -> None:
-        self.stop()
+        self.socket.shutdown(socket.SHUT_RDWR)
+        self.socket.close()
+        self.thread.join()
+        for connection in self.held:
+            connection.close()

@@ -281,7 +281,7 @@ def test_a_photo_within_the_deadline_keeps_its_connection(server):
     with fast(deadline=1) as fetcher:
         for _ in range(3):
             assert fetcher.get(url).data == BODY
-            time.sleep(0.5)  # the deadline is per try: three tries take longer than one deadline
+            time.sleep(0.5)  # the deadline is per photo: three photos take longer than one deadline
     assert server.connections == 1
 
 

@@ -97,7 +97,8 @@ def fake(tmp_path, monkeypatch):
     return Fake(tmp_path)
 
 
-def test_each_job_runs_in_a_fresh_worker_like_sandbox(fake, tmp_path, capsys):
+def test_each_job_runs_in_a_fresh_worker_like_sandbox(fake, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/site/ca.pem")  # a local server's CA: passed on
     code = submit.main(["--local", "--chunk", "10", "--results", "out", "--metric", "luma",
                         "--request-cpus", "2", "--jobs", "2"])
     out = capsys.readouterr().out
@@ -109,7 +110,8 @@ def test_each_job_runs_in_a_fresh_worker_like_sandbox(fake, tmp_path, capsys):
         assert probe["argv"][1:] == chunk.arguments + ["--metric", "luma"]
         assert probe["env"] == {"PEX_ROOT": probe["env"]["PEX_ROOT"], "TMPDIR": probe["cwd"],
                                 "_CONDOR_SCRATCH_DIR": probe["cwd"], "OMP_NUM_THREADS": "2",
-                                "PYTHON_CPU_COUNT": "2"}  # no PATH, no HOME
+                                "PYTHON_CPU_COUNT": "2",
+                                "REQUESTS_CA_BUNDLE": "/site/ca.pem"}  # no PATH, no HOME
         assert probe["listing"] == ["luminance.pex", "manifest.txt"]  # only what is transferred
         assert probe["stdin"] == (tmp_path / "manifest.txt").read_text()
         assert not os.path.exists(probe["cwd"])  # sandboxes are removed

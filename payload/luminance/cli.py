@@ -59,9 +59,9 @@ def parser() -> argparse.ArgumentParser:
     tuning.add_argument("--timeout", type=seconds, default=limits.DEFAULT_TIMEOUT, metavar="SECONDS",
                         help="connect and read timeout per request (default: %(default)g)")
     tuning.add_argument("--deadline", type=seconds, default=limits.DEFAULT_DEADLINE, metavar="SECONDS",
-                        help="longest one download of a photo may take, head and body, however "
-                             "steadily its bytes come; past it the photo fails, not retried "
-                             "(default: %(default)g)")
+                        help="longest one photo's download may take, however steadily its bytes "
+                             "come: every try, and a federation's discovery, director and caches; "
+                             "past it the photo fails, not retried (default: %(default)g)")
     tuning.add_argument("--retries", type=whole_number(0), default=limits.DEFAULT_RETRIES, metavar="N",
                         help="retries of a transient failure (timeouts, dropped connections, "
                              "HTTP 429/5xx), with exponential backoff (default: %(default)s)")

@@ -52,8 +52,10 @@ class Deadlines:
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
 
-    def start(self) -> Watch:
-        watch = _current.watch = Watch(time.monotonic() + self.seconds, self._lock)
+    def start(self, until: Optional[float] = None) -> Watch:
+        """A Watch ending at UNTIL (time.monotonic()), or in self.seconds when that is sooner."""
+        deadline = time.monotonic() + self.seconds
+        watch = _current.watch = Watch(deadline if until is None else min(until, deadline), self._lock)
         with self._lock:
             self._active[id(watch)] = watch
             if self._thread is None and not self._stop.is_set():

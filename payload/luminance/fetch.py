@@ -61,12 +61,15 @@ class Fetcher:
         try:
             parts = urllib.parse.urlsplit(url)
             scheme = parts.scheme.lower()
+            # --deadline is the photo's whole budget: its tries, and a federation's discovery,
+            # director and caches.
+            until = time.monotonic() + self.deadline
             if scheme in ("http", "https"):
-                return self.first([url])
+                return self.first([url], until=until)
             if scheme in pelican.SCHEMES:
                 if self.sandbox is not None:
                     return self._read_transferred(url)
-                return self.pelican.get(url)
+                return self.pelican.get(url, until)
             if scheme == "file":
                 if parts.netloc not in ("", "localhost"):
                     raise FetchError("bad URL: a file URL on another host ({})".format(parts.netloc),
@@ -81,35 +84,39 @@ class Fetcher:
             raise FetchError("bad URL: {}".format(exc), transient=False) from None
 
     def first(self, urls: Sequence[str], follow: bool = True, site_proxy: bool = True,
-              fallback: Callable[[FetchError], bool] = lambda error: error.transient
-              ) -> Union[Body, Head]:
+              fallback: Callable[[FetchError], bool] = lambda error: error.transient,
+              until: Optional[float] = None) -> Union[Body, Head]:
         """The answer of the first of URLS that gives one (Transport.get: FOLLOW, SITE_PROXY),
-        trying them in order.
+        trying them in order, all by UNTIL (time.monotonic(); None: each try within --deadline).
 
         A failure for which FALLBACK is true (by default: a transient one) goes on to the next
         URL; when every URL has failed so, that counts one retry, after a backoff. A mirror list
         (caches, then the origin) is so tried through before any waiting. Other failures and the
-        last one after all retries are raised as FetchError."""
+        last one after all retries (or when no retry fits before UNTIL) are raised as FetchError."""
         attempt = 0
         while True:
             error: Optional[FetchError] = None
             for url in urls:
+                if until is not None and time.monotonic() >= until:
+                    raise self.transport.late()
                 try:
-                    return self.transport.get(url, follow, site_proxy)
+                    return self.transport.get(url, follow, site_proxy, until)
                 except FetchError as exc:
                     if not fallback(exc):
                         raise
                     error = exc
             if error is None:
                 raise FetchError("no URL to fetch", transient=False)
-            if not error.transient or attempt >= self.retries:
-                if error.transient and self.retries:
-                    raise FetchError("{} (after {} tries)".format(error.reason, attempt + 1),
-                                     transient=True, retry_after=error.retry_after) from None
-                raise error
             delay = error.retry_after
             if delay is None:
                 delay = min(MAX_BACKOFF, self.backoff * 2 ** attempt) * random.uniform(0.5, 1.0)
+            no_time = until is not None and time.monotonic() + delay >= until
+            if not error.transient or attempt >= self.retries or no_time:
+                if error.transient and attempt:
+                    raise FetchError("{} (after {} tries)".format(error.reason, attempt + 1),
+                                     transient=True, retry_after=error.retry_after,
+                                     status=error.status) from None
+                raise error
             time.sleep(delay)
             attempt += 1
 

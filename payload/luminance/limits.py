@@ -17,7 +17,8 @@ __all__ = ["Limits", "DEFAULT_MAX_BYTES", "DEFAULT_TIMEOUT", "DEFAULT_DEADLINE",
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # one photo's body
 DEFAULT_TIMEOUT = 30.0  # seconds to connect, and between two reads of one response
-# A whole try at one photo, head and body: a 64 MiB photo at 250 kB/s still arrives.
+# One photo's whole download (its tries; a federation's discovery, director, caches): a 64 MiB
+# photo at 250 kB/s still arrives.
 DEFAULT_DEADLINE = 300.0
 DEFAULT_RETRIES = 4  # of a transient failure, with exponential backoff
 DEFAULT_MAX_PIXELS = 89478485  # Pillow's decompression-bomb limit (a 1 GiB RGBA image / 3)

@@ -37,9 +37,11 @@ FOLLOWED = ("http", "https")  # the only schemes a redirect may lead to
 class FetchError(Exception):
     """A photo could not be fetched; `transient` says whether a later try may succeed."""
 
-    def __init__(self, reason: str, transient: bool, retry_after: Optional[float] = None):
+    def __init__(self, reason: str, transient: bool, retry_after: Optional[float] = None,
+                 status: Optional[int] = None):
         super().__init__(reason)
         self.reason, self.transient, self.retry_after = reason, transient, retry_after
+        self.status = status  # the HTTP status that said so, if one did
 
 
 class Body(NamedTuple):
@@ -85,10 +87,12 @@ class Transport:
         self.deadlines.close()
         self.routes.close()
 
-    def get(self, url: str, follow: bool = True, site_proxy: bool = True) -> Union[Body, Head]:
+    def get(self, url: str, follow: bool = True, site_proxy: bool = True,
+            until: Optional[float] = None) -> Union[Body, Head]:
         """The body at URL; with FOLLOW false, a redirect's Head instead. SITE_PROXY false: never
-        through the site's squid (FRONTIER_PROXY, OSG_SQUID_LOCATION). Raises FetchError."""
-        watch = self.deadlines.start()
+        through the site's squid (FRONTIER_PROXY, OSG_SQUID_LOCATION). UNTIL: when the photo's
+        deadline ends (time.monotonic()). Raises FetchError."""
+        watch = self.deadlines.start(until)
         response = None
         try:
             for _ in range(MAX_REDIRECTS + 1):
@@ -110,19 +114,19 @@ class Transport:
                 raise _status_error(response)
             body = Body(self._read(response), response.headers.get("Content-Type", ""))
             if watch.expired:  # the head cut short by the watchdog can look complete
-                raise self._late()
+                raise self.late()
             response.release_conn()  # read to the end: the connection goes back to the pool
             response = None
             return body
         except FetchError as exc:
             if watch.expired:
-                raise self._late() from None
+                raise self.late() from None
             _discard(response, healthy=response is not None and response.status != 200)
             response = None
             raise
         except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError) as exc:
             if watch.expired:
-                raise self._late() from None
+                raise self.late() from None
             raise _failure(exc, self.timeout, self.connect_timeout) from None  # UnicodeError and ssl's errors among them
         finally:
             self.deadlines.end(watch)
@@ -199,7 +203,7 @@ class Transport:
             raise FetchError(too_big(len(decoded), self.max_bytes, at_least=True), transient=False)
         return decoded
 
-    def _late(self) -> FetchError:
+    def late(self) -> FetchError:
         # Permanent: a server this slow is as slow on the next try, and a transient failure
         # would have HTCondor rerun the whole job for it, again and again.
         return FetchError("download took longer than the deadline of {:g}s (--deadline)".format(
@@ -266,9 +270,9 @@ def redirect_target(url: str, location: str) -> str:
 def _status_error(response) -> FetchError:
     reason = "HTTP {} {}".format(response.status, response.reason or "").strip()
     if response.status == 429 or response.status >= 500:
-        return FetchError(reason, transient=True,
+        return FetchError(reason, transient=True, status=response.status,
                           retry_after=retry_after(response.headers.get("Retry-After")))
-    return FetchError(reason, transient=False)
+    return FetchError(reason, transient=False, status=response.status)
 
 
 def _proxy_failure(exc: BaseException) -> FetchError:
