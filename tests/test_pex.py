@@ -147,7 +147,7 @@ def test_start_and_count_select_records_and_manifest_file_option(pex, site, tmp_
     assert document["job"]["metric"] == "luma"
     # PEX_ROOT relative to the sandbox: the libraries were unpacked there, no HOME involved.
     assert [path.name for path in (sandbox / ".pex" / "photodemo").iterdir()] == [
-        bundle.read_index(zipfile.ZipFile(pex))["sha256"][:16]]
+        bundle.StoreIndex.read(zipfile.ZipFile(pex)).sha256[:16]]
 
 
 @pytest.mark.slow
@@ -311,10 +311,13 @@ def test_a_worker_with_a_python_too_old_writes_results_and_exits_5(pex, site, tm
 
 @pytest.mark.slow
 @pytest.mark.parametrize("start, count, written", [("0", "5", (0, 5)), ("0012", "00", (12, 0)),
+                                                   ("123456789", "200", (123456789, 200)),
+                                                   ("268435456", "1", (0, 1)),
                                                    ("x", "99999999999999999", (0, 0))])
 def test_no_python_at_all_the_boot_writes_results_and_exits_5(pex, tmp_path, start, count, written):
-    # Nothing of ours runs: the /bin/sh boot finds no interpreter, writes the results file of
-    # luminance.results' schema itself, and exits 5 (HTCondor runs the job elsewhere).
+    # Nothing of ours runs: pex's /bin/sh boot finds no interpreter, and ours (payload/boot.sh)
+    # writes the results file of luminance.results' schema itself, and exits 5 (HTCondor runs
+    # the job elsewhere). A START past what a results file may hold is written as 0.
     sandbox = sandbox_with(pex, tmp_path)
     empty = tmp_path / "none"
     empty.mkdir()
@@ -323,13 +326,42 @@ def test_no_python_at_all_the_boot_writes_results_and_exits_5(pex, tmp_path, sta
     (line,) = proc.stderr.splitlines()
     job = results.read(str(sandbox / "results.json"))["job"]
     assert line == "luminance.pex: error: {} (PATH: {})".format(job["error"], empty)
-    assert job["error"].startswith("no python3 (3.6 or newer) on this worker: looked for python3.")
-    assert job["error"].endswith(", python3.8, python3.7, python3.6, python3 on PATH")
+    assert job["error"] == "no python3 (3.6 or newer) on this worker"
     assert (job["start"], job["count"], job["complete"]) == written + (False,)
     assert sorted(os.listdir(str(sandbox))) == ["luminance.pex", "results.json"]
     # Without a results file to name (--version, --help), it says why and exits 5 all the same.
     proc = run_job(sandbox, os.devnull, "--version", env={"PATH": str(empty)})
     assert proc.returncode == 5 and proc.stderr.startswith("luminance.pex: error: no python3 ")
+
+
+@pytest.mark.slow
+def test_no_python_keeps_earlier_results_and_refuses_a_directory(pex, tmp_path):
+    sandbox = sandbox_with(pex, tmp_path)
+    empty = tmp_path / "none"
+    empty.mkdir()
+    # A rerun: HTCondor sent the results of an earlier run; the boot leaves them as they are.
+    earlier = results.new_document(results.Job(start=0, count=2, complete=True))
+    earlier["photos"] = [{"record": 0, "line": 1, "url": "http://h/a.jpg", "year": 1900,
+                          "luminance": 0.5}]
+    results.write(str(sandbox / "results.json"), earlier)
+    before = (sandbox / "results.json").read_bytes()
+    proc = run_job(sandbox, os.devnull, "results.json", "0", "2", env={"PATH": str(empty)})
+    assert proc.returncode == 5
+    assert (sandbox / "results.json").read_bytes() == before
+    assert proc.stderr.splitlines()[1] == "luminance.pex: note: results.json: kept as it is (the results of an earlier run)"
+    # A directory as RESULTS: one clear line, nothing left inside it or beside it.
+    (sandbox / "out").mkdir()
+    proc = run_job(sandbox, os.devnull, "out", "0", "2", env={"PATH": str(empty)})
+    assert proc.returncode == 5
+    assert proc.stderr.splitlines()[1] == "luminance.pex: error: out: is a directory: cannot write results"
+    assert os.listdir(str(sandbox / "out")) == []
+    assert sorted(os.listdir(str(sandbox))) == ["luminance.pex", "out", "results.json"]
+    # The longest name a file may have: written, through a temporary file of a short name.
+    name = "r" * 250 + ".json"
+    proc = run_job(sandbox, os.devnull, "out/" + name, "0", "2", env={"PATH": str(empty)})
+    assert proc.returncode == 5 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert os.listdir(str(sandbox / "out")) == [name]
+    assert results.read(str(sandbox / "out" / name))["job"]["count"] == 2
 
 
 def _small_disk(sandbox, size):
