@@ -30,6 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PACKAGE = os.path.join(HERE, "payload", "luminance")
 REQUIREMENTS = os.path.join(HERE, "payload", "requirements.txt")
 BOOT = os.path.join(HERE, "payload", "boot.sh")
+PREAMBLE = os.path.join(HERE, "payload", "preamble.py")
 import photodemo  # noqa: E402,F401  (the one bootstrap: makes payload/luminance importable)
 import luminance  # noqa: E402
 import luminance.command  # noqa: E402  (not `command`: the build steps' command lines are)
@@ -313,7 +314,7 @@ def pex_command(sources, output, build_targets):
     """pex's command: our code only (the wheels go in the store), booted by /bin/sh, for every
     CPython from 3.6 (one interpreter constraint each, in the boot's order of search)."""
     command = [sys.executable, "-m", "pex", "--sh-boot", "--no-strip-pex-env", "--no-pypi",
-               "--inject-python-args={}".format(" ".join(PYTHON_ARGS)),
+               "--inject-python-args={}".format(" ".join(PYTHON_ARGS)), "--preamble-file", PREAMBLE,
                "--sources-directory", sources, "--entry-point", "luminance", "--output-file", output]
     for python in boot_pythons(build_targets):
         command += ["--interpreter-constraint", "CPython=={}.*".format(python)]

@@ -464,3 +464,116 @@ def test_the_same_values_under_every_python_on_this_machine(machine_pex, tmp_pat
         assert proc.stdout.splitlines()[1:1 + len(photos)] == expected, name
         assert results.read(str(sandbox / "results.json"))["job"]["python"].startswith(
             name.split()[-1] + "."), name
+        # Run by that Python directly, past the boot: the same values, and it names that Python.
+        with open(str(manifest)) as stdin:
+            proc = subprocess.run(["env", "-i", "PEX_ROOT=.pex", python, "luminance.pex", "direct.json",
+                                   "0", str(len(photos))], cwd=str(sandbox), stdin=stdin,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+        assert (proc.returncode, proc.stderr) == (0, ""), name
+        assert proc.stdout.splitlines()[1:1 + len(photos)] == expected, name
+        assert results.read(str(sandbox / "direct.json"))["job"]["python"].startswith(
+            name.split()[-1] + "."), name
+
+
+# -- pex's own variables and tools, and what the worker's environment may hold
+
+
+@pytest.mark.slow
+def test_pex_python_and_pex_python_path_choose_the_interpreter(pex, tmp_path):
+    # The results file names the Python that ran: the one PEX_PYTHON or PEX_PYTHON_PATH chose
+    # (this pex carries wheels for this machine's Python only, so those end in exit 5).
+    chosen = [(minor, pyenv_python(minor)) for minor in (7, 8)]
+    chosen = [(minor, python) for minor, python in chosen if python]
+    if not chosen:
+        pytest.skip("no CPython 3.7 or 3.8 on this machine (pyenv)")
+    for minor, python in chosen:
+        for variable, value in (("PEX_PYTHON", python), ("PEX_PYTHON_PATH", os.path.dirname(python))):
+            run = tmp_path / "{}-{}".format(variable, minor)
+            run.mkdir()
+            sandbox = sandbox_with(pex, run)
+            proc = run_job(sandbox, os.devnull, "results.json", "0", "1",
+                           env={variable: value, "PEX_ROOT": ".pex"})
+            assert proc.returncode == 5, (variable, proc.stderr)
+            job = results.read(str(sandbox / "results.json"))["job"]
+            assert job["python"].startswith("3.{}.".format(minor)), variable
+
+
+@pytest.mark.slow
+def test_pex_verbose_and_pex_tools_work_on_it(pex, tmp_path):
+    sandbox = sandbox_with(pex, tmp_path)
+    proc = run_job(sandbox, os.devnull, "--version", env={"PEX_VERBOSE": "1", "PEX_ROOT": ".pex"})
+    assert proc.returncode == 0 and proc.stdout.startswith("luminance.pex ")
+    assert "used /bin/sh boot to select python" in proc.stderr
+    import sys
+    tools = os.path.join(os.path.dirname(sys.executable), "pex-tools")
+    proc = subprocess.run([tools, pex, "info"], stdout=subprocess.PIPE, universal_newlines=True)
+    info = json.loads(proc.stdout)
+    assert info["entry_point"] == "luminance" and info["inject_python_args"][0] == "-E"
+
+
+@pytest.mark.slow
+def test_pythonpath_and_pythonhome_of_the_worker_do_not_reach_the_job(pex, site, tmp_path):
+    _, manifest = site
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    (stale / "enum.py").write_text("raise ImportError('a stale enum.py')\n")
+    sandbox = sandbox_with(pex, tmp_path)
+    proc = run_job(sandbox, manifest, "results.json", "0", "2", "--retries", "0",
+                   env={"PYTHONPATH": str(stale), "PYTHONHOME": "/nonexistent", "PEX_ROOT": ".pex"})
+    assert proc.returncode == 0, proc.stderr
+    assert len(results.read(str(sandbox / "results.json"))["photos"]) == 2
+
+
+@pytest.mark.slow
+def test_no_home_and_no_passwd_entry_leave_no_folder_named_tilde(pex, tmp_path):
+    import shutil as sh
+    if not sh.which("setpriv"):
+        pytest.skip("no setpriv here")
+    import tempfile
+    uid = 54321  # a uid with no passwd entry
+    top = tempfile.mkdtemp()  # pytest's own folders are root's alone
+    os.chmod(top, 0o755)
+    sandbox = sandbox_with(pex, __import__("pathlib").Path(top))
+    for path in (sandbox, sandbox / "luminance.pex"):
+        os.chown(str(path), uid, uid)
+    before = set(os.listdir("/tmp"))
+    proc = subprocess.run(["env", "-i", sh.which("setpriv"), "--reuid", str(uid), "--regid", str(uid),
+                           "--clear-groups", "./luminance.pex", "results.json", "0", "1",
+                           "--manifest", os.devnull], cwd=str(sandbox), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+    listed = sorted(os.listdir(str(sandbox)))
+    sh.rmtree(top)
+    assert proc.returncode == 0, proc.stderr
+    assert listed == ["luminance.pex", "results.json"]
+    # Its temporary PEX_ROOT is gone with it.
+    assert not [name for name in set(os.listdir("/tmp")) - before if name.startswith("luminance-pex-root.")]
+
+
+def _flip(path, member, where):
+    """Flip one byte of MEMBER's stored bytes in the zip at PATH, WHERE (0..1) through them."""
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(member)
+    with open(path, "r+b") as stream:
+        stream.seek(info.header_offset + 26)
+        name_length, extra_length = (int.from_bytes(stream.read(2), "little") for _ in range(2))
+        at = info.header_offset + 30 + name_length + extra_length + int(info.compress_size * where)
+        stream.seek(at)
+        byte = stream.read(1)
+        stream.seek(at)
+        stream.write(bytes([byte[0] ^ 0xFF]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("member, where", [("index.json", 0.5), ("pack", 0.98), ("pack", 0.1)])
+def test_a_damaged_store_ends_in_exit_5_with_a_results_file(pex, tmp_path, member, where):
+    sandbox = sandbox_with(pex, tmp_path)
+    with zipfile.ZipFile(pex) as archive:
+        packs = [name for name in archive.namelist() if name.startswith(bundle.ZIP_PREFIX) and name.endswith(".xz")]
+    name = bundle.INDEX if member == "index.json" else max(
+        packs, key=lambda pack: zipfile.ZipFile(pex).getinfo(pack).compress_size)
+    _flip(str(sandbox / "luminance.pex"), name, where)
+    proc = run_job(sandbox, os.devnull, "results.json", "0", "1", env={"PEX_ROOT": ".pex"})
+    assert proc.returncode == 5, proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert "damaged" in line and "transfer it again" in line
+    assert results.read(str(sandbox / "results.json"))["job"]["error"] == line[len("luminance.pex: error: "):]
