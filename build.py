@@ -310,15 +310,16 @@ def stage_sources(directory):
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
-def pex_command(sources, output, build_targets):
+def pex_command(sources, output, build_targets, options=()):
     """pex's command: our code only (the wheels go in the store), booted by /bin/sh, for every
-    CPython from 3.6 (one interpreter constraint each, in the boot's order of search)."""
+    CPython from 3.6 (one interpreter constraint each, in the boot's order of search), and
+    OPTIONS (more of pex's own)."""
     command = [sys.executable, "-m", "pex", "--sh-boot", "--no-strip-pex-env", "--no-pypi",
                "--inject-python-args={}".format(" ".join(PYTHON_ARGS)), "--preamble-file", PREAMBLE,
                "--sources-directory", sources, "--entry-point", "luminance", "--output-file", output]
     for python in boot_pythons(build_targets):
         command += ["--interpreter-constraint", "CPython=={}.*".format(python)]
-    return command
+    return command + list(options)
 
 
 def _pex_version():
@@ -330,7 +331,7 @@ def _pex_version():
     return __version__
 
 
-def write_payload(path, build_targets, wheels):
+def write_payload(path, build_targets, wheels, options=()):
     """The pex at PATH: pex's build of our code, the no-Python boot, then the store of WHEELS."""
     _pex_version()
     with tempfile.TemporaryDirectory(prefix="photodemo-build-") as tmp:
@@ -338,7 +339,7 @@ def write_payload(path, build_targets, wheels):
         stage_sources(sources)
         # pex's own caches for this build only: nothing from other builds leaks in.
         env = dict(os.environ, PEX_ROOT=os.path.join(tmp, "pex-root"))
-        _run_env(pex_command(sources, path, build_targets), "building the pex", env)
+        _run_env(pex_command(sources, path, build_targets, options), "building the pex", env)
     replace_no_python(path, no_python_script())
     add_store(path, wheels)
     os.chmod(path, 0o755)
@@ -356,7 +357,7 @@ def sha256(path):
     return digest.hexdigest()
 
 
-def build(output, platform="all", wheelhouse=None, pythons=PYTHONS, arches=ARCHES):
+def build(output, platform="all", wheelhouse=None, pythons=PYTHONS, arches=ARCHES, options=()):
     """Build the pex at OUTPUT; return its path. Raises BuildError."""
     wheelhouse = wheelhouse or os.path.join(HERE, "build", "wheels")
     build_targets = targets(platform, pythons, arches)
@@ -367,7 +368,7 @@ def build(output, platform="all", wheelhouse=None, pythons=PYTHONS, arches=ARCHE
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     partial = output + ".tmp"
     try:
-        write_payload(partial, build_targets, [wheels[name] for name in sorted(wheels)])
+        write_payload(partial, build_targets, [wheels[name] for name in sorted(wheels)], options)
         os.replace(partial, output)
     except OSError as exc:
         raise BuildError("{}: cannot write the payload: {}".format(
@@ -408,6 +409,9 @@ def parser():
     parser.add_argument("--wheelhouse", default=None,
                         help="where downloaded, hash-checked wheels are kept between builds "
                              "(default: build/wheels, a folder per target)")
+    parser.add_argument("--pex-option", dest="options", action="append", default=[], metavar="ARG",
+                        help="one more argument for pex's command line (repeat it: `--pex-option=--venv`); "
+                             "bench.payload --options measures them (default: none)")
     return parser
 
 
@@ -416,7 +420,7 @@ def main(argv=None):
 
 
 def _main(args):
-    path = build(args.output, args.platform, args.wheelhouse, args.pythons, args.arches)
+    path = build(args.output, args.platform, args.wheelhouse, args.pythons, args.arches, args.options)
     size = os.path.getsize(path)
     print("{}  {:.1f} MB  sha256 {}".format(path, size / 1e6, sha256(path)))
     return EXIT_OK

@@ -40,7 +40,7 @@ from luminance.errors import EXIT_UNSUITABLE, PhotodemoError
 
 __all__ = ["ZIP_PREFIX", "INDEX", "FORMAT", "BundleError", "Targets", "Blob", "WheelFile",
            "StoreIndex", "supported_tags", "compatible", "choose", "activate", "targets",
-           "cache_dir", "project", "wheel_tags", "PLATFORM_TAG"]
+           "cache_dir", "project", "wheel_tags", "PLATFORM_TAG", "damaged"]
 
 # The store's folder in the pex: pex unpacks its own code and the distributions PEX-INFO names,
 # never other files under .deps/.
@@ -287,6 +287,24 @@ def _no_wheels(missing: List[str], version, machine: str, libc: Optional[tuple],
 
 
 # -- The store in the pex ------------------------------------------------------------------------
+
+def damaged(pex: str) -> Optional[str]:
+    """Why the file PEX holds a zip that cannot be read (a payload cut short in transfer, or
+    damaged), or None: it begins a zip (a local file header) that has no readable end. A file
+    holding no zip at all is not judged here (a stand-in script is one)."""
+    try:
+        with open(pex, "rb") as stream:
+            head = stream.read(1 << 20)
+        if b"PK\x03\x04" not in head:
+            return None
+        with zipfile.ZipFile(pex) as archive:
+            StoreIndex.read(archive)
+    except (zipfile.BadZipFile, BundleError) as exc:
+        return str(exc)
+    except OSError:
+        return None  # unreadable: said where it is opened
+    return None
+
 
 def targets(pex: str) -> Targets:
     """The Pythons and machines the pex file PEX carries wheels for (stdlib only: ./submit asks)."""
