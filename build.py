@@ -13,6 +13,7 @@ When the boot finds no Python at all, payload/boot.sh writes the results file in
 message. Pillow's text rendering is left out (TEXT_RENDERING).
 
 Usage: build.py [--platform all|current] [--python 3.9,...] [--arch x86_64,aarch64] [--output FILE]
+                [--pex-option ARG ...]
 """
 
 import argparse
@@ -50,7 +51,7 @@ BOOT_PYTHONS = ("3.6", "3.7", "3.8") + PYTHONS
 TEXT_RENDERING = ("PIL/_imagingft.", "pillow.libs/libfreetype-", "pillow.libs/libharfbuzz-",
                   "pillow.libs/libbrotli", "pillow.libs/libpng16-")
 # CPython versions whose own files share one solid LZMA stream: more share a stream, the smaller
-# the pex, but the more a job may decode before reaching its own (README, "The payload").
+# the pex, but the more a job may decode before reaching its own (docs/payload.md).
 CHAIN = 3
 EXIT_CODES = {EXIT_OK: "built", EXIT_FAILED: "pip or pex failed, or the payload could not be written"}
 # The Python options the boot starts the pex with (pex's --inject-python-args). -E: the worker's

@@ -577,3 +577,12 @@ def test_a_damaged_store_ends_in_exit_5_with_a_results_file(pex, tmp_path, membe
     (line,) = proc.stderr.splitlines()
     assert "damaged" in line and "transfer it again" in line
     assert results.read(str(sandbox / "results.json"))["job"]["error"] == line[len("luminance.pex: error: "):]
+
+
+@pytest.mark.slow
+def test_a_results_name_as_long_as_a_name_can_be_is_written(pex, tmp_path):
+    sandbox = sandbox_with(pex, tmp_path)
+    name = "r" * 250 + ".json"
+    proc = run_job(sandbox, os.devnull, name, "0", "1", env={"PEX_ROOT": ".pex"})
+    assert proc.returncode == 0, proc.stderr
+    assert results.read(str(sandbox / name))["job"]["count"] == 1
