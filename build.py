@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from typing import NamedTuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PACKAGE = os.path.join(HERE, "payload", "luminance")
@@ -67,6 +68,22 @@ PEX_NO_PYTHON = 'echo >&2 "Failed to find any of these python binaries on the PA
 PEX_NO_PYTHON_END = "exit 1\n"
 
 
+class Job(NamedTuple):
+    """What build.py freezes: the pinned REQUIREMENTS (with hashes) whose wheels go in the store,
+    the source PACKAGE (a folder), and the ENTRY_POINT (MODULE or MODULE:FUNCTION)."""
+
+    requirements: str = REQUIREMENTS
+    package: str = PACKAGE
+    entry_point: str = "luminance"
+
+    @property
+    def is_luminance(self) -> bool:
+        return os.path.abspath(self.package) == PACKAGE
+
+
+LUMINANCE = Job()
+
+
 class BuildError(PhotodemoError):
     """A build step failed; the message says which and why, in one line."""
 
@@ -98,7 +115,7 @@ def _run_env(command, what, env):
     return proc.stdout
 
 
-def download(wheelhouse, python=None, arch=None):
+def download(wheelhouse, python=None, arch=None, requirements=REQUIREMENTS):
     """Fetch the pinned wheels for one target (or this interpreter), hash-checked; their paths.
 
     Each target has a folder of its own under WHEELHOUSE, so that the pex holds exactly the
@@ -108,7 +125,7 @@ def download(wheelhouse, python=None, arch=None):
     os.makedirs(wheelhouse, exist_ok=True)
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
                "--require-hashes", "--no-deps", "--only-binary=:all:", "--dest", wheelhouse,
-               "--requirement", REQUIREMENTS]
+               "--requirement", requirements]
     if python:
         major, minor = python.split(".")
         command += ["--implementation", "cp", "--python-version", python,
@@ -123,13 +140,13 @@ def download(wheelhouse, python=None, arch=None):
     except BuildError:
         _run(command, what)
     # Only the projects pinned now: a folder may hold wheels of projects once pinned.
-    pinned = _pinned()
+    pinned = _pinned(requirements)
     return sorted(os.path.join(wheelhouse, name) for name in os.listdir(wheelhouse)
                   if name.endswith(".whl") and bundle.project(name) in pinned)
 
 
-def _pinned():
-    with open(REQUIREMENTS, encoding="utf-8") as stream:
+def _pinned(requirements=REQUIREMENTS):
+    with open(requirements, encoding="utf-8") as stream:
         return {bundle.project(match.group(1)) for match in
                 (re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", line) for line in stream) if match}
 
@@ -305,19 +322,28 @@ def replace_no_python(pex_file, script):
         stream.write(boot + data[first:])
 
 
-def stage_sources(directory):
-    """Copy the luminance package (sources only) to DIRECTORY, for a reproducible pex."""
-    shutil.copytree(PACKAGE, os.path.join(directory, "luminance"),
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+def stage_sources(directory, job=LUMINANCE):
+    """Copy the luminance package (which reads the store) and JOB's (sources only) to DIRECTORY,
+    for a reproducible pex."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(PACKAGE, os.path.join(directory, "luminance"), ignore=ignore)
+    if not job.is_luminance:
+        shutil.copytree(job.package, os.path.join(directory, os.path.basename(os.path.abspath(job.package))),
+                        ignore=ignore)
 
 
-def pex_command(sources, output, build_targets, options=()):
+def pex_command(sources, output, build_targets, options=(), job=LUMINANCE):
     """pex's command: our code only (the wheels go in the store), booted by /bin/sh, for every
     CPython from 3.6 (one interpreter constraint each, in the boot's order of search), and
     OPTIONS (more of pex's own)."""
     command = [sys.executable, "-m", "pex", "--sh-boot", "--no-strip-pex-env", "--no-pypi",
                "--inject-python-args={}".format(" ".join(PYTHON_ARGS)), "--preamble-file", PREAMBLE,
-               "--sources-directory", sources, "--entry-point", "luminance", "--output-file", output]
+               "--sources-directory", sources, "--output-file", output]
+    if job.is_luminance:
+        command += ["--entry-point", job.entry_point]
+    else:  # the runner assembles the job's libraries from the store, then runs its entry point
+        command += ["--entry-point", "luminance.runner:main",
+                    "--inject-env", "PHOTODEMO_ENTRY_POINT={}".format(job.entry_point)]
     for python in boot_pythons(build_targets):
         command += ["--interpreter-constraint", "CPython=={}.*".format(python)]
     return command + list(options)
@@ -332,16 +358,17 @@ def _pex_version():
     return __version__
 
 
-def write_payload(path, build_targets, wheels, options=()):
+def write_payload(path, build_targets, wheels, options=(), job=LUMINANCE):
     """The pex at PATH: pex's build of our code, the no-Python boot, then the store of WHEELS."""
     _pex_version()
     with tempfile.TemporaryDirectory(prefix="photodemo-build-") as tmp:
         sources = os.path.join(tmp, "src")
-        stage_sources(sources)
+        stage_sources(sources, job)
         # pex's own caches for this build only: nothing from other builds leaks in.
         env = dict(os.environ, PEX_ROOT=os.path.join(tmp, "pex-root"))
-        _run_env(pex_command(sources, path, build_targets, options), "building the pex", env)
-    replace_no_python(path, no_python_script())
+        _run_env(pex_command(sources, path, build_targets, options, job), "building the pex", env)
+    if job.is_luminance:  # the results file it writes is luminance's; another job keeps pex's message
+        replace_no_python(path, no_python_script())
     add_store(path, wheels)
     os.chmod(path, 0o755)
 
@@ -358,18 +385,19 @@ def sha256(path):
     return digest.hexdigest()
 
 
-def build(output, platform="all", wheelhouse=None, pythons=PYTHONS, arches=ARCHES, options=()):
+def build(output, platform="all", wheelhouse=None, pythons=PYTHONS, arches=ARCHES, options=(),
+          job=LUMINANCE):
     """Build the pex at OUTPUT; return its path. Raises BuildError."""
     wheelhouse = wheelhouse or os.path.join(HERE, "build", "wheels")
     build_targets = targets(platform, pythons, arches)
     wheels = {}
     for python, arch in build_targets or [(None, None)]:
-        for path in download(wheelhouse, python, arch):
+        for path in download(wheelhouse, python, arch, job.requirements):
             wheels.setdefault(os.path.basename(path), path)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     partial = output + ".tmp"
     try:
-        write_payload(partial, build_targets, [wheels[name] for name in sorted(wheels)], options)
+        write_payload(partial, build_targets, [wheels[name] for name in sorted(wheels)], options, job)
         os.replace(partial, output)
     except OSError as exc:
         raise BuildError("{}: cannot write the payload: {}".format(
@@ -410,6 +438,14 @@ def parser():
     parser.add_argument("--wheelhouse", default=None,
                         help="where downloaded, hash-checked wheels are kept between builds "
                              "(default: build/wheels, a folder per target)")
+    job = parser.add_argument_group("the job (luminance's by default; any other job is frozen the same way)")
+    job.add_argument("--requirements", default=REQUIREMENTS, metavar="FILE",
+                     help="its dependencies, pinned with hashes (pip-compile --generate-hashes); "
+                          "their wheels go in the store (default: payload/requirements.txt)")
+    job.add_argument("--package", default=PACKAGE, metavar="DIR",
+                     help="its source package, a folder (default: payload/luminance)")
+    job.add_argument("--entry-point", default="luminance", metavar="MODULE[:FUNCTION]",
+                     help="what the pex runs once the libraries are on sys.path (default: luminance)")
     parser.add_argument("--pex-option", dest="options", action="append", default=[], metavar="ARG",
                         help="one more argument for pex's command line (repeat it: `--pex-option=--venv`); "
                              "bench.payload --options measures them (default: none)")
@@ -421,7 +457,8 @@ def main(argv=None):
 
 
 def _main(args):
-    path = build(args.output, args.platform, args.wheelhouse, args.pythons, args.arches, args.options)
+    job = Job(os.path.abspath(args.requirements), os.path.abspath(args.package), args.entry_point)
+    path = build(args.output, args.platform, args.wheelhouse, args.pythons, args.arches, args.options, job)
     size = os.path.getsize(path)
     print("{}  {:.1f} MB  sha256 {}".format(path, size / 1e6, sha256(path)))
     return EXIT_OK

@@ -73,3 +73,39 @@ def test_a_pex_whose_boot_is_not_what_build_expects_fails_the_build(tmp_path):
     with pytest.raises(build.BuildError) as info:
         build.replace_no_python(str(odd), b"exit 5\n")
     assert "no no-Python message where build.py expects it" in str(info.value)
+
+
+def test_build_freezes_another_job_that_runs_under_two_pythons(tmp_path):
+    # A tiny job of its own: its package, its requirements (idna alone), its entry point.
+    from test_pex import only_python, pyenv_python
+    pythons = [python for python in (pyenv_python(9), pyenv_python(12)) if python]
+    if len(pythons) < 2:
+        pytest.skip("needs CPython 3.9 and 3.12 (pyenv)")
+    package = tmp_path / "tinyjob"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "import sys\nimport idna\n\n\ndef main():\n"
+        "    print(idna.encode('b\\u00fccher.example').decode(), '%d.%d' % sys.version_info[:2])\n"
+        "    return 3\n")
+    requirements = tmp_path / "requirements.txt"
+    with open(build.REQUIREMENTS) as stream:
+        lines = stream.read().split("\n")
+    start = next(n for n, line in enumerate(lines) if line.startswith("idna=="))
+    requirements.write_text("\n".join(lines[start:start + 3]) + "\n")
+    out = tmp_path / "tiny.pex"
+    assert build.main(["--python", "3.9,3.12", "--arch", "x86_64", "--requirements", str(requirements),
+                       "--package", str(package), "--entry-point", "tinyjob:main",
+                       "--output", str(out)]) == 0
+    with zipfile.ZipFile(str(out)) as archive:
+        assert set(bundle.StoreIndex.read(archive).wheels) == {"idna-3.20-py3-none-any.whl"}
+        assert "luminance/cli.py" in archive.namelist() and "tinyjob/__init__.py" in archive.namelist()
+    for python in pythons:
+        run = tmp_path / os.path.basename(os.path.dirname(os.path.dirname(python)))
+        run.mkdir()
+        proc = subprocess.run(["env", "-i", "PATH=" + only_python(run, python), "PEX_ROOT=.pex", str(out)],
+                              cwd=str(run), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True, timeout=120)
+        version = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                                 stdout=subprocess.PIPE, universal_newlines=True).stdout.strip()
+        assert (proc.returncode, proc.stdout, proc.stderr) == (3, "xn--bcher-kva.example {}\n".format(version), "")
+        assert os.listdir(str(run / ".pex" / "photodemo"))  # its libraries came from the store
