@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-PAYLOAD_SOURCES := $(wildcard payload/luminance/*.py) payload/boot.sh payload/requirements.txt build.py
+PAYLOAD_SOURCES := $(wildcard payload/luminance/*.py) payload/boot.sh payload/preamble.py payload/requirements.txt build.py requirements-dev.txt
 
 COUNT ?= 300
 

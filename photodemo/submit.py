@@ -203,7 +203,12 @@ def _writable_dir(path: str, what: str) -> None:
 
 
 def _serves(pex: str) -> Tuple[str, bundle.Targets]:
-    """What the pex serves, as a phrase for the plan, and its Targets."""
+    """What the pex serves, as a phrase for the plan, and its Targets. Raises UsageError for a
+    payload cut short or damaged: every job would fail."""
+    why = bundle.damaged(pex)
+    if why is not None:
+        raise UsageError("{}: not a whole payload ({}): rebuild it with `make payload` or copy it "
+                         "again".format(pex, why))
     try:
         targets = bundle.targets(pex)
     except (OSError, zipfile.BadZipFile):

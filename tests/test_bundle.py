@@ -3,6 +3,7 @@ Python assembled and used; which wheels fit follows packaging.tags."""
 
 import io
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -122,12 +123,15 @@ def test_each_distinct_file_is_stored_once(tmp_path):
                          {"demo/shared.py": shared, "demo/_ext.so": "built for 3.{}".format(minor)})
               for minor in (9, 10, 11, 12)]
     index, packs = build.make_store(wheels)
-    assert len(index["blobs"]) == 1 + 4
+    assert len(index.blobs) == 1 + 4
     assert sorted(packs) == ["x86_64-cp312.xz", "x86_64-cp39-cp311.xz", "x86_64.xz"]
     # Every wheel's file list points at the one copy.
-    shared_numbers = {number for files in index["wheels"].values()
-                      for path, number, _ in files if path == "demo/shared.py"}
+    shared_numbers = {item.blob for files in index.wheels.values()
+                      for item in files if item.path == "demo/shared.py"}
     assert len(shared_numbers) == 1
+    # The index reads back as written: StoreIndex owns its format.
+    again = bundle.StoreIndex.loads(index.dumps(), "index.json")
+    assert (again.blobs, again.wheels, again.left_out) == (index.blobs, index.wheels, index.left_out)
 
 
 def test_files_deep_in_a_pack_are_read_whole(tmp_path):
@@ -140,9 +144,9 @@ def test_files_deep_in_a_pack_are_read_whole(tmp_path):
                          {"demo/_ext.so": text}) for minor, text in zip((9, 10, 11), texts)]
     pex = make_pex(tmp_path / "luminance.pex", wheels)
     with zipfile.ZipFile(pex) as archive:
-        index = bundle.read_index(archive)
-        numbers = {files[0][1]: name for name, files in index["wheels"].items()}
-        assert len({index["blobs"][number][1] for number in numbers}) == 1  # one pack
+        index = bundle.StoreIndex.read(archive)
+        numbers = {files[0].blob: name for name, files in index.wheels.items()}
+        assert len({index.blobs[number].pack for number in numbers}) == 1  # one pack
         by_minor = {int(name.split("-cp3")[1].split("-")[0]): number for number, name in numbers.items()}
         for wanted in ([11], [9, 11], [10]):
             found = bundle._blobs(archive, index, [by_minor[minor] for minor in wanted])
@@ -175,15 +179,21 @@ def test_a_damaged_pex_is_one_clear_error(tmp_path):
     with zipfile.ZipFile(good) as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
     pack = bundle.ZIP_PREFIX + "any.xz"
-    for what, damage in [("bytes", lambda data: data[:40] + bytes([data[40] ^ 0xFF]) + data[41:]),
-                         ("cut", lambda data: data[:len(data) // 2])]:
+    flip = lambda data, at: data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:]  # noqa: E731
+    for what, member, damage in [
+            ("bytes", pack, lambda data: flip(data, 40)),
+            ("late", pack, lambda data: flip(data, len(data) - 30)),
+            ("cut", pack, lambda data: data[:len(data) // 2]),
+            ("index", bundle.INDEX, lambda data: flip(data, len(data) // 2)),
+            ("index-cut", bundle.INDEX, lambda data: data[:len(data) // 2])]:
         bad = tmp_path / "{}.pex".format(what)
         with zipfile.ZipFile(str(bad), "w") as archive:
             for name, data in members.items():
-                archive.writestr(name, damage(data) if name == pack else data)
+                archive.writestr(name, damage(data) if name == member else data)
         with pytest.raises(bundle.BundleError) as info:
             bundle.activate(str(bad), str(tmp_path / "cache-{}".format(what)))
-        assert "the pex is damaged" in str(info.value), what
+        assert "damaged" in str(info.value) and "\n" not in str(info.value), what
+        assert info.value.exit_code == EXIT_UNSUITABLE
         assert not os.path.exists(str(tmp_path / "cache-{}".format(what) / "demo_d-1.0-py3-none-any"))
 
 
@@ -221,7 +231,7 @@ def test_a_python_without_lzma_is_unsuitable(tmp_path):
 
 
 def test_from_a_source_checkout_nothing_is_bundled(tmp_path):
-    assert bundle._running_payload() is None  # imported from a file, not from a zip
+    assert bundle._running_payload() is None  # not run by pex: no $PEX
     assert bundle.activate(cache=str(tmp_path)) == []
     plain = tmp_path / "plain.pex"
     with zipfile.ZipFile(str(plain), "w") as archive:
@@ -244,20 +254,23 @@ def test_the_cache_is_named_by_the_store_under_pex_root(tmp_path, monkeypatch):
     assert all(os.path.isdir(path) for path in paths)
 
 
-def test_without_pex_root_the_cache_is_the_users_own(tmp_path, monkeypatch):
-    monkeypatch.delenv("PEX_ROOT", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
-    (tmp_path / "tmp").mkdir()
-    monkeypatch.setattr(bundle.tempfile, "tempdir", None)  # gettempdir reads TMPDIR again
-    assert bundle.cache_dir("k") == str(tmp_path / "cache" / "photodemo" / "k")
-    # A cache folder others may write is not used: a shared one could hand us their libraries.
-    os.chmod(str(tmp_path / "cache" / "photodemo"), 0o777)
-    assert bundle.cache_dir("k") == str(tmp_path / "tmp" / "photodemo-{}".format(os.getuid()) / "k")
-    os.chmod(str(tmp_path / "tmp" / "photodemo-{}".format(os.getuid())), 0o777)
-    with pytest.raises(bundle.BundleError) as info:
+def test_a_cache_folder_others_own_or_may_write_is_not_used(tmp_path, monkeypatch):
+    monkeypatch.setenv("PEX_ROOT", str(tmp_path / "root"))
+    assert bundle.cache_dir("k") == str(tmp_path / "root" / "photodemo" / "k")
+    # Code planted in a folder someone else may write would run as the job's user.
+    for folder, change in [(tmp_path / "root" / "photodemo", lambda path: os.chmod(path, 0o777)),
+                           (tmp_path / "root" / "photodemo" / "k", lambda path: os.chown(path, 12345, -1)),
+                           (tmp_path / "root" / "photodemo" / "k", lambda path: os.chmod(path, 0o722))]:
+        change(str(folder))
+        with pytest.raises(bundle.BundleError) as info:
+            bundle.cache_dir("k")
+        assert str(info.value).startswith("{} is not this user's alone".format(folder))
+        assert info.value.exit_code == EXIT_UNSUITABLE
+        shutil.rmtree(str(tmp_path / "root"))
         bundle.cache_dir("k")
-    assert "set PEX_ROOT" in str(info.value) and info.value.exit_code == EXIT_UNSUITABLE
+    monkeypatch.delenv("PEX_ROOT")
+    with pytest.raises(bundle.BundleError):
+        bundle.cache_dir("k")
 
 
 def test_targets_of_a_universal_store(tmp_path):
@@ -267,17 +280,6 @@ def test_targets_of_a_universal_store(tmp_path):
     wheels.append(make_wheel(tmp_path, "requests-2.32.5-py3-none-any.whl", {"requests/__init__.py": ""}))
     pex = make_pex(tmp_path / "luminance.pex", wheels)
     assert bundle.targets(pex) == bundle.Targets(("3.9", "3.10", "3.14"), ("aarch64", "x86_64"))
-
-
-def test_targets_of_a_pex_from_before_the_store(tmp_path):
-    # Such a pex held the wheels themselves under ZIP_PREFIX; ./submit may still be given one.
-    old = tmp_path / "old.pex"
-    with zipfile.ZipFile(str(old), "w") as archive:
-        for minor, arch in ((9, "x86_64"), (13, "aarch64")):
-            archive.writestr("{}pillow-11.3.0-cp3{}-cp3{}-manylinux_2_28_{}.whl".format(
-                bundle.ZIP_PREFIX, minor, minor, arch), b"")
-        archive.writestr(bundle.ZIP_PREFIX + "requests-2.32.5-py3-none-any.whl", b"")
-    assert bundle.targets(str(old)) == bundle.Targets(("3.9", "3.13"), ("aarch64", "x86_64"))
 
 
 def test_targets_lists_the_pythons_and_machines_a_pex_carries(pex):

@@ -155,13 +155,12 @@ CONTAINERS = {"HasContainer": True, "HasSandboxImage": True}  # what a container
 
 
 def fake_pex(path, arches=("x86_64", "aarch64")):
-    """A zip laid out like the pex: wheel names under bundle.ZIP_PREFIX (bundle.targets reads them)."""
+    """A zip laid out like the pex: a store whose index names wheels (bundle.targets reads it)."""
     from luminance import bundle
+    wheels = {"pillow-11.3.0-cp{}-cp{}-manylinux_2_28_{}.whl".format(py, py, arch): ()
+              for arch in arches for py in ("39", "313")}
     with zipfile.ZipFile(str(path), "w") as archive:
-        for arch in arches:
-            for py in ("39", "313"):
-                archive.writestr("{}pillow-11.3.0-cp{}-cp{}-manylinux_2_28_{}.whl".format(
-                    bundle.ZIP_PREFIX, py, py, arch), b"")
+        archive.writestr(bundle.INDEX, bundle.StoreIndex(blobs=(), wheels=wheels).dumps())
 
 
 def test_requirements_serve_every_arch_of_the_pex_and_keep_off_old_ospool_workers(workdir, capsys):

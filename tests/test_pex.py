@@ -147,7 +147,7 @@ def test_start_and_count_select_records_and_manifest_file_option(pex, site, tmp_
     assert document["job"]["metric"] == "luma"
     # PEX_ROOT relative to the sandbox: the libraries were unpacked there, no HOME involved.
     assert [path.name for path in (sandbox / ".pex" / "photodemo").iterdir()] == [
-        bundle.read_index(zipfile.ZipFile(pex))["sha256"][:16]]
+        bundle.StoreIndex.read(zipfile.ZipFile(pex)).sha256[:16]]
 
 
 @pytest.mark.slow
@@ -311,10 +311,13 @@ def test_a_worker_with_a_python_too_old_writes_results_and_exits_5(pex, site, tm
 
 @pytest.mark.slow
 @pytest.mark.parametrize("start, count, written", [("0", "5", (0, 5)), ("0012", "00", (12, 0)),
+                                                   ("123456789", "200", (123456789, 200)),
+                                                   ("268435456", "1", (0, 1)),
                                                    ("x", "99999999999999999", (0, 0))])
 def test_no_python_at_all_the_boot_writes_results_and_exits_5(pex, tmp_path, start, count, written):
-    # Nothing of ours runs: the /bin/sh boot finds no interpreter, writes the results file of
-    # luminance.results' schema itself, and exits 5 (HTCondor runs the job elsewhere).
+    # Nothing of ours runs: pex's /bin/sh boot finds no interpreter, and ours (payload/boot.sh)
+    # writes the results file of luminance.results' schema itself, and exits 5 (HTCondor runs
+    # the job elsewhere). A START past what a results file may hold is written as 0.
     sandbox = sandbox_with(pex, tmp_path)
     empty = tmp_path / "none"
     empty.mkdir()
@@ -323,13 +326,42 @@ def test_no_python_at_all_the_boot_writes_results_and_exits_5(pex, tmp_path, sta
     (line,) = proc.stderr.splitlines()
     job = results.read(str(sandbox / "results.json"))["job"]
     assert line == "luminance.pex: error: {} (PATH: {})".format(job["error"], empty)
-    assert job["error"].startswith("no python3 (3.6 or newer) on this worker: looked for python3.")
-    assert job["error"].endswith(", python3.8, python3.7, python3.6, python3 on PATH")
+    assert job["error"] == "no python3 (3.6 or newer) on this worker"
     assert (job["start"], job["count"], job["complete"]) == written + (False,)
     assert sorted(os.listdir(str(sandbox))) == ["luminance.pex", "results.json"]
     # Without a results file to name (--version, --help), it says why and exits 5 all the same.
     proc = run_job(sandbox, os.devnull, "--version", env={"PATH": str(empty)})
     assert proc.returncode == 5 and proc.stderr.startswith("luminance.pex: error: no python3 ")
+
+
+@pytest.mark.slow
+def test_no_python_keeps_earlier_results_and_refuses_a_directory(pex, tmp_path):
+    sandbox = sandbox_with(pex, tmp_path)
+    empty = tmp_path / "none"
+    empty.mkdir()
+    # A rerun: HTCondor sent the results of an earlier run; the boot leaves them as they are.
+    earlier = results.new_document(results.Job(start=0, count=2, complete=True))
+    earlier["photos"] = [{"record": 0, "line": 1, "url": "http://h/a.jpg", "year": 1900,
+                          "luminance": 0.5}]
+    results.write(str(sandbox / "results.json"), earlier)
+    before = (sandbox / "results.json").read_bytes()
+    proc = run_job(sandbox, os.devnull, "results.json", "0", "2", env={"PATH": str(empty)})
+    assert proc.returncode == 5
+    assert (sandbox / "results.json").read_bytes() == before
+    assert proc.stderr.splitlines()[1] == "luminance.pex: note: results.json: kept as it is (the results of an earlier run)"
+    # A directory as RESULTS: one clear line, nothing left inside it or beside it.
+    (sandbox / "out").mkdir()
+    proc = run_job(sandbox, os.devnull, "out", "0", "2", env={"PATH": str(empty)})
+    assert proc.returncode == 5
+    assert proc.stderr.splitlines()[1] == "luminance.pex: error: out: is a directory: cannot write results"
+    assert os.listdir(str(sandbox / "out")) == []
+    assert sorted(os.listdir(str(sandbox))) == ["luminance.pex", "out", "results.json"]
+    # The longest name a file may have: written, through a temporary file of a short name.
+    name = "r" * 250 + ".json"
+    proc = run_job(sandbox, os.devnull, "out/" + name, "0", "2", env={"PATH": str(empty)})
+    assert proc.returncode == 5 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert os.listdir(str(sandbox / "out")) == [name]
+    assert results.read(str(sandbox / "out" / name))["job"]["count"] == 2
 
 
 def _small_disk(sandbox, size):
@@ -432,3 +464,125 @@ def test_the_same_values_under_every_python_on_this_machine(machine_pex, tmp_pat
         assert proc.stdout.splitlines()[1:1 + len(photos)] == expected, name
         assert results.read(str(sandbox / "results.json"))["job"]["python"].startswith(
             name.split()[-1] + "."), name
+        # Run by that Python directly, past the boot: the same values, and it names that Python.
+        with open(str(manifest)) as stdin:
+            proc = subprocess.run(["env", "-i", "PEX_ROOT=.pex", python, "luminance.pex", "direct.json",
+                                   "0", str(len(photos))], cwd=str(sandbox), stdin=stdin,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+        assert (proc.returncode, proc.stderr) == (0, ""), name
+        assert proc.stdout.splitlines()[1:1 + len(photos)] == expected, name
+        assert results.read(str(sandbox / "direct.json"))["job"]["python"].startswith(
+            name.split()[-1] + "."), name
+
+
+# -- pex's own variables and tools, and what the worker's environment may hold
+
+
+@pytest.mark.slow
+def test_pex_python_and_pex_python_path_choose_the_interpreter(pex, tmp_path):
+    # The results file names the Python that ran: the one PEX_PYTHON or PEX_PYTHON_PATH chose
+    # (this pex carries wheels for this machine's Python only, so those end in exit 5).
+    chosen = [(minor, pyenv_python(minor)) for minor in (7, 8)]
+    chosen = [(minor, python) for minor, python in chosen if python]
+    if not chosen:
+        pytest.skip("no CPython 3.7 or 3.8 on this machine (pyenv)")
+    for minor, python in chosen:
+        for variable, value in (("PEX_PYTHON", python), ("PEX_PYTHON_PATH", os.path.dirname(python))):
+            run = tmp_path / "{}-{}".format(variable, minor)
+            run.mkdir()
+            sandbox = sandbox_with(pex, run)
+            proc = run_job(sandbox, os.devnull, "results.json", "0", "1",
+                           env={variable: value, "PEX_ROOT": ".pex"})
+            assert proc.returncode == 5, (variable, proc.stderr)
+            job = results.read(str(sandbox / "results.json"))["job"]
+            assert job["python"].startswith("3.{}.".format(minor)), variable
+
+
+@pytest.mark.slow
+def test_pex_verbose_and_pex_tools_work_on_it(pex, tmp_path):
+    sandbox = sandbox_with(pex, tmp_path)
+    proc = run_job(sandbox, os.devnull, "--version", env={"PEX_VERBOSE": "1", "PEX_ROOT": ".pex"})
+    assert proc.returncode == 0 and proc.stdout.startswith("luminance.pex ")
+    assert "used /bin/sh boot to select python" in proc.stderr
+    import sys
+    tools = os.path.join(os.path.dirname(sys.executable), "pex-tools")
+    proc = subprocess.run([tools, pex, "info"], stdout=subprocess.PIPE, universal_newlines=True)
+    info = json.loads(proc.stdout)
+    assert info["entry_point"] == "luminance" and info["inject_python_args"][0] == "-E"
+
+
+@pytest.mark.slow
+def test_pythonpath_and_pythonhome_of_the_worker_do_not_reach_the_job(pex, site, tmp_path):
+    _, manifest = site
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    (stale / "enum.py").write_text("raise ImportError('a stale enum.py')\n")
+    sandbox = sandbox_with(pex, tmp_path)
+    proc = run_job(sandbox, manifest, "results.json", "0", "2", "--retries", "0",
+                   env={"PYTHONPATH": str(stale), "PYTHONHOME": "/nonexistent", "PEX_ROOT": ".pex"})
+    assert proc.returncode == 0, proc.stderr
+    assert len(results.read(str(sandbox / "results.json"))["photos"]) == 2
+
+
+@pytest.mark.slow
+def test_no_home_and_no_passwd_entry_leave_no_folder_named_tilde(pex, tmp_path):
+    import shutil as sh
+    if not sh.which("setpriv"):
+        pytest.skip("no setpriv here")
+    import tempfile
+    uid = 54321  # a uid with no passwd entry
+    top = tempfile.mkdtemp()  # pytest's own folders are root's alone
+    os.chmod(top, 0o755)
+    sandbox = sandbox_with(pex, __import__("pathlib").Path(top))
+    for path in (sandbox, sandbox / "luminance.pex"):
+        os.chown(str(path), uid, uid)
+    before = set(os.listdir("/tmp"))
+    proc = subprocess.run(["env", "-i", sh.which("setpriv"), "--reuid", str(uid), "--regid", str(uid),
+                           "--clear-groups", "./luminance.pex", "results.json", "0", "1",
+                           "--manifest", os.devnull], cwd=str(sandbox), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+    listed = sorted(os.listdir(str(sandbox)))
+    sh.rmtree(top)
+    assert proc.returncode == 0, proc.stderr
+    assert listed == ["luminance.pex", "results.json"]
+    # Its temporary PEX_ROOT is gone with it.
+    assert not [name for name in set(os.listdir("/tmp")) - before if name.startswith("luminance-pex-root.")]
+
+
+def _flip(path, member, where):
+    """Flip one byte of MEMBER's stored bytes in the zip at PATH, WHERE (0..1) through them."""
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(member)
+    with open(path, "r+b") as stream:
+        stream.seek(info.header_offset + 26)
+        name_length, extra_length = (int.from_bytes(stream.read(2), "little") for _ in range(2))
+        at = info.header_offset + 30 + name_length + extra_length + int(info.compress_size * where)
+        stream.seek(at)
+        byte = stream.read(1)
+        stream.seek(at)
+        stream.write(bytes([byte[0] ^ 0xFF]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("member, where", [("index.json", 0.5), ("pack", 0.98), ("pack", 0.1)])
+def test_a_damaged_store_ends_in_exit_5_with_a_results_file(pex, tmp_path, member, where):
+    sandbox = sandbox_with(pex, tmp_path)
+    with zipfile.ZipFile(pex) as archive:
+        packs = [name for name in archive.namelist() if name.startswith(bundle.ZIP_PREFIX) and name.endswith(".xz")]
+    name = bundle.INDEX if member == "index.json" else max(
+        packs, key=lambda pack: zipfile.ZipFile(pex).getinfo(pack).compress_size)
+    _flip(str(sandbox / "luminance.pex"), name, where)
+    proc = run_job(sandbox, os.devnull, "results.json", "0", "1", env={"PEX_ROOT": ".pex"})
+    assert proc.returncode == 5, proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert "damaged" in line and "transfer it again" in line
+    assert results.read(str(sandbox / "results.json"))["job"]["error"] == line[len("luminance.pex: error: "):]
+
+
+@pytest.mark.slow
+def test_a_results_name_as_long_as_a_name_can_be_is_written(pex, tmp_path):
+    sandbox = sandbox_with(pex, tmp_path)
+    name = "r" * 250 + ".json"
+    proc = run_job(sandbox, os.devnull, name, "0", "1", env={"PEX_ROOT": ".pex"})
+    assert proc.returncode == 0, proc.stderr
+    assert results.read(str(sandbox / name))["job"]["count"] == 1

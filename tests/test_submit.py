@@ -185,3 +185,15 @@ def test_the_script_runs_from_anywhere_with_the_system_python(workdir, tmp_path)
                           stderr=subprocess.PIPE, universal_newlines=True)
     assert proc.returncode == 2
     assert proc.stderr == "submit: error: argument --chunk: 'x' is not a whole number (see ./submit --help)\n"
+
+
+def test_a_payload_cut_short_is_refused_before_any_plan(workdir, pex, capsys):
+    # Half of a real pex (a transfer cut short): every job would fail; one line, exit 2.
+    with open(pex, "rb") as stream:
+        data = stream.read()
+    (workdir / "dist" / "luminance.pex").write_bytes(data[:len(data) // 2])
+    assert submit.main(["--dry-run"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and not (workdir / "submit.sub").exists()
+    (line,) = err.splitlines()
+    assert line.startswith("submit: error: dist/luminance.pex: not a whole payload (")

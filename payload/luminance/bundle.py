@@ -1,17 +1,17 @@
 """The third-party libraries frozen into the payload, and putting the ones this Python can use on sys.path.
 
-dist/luminance.pex is a zip that CPython runs (a `/bin/sh` boot, then our code, which runs from
-the zip through zipimport, and a store of the libraries; README, "The payload"). The libraries
-are native code and must be files on disk: build.py stores each distinct file of all the wheels
-once (by sha256), LZMA-compressed in solid streams: the files every machine shares, per machine the
-files its CPythons share, and the extension modules in chains of CPython versions (build.py's
-CHAIN), under ZIP_PREFIX, plus an index: each wheel's file list. A wheel store, not whole
-wheels: twelve wheels for twelve platforms would carry twelve whole Pillows, mostly the same
-bytes (the native libraries and the Python files are identical across the CPython versions of
-one machine). At start-up only the wheels that fit this interpreter (CPython version, machine,
-C library) are assembled from those streams, each file checked against its sha256, into a
-folder renamed into place when complete, in a cache keyed by the store's own hash
-(`cache_dir`), once. Running from a source checkout there is no store, and the environment's
+dist/luminance.pex is a pex (pex's runtime runs our code; docs/payload.md). The libraries are not
+pex requirements: a pex keeps each wheel whole, and twelve wheels for twelve platforms would carry
+twelve whole Pillows, mostly the same bytes (the native libraries and the Python files are
+identical across the CPython versions of one machine), and a Python the pex has no wheels for
+would fail in pex's start-up, leaving HTCondor no results file. So build.py stores each distinct
+file of all the wheels once (by sha256), LZMA-compressed in solid streams (the files every machine
+shares, per machine the files its CPythons share, and the extension modules in chains of CPython
+versions, build.py's CHAIN) under ZIP_PREFIX, outside what pex unpacks, with an index
+(`StoreIndex`: each wheel's file list). At start-up only the wheels that fit this interpreter
+(CPython version, machine, C library) are assembled from those streams, each file checked against
+its sha256, into a folder renamed into place when complete, under the PEX_ROOT pex itself runs
+from (`cache_dir`), once. Running from a source checkout there is no store, and the environment's
 own packages are used.
 
 Stdlib only, and importable by CPython 3.6 and newer: ./submit asks a payload which Pythons and
@@ -32,24 +32,28 @@ import sysconfig
 import tempfile
 import warnings
 import zipfile
+import zlib
 from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from luminance.cpus import available_cpus
 from luminance.errors import EXIT_UNSUITABLE, PhotodemoError
 
-__all__ = ["ZIP_PREFIX", "INDEX", "FORMAT", "BundleError", "Targets", "supported_tags",
-           "compatible", "choose", "activate", "targets", "read_index", "cache_dir"]
+__all__ = ["ZIP_PREFIX", "INDEX", "FORMAT", "BundleError", "Targets", "Blob", "WheelFile",
+           "StoreIndex", "supported_tags", "compatible", "choose", "activate", "targets",
+           "cache_dir", "project", "wheel_tags", "PLATFORM_TAG", "damaged"]
 
-# The store's folder in the payload zip (named when the payload was a pex, which left .deps/ to
-# its own code; kept so that ./submit still reads the targets of payloads built then).
+# The store's folder in the pex: pex unpacks its own code and the distributions PEX-INFO names,
+# never other files under .deps/.
 ZIP_PREFIX = ".deps/photodemo-wheels/"
 INDEX = ZIP_PREFIX + "index.json"
 FORMAT = "photodemo-wheels/2"
+# The folder under PEX_ROOT that holds assembled libraries, beside pex's own caches.
+CACHE_NAME = "photodemo"
 _READ = 1 << 20
 # manylinux tags older than glibc 2.17 exist only for these machines (PEP 571, 513).
 _OLD_MANYLINUX_ARCHES = ("x86_64", "i686")
 _LEGACY_MANYLINUX = {(2, 17): "manylinux2014", (2, 12): "manylinux2010", (2, 5): "manylinux1"}
-_PLATFORM_TAG = re.compile(r"^(?:manylinux(?:2014|2010|1)|manylinux_\d+_\d+|musllinux_\d+_\d+|linux)_(\w+)$")
+PLATFORM_TAG = re.compile(r"^(?:manylinux(?:2014|2010|1)|manylinux_\d+_\d+|musllinux_\d+_\d+|linux)_(\w+)$")
 
 
 class BundleError(PhotodemoError):
@@ -65,6 +69,81 @@ class Targets(NamedTuple):
 
     pythons: Tuple[str, ...]
     arches: Tuple[str, ...]
+
+
+class Blob(NamedTuple):
+    """One distinct file of the store: its sha256, and where it lies in which pack's raw stream."""
+
+    sha256: str
+    pack: str
+    offset: int
+    size: int
+
+
+class WheelFile(NamedTuple):
+    """One file of a wheel: its path in the wheel, the number of its Blob, its mode."""
+
+    path: str
+    blob: int
+    mode: int
+
+
+class StoreIndex(NamedTuple):
+    """The store's index (INDEX in the pex), as PexInfo owns PEX-INFO: build.py makes one and
+    writes `dumps()`, the job and the benchmark `read` it. `sha256` is that of the written index,
+    which lists every file's: it names the store (its cache folder)."""
+
+    blobs: Tuple[Blob, ...]
+    wheels: Dict[str, Tuple[WheelFile, ...]]
+    left_out: Tuple[str, ...] = ()
+    sha256: str = ""
+
+    def dumps(self) -> bytes:
+        return json.dumps({"format": FORMAT, "left_out": sorted(self.left_out),
+                           "blobs": [list(blob) for blob in self.blobs],
+                           "wheels": {name: [list(item) for item in files]
+                                      for name, files in sorted(self.wheels.items())}},
+                          sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+    @classmethod
+    def loads(cls, raw: bytes, where: str) -> "StoreIndex":
+        """The index in RAW (read from WHERE). Raises BundleError when it is not one: a damaged
+        pex, or a store of another format."""
+        try:
+            data = json.loads(raw.decode("utf-8"))
+            if data.get("format") != FORMAT:
+                raise BundleError("{}: store of format {!r}, this payload reads {!r}: rebuild the "
+                                  "pex".format(where, data.get("format"), FORMAT))
+            blobs = tuple(Blob(str(d), str(p), int(o), int(s)) for d, p, o, s in data["blobs"])
+            wheels = {str(name): tuple(WheelFile(str(path), int(n), int(mode)) for path, n, mode in files)
+                      for name, files in data["wheels"].items()}
+            if any(not 0 <= item.blob < len(blobs) for files in wheels.values() for item in files):
+                raise ValueError("a file names no blob")
+        except BundleError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as exc:
+            raise BundleError("{}: the store's index is damaged ({}): transfer the pex "
+                              "again".format(where, type(exc).__name__)) from None
+        return cls(blobs, wheels, tuple(data.get("left_out", ())), hashlib.sha256(raw).hexdigest())
+
+    @classmethod
+    def read(cls, archive: zipfile.ZipFile) -> Optional["StoreIndex"]:
+        """The index in the pex ARCHIVE, or None when it carries no store."""
+        try:
+            raw = archive.read(INDEX)
+        except KeyError:
+            return None
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+            raise BundleError("{}: cannot read the store's index ({}): the pex is damaged; "
+                              "transfer it again".format(archive.filename, exc)) from None
+        return cls.loads(raw, archive.filename)
+
+    def files(self, wheel: str) -> Tuple[WheelFile, ...]:
+        return self.wheels[wheel]
+
+    def size(self, wheels: Iterable[str]) -> int:
+        """Bytes the files of WHEELS take on disk."""
+        return sum(self.blobs[item.blob].size for name in wheels for item in self.wheels[name])
 
 
 # -- Which wheels fit: packaging.tags' order of preference, re-derived for CPython on Linux ------
@@ -139,7 +218,7 @@ def supported_tags(version=sys.version_info, machine: Optional[str] = None,
     return tags
 
 
-def _wheel_tags(filename: str) -> List[Tuple[str, str, str]]:
+def wheel_tags(filename: str) -> List[Tuple[str, str, str]]:
     """The tags a wheel file name declares (its compressed tag sets expanded, PEP 425)."""
     parts = os.path.basename(filename)[:-len(".whl")].split("-")
     if len(parts) < 5 or not filename.endswith(".whl"):
@@ -149,17 +228,17 @@ def _wheel_tags(filename: str) -> List[Tuple[str, str, str]]:
 
 
 def _rank(filename: str, ranks: Dict[Tuple[str, str, str], int]) -> Optional[int]:
-    found = [ranks[tag] for tag in _wheel_tags(filename) if tag in ranks]
+    found = [ranks[tag] for tag in wheel_tags(filename) if tag in ranks]
     return min(found) if found else None
 
 
 def compatible(filename: str, version=sys.version_info, machine: Optional[str] = None,
                glibc: Optional[tuple] = None, musl: Optional[tuple] = None) -> bool:
     """Whether the wheel FILENAME installs on this CPython (or the one described)."""
-    return bool(set(_wheel_tags(filename)) & set(supported_tags(version, machine, glibc, musl)))
+    return bool(set(wheel_tags(filename)) & set(supported_tags(version, machine, glibc, musl)))
 
 
-def _project(filename: str) -> str:
+def project(filename: str) -> str:
     return re.sub(r"[-_.]+", "_", os.path.basename(filename).split("-")[0]).lower()
 
 
@@ -175,9 +254,9 @@ def choose(wheels: Iterable[str], version=sys.version_info, machine: Optional[st
     chosen = {}  # project -> (rank, wheel)
     for name in wheels:
         rank = _rank(name, ranks)
-        if rank is not None and (_project(name) not in chosen or rank < chosen[_project(name)][0]):
-            chosen[_project(name)] = (rank, name)
-    missing = sorted({_project(name) for name in wheels} - set(chosen))
+        if rank is not None and (project(name) not in chosen or rank < chosen[project(name)][0]):
+            chosen[project(name)] = (rank, name)
+    missing = sorted({project(name) for name in wheels} - set(chosen))
     if missing:
         raise BundleError(_no_wheels(missing, version, machine or platform.machine(),
                                      glibc if glibc or musl else _glibc(), wheels))
@@ -187,10 +266,10 @@ def choose(wheels: Iterable[str], version=sys.version_info, machine: Optional[st
 def _serves(wheels: Iterable[str]) -> Targets:
     pythons, arches = set(), set()
     for name in wheels:
-        for python, abi, plat in _wheel_tags(name):
+        for python, abi, plat in wheel_tags(name):
             if re.match(r"^cp3\d+$", python) and abi != "none":
                 pythons.add("3.{}".format(python[3:]))
-            match = _PLATFORM_TAG.match(plat)
+            match = PLATFORM_TAG.match(plat)
             if match:
                 arches.add(match.group(1))
     return Targets(tuple(sorted(pythons, key=lambda v: int(v.split(".")[1]))), tuple(sorted(arches)))
@@ -209,33 +288,32 @@ def _no_wheels(missing: List[str], version, machine: str, libc: Optional[tuple],
 
 # -- The store in the pex ------------------------------------------------------------------------
 
-def read_index(archive: zipfile.ZipFile) -> Optional[dict]:
-    """The store's index in the payload ARCHIVE, or None when it carries no store; its "sha256"
-    is that of the index itself, which lists every file's: it names the store."""
+def damaged(pex: str) -> Optional[str]:
+    """Why the file PEX holds a zip that cannot be read (a payload cut short in transfer, or
+    damaged), or None: it begins a zip (a local file header) that has no readable end. A file
+    holding no zip at all is not judged here (a stand-in script is one)."""
     try:
-        raw = archive.read(INDEX)
-    except KeyError:
-        return None
-    index = json.loads(raw.decode("utf-8"))
-    index["sha256"] = hashlib.sha256(raw).hexdigest()  # names the store: its cache folder
-    if index.get("format") != FORMAT:
-        raise BundleError("{}: store of format {!r}, this payload reads {!r}: rebuild the pex".format(
-            archive.filename, index.get("format"), FORMAT))
-    return index
+        with open(pex, "rb") as stream:
+            head = stream.read(1 << 20)
+        if b"PK\x03\x04" not in head:
+            return None
+        with zipfile.ZipFile(pex) as archive:
+            StoreIndex.read(archive)
+    except (zipfile.BadZipFile, BundleError) as exc:
+        return str(exc)
+    except OSError:
+        return None  # unreadable: said where it is opened
+    return None
 
 
 def targets(pex: str) -> Targets:
     """The Pythons and machines the pex file PEX carries wheels for (stdlib only: ./submit asks)."""
     with zipfile.ZipFile(pex) as archive:
-        index = read_index(archive)
-        if index is not None:
-            return _serves(index["wheels"])
-        # A pex built before the store held its wheels whole, under ZIP_PREFIX.
-        return _serves(name[len(ZIP_PREFIX):] for name in archive.namelist()
-                       if name.startswith(ZIP_PREFIX) and name.endswith(".whl"))
+        index = StoreIndex.read(archive)
+    return _serves(index.wheels if index else ())
 
 
-def _blobs(archive: zipfile.ZipFile, index: dict, needed: Iterable[int]) -> Dict[int, bytes]:
+def _blobs(archive: zipfile.ZipFile, index: StoreIndex, needed: Iterable[int]) -> Dict[int, bytes]:
     """The files numbered NEEDED, read from their packs and checked against their sha256.
 
     Each pack is one LZMA stream holding its files end to end; it is decoded only as far as the
@@ -243,8 +321,8 @@ def _blobs(archive: zipfile.ZipFile, index: dict, needed: Iterable[int]) -> Dict
     the packs are decoded at once, a thread each (LZMA releases the GIL)."""
     by_pack = {}
     for number in needed:
-        digest, pack, offset, size = index["blobs"][number]
-        by_pack.setdefault(pack, []).append((offset, size, number, digest))
+        blob = index.blobs[number]
+        by_pack.setdefault(blob.pack, []).append((blob.offset, blob.size, number, blob.sha256))
     found = {}
     if len(by_pack) < 2 or available_cpus() < 2:  # the CPUs the job was given, not the machine's
         parts = [_read_pack(archive, pack, wanted) for pack, wanted in by_pack.items()]
@@ -267,9 +345,18 @@ def _read_pack(archive: zipfile.ZipFile, pack: str, wanted: list) -> Dict[int, b
     found = {}
     decoder = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
     buffer, base, at = bytearray(), 0, 0  # buffer holds pack bytes base .. base+len(buffer)
-    with archive.open(ZIP_PREFIX + pack) as stream:
+    try:
+        stream = archive.open(ZIP_PREFIX + pack)
+    except (KeyError, zipfile.BadZipFile, OSError) as exc:
+        raise BundleError("{}: {}: {}: the pex is damaged; transfer it again".format(
+            archive.filename, pack, exc)) from None
+    with stream:
         while at < len(wanted):
-            chunk = stream.read(_READ)
+            try:
+                chunk = stream.read(_READ)
+            except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+                raise BundleError("{}: {}: {}: the pex is damaged; transfer it again".format(
+                    archive.filename, pack, exc)) from None
             if not chunk:
                 raise BundleError("{}: {} ends early: the pex is damaged; transfer it again".format(
                     archive.filename, pack))
@@ -293,19 +380,19 @@ def _read_pack(archive: zipfile.ZipFile, pack: str, wanted: list) -> Dict[int, b
     return found
 
 
-def _assemble(archive: zipfile.ZipFile, index: dict, wheels: List[str], cache: str) -> None:
+def _assemble(archive: zipfile.ZipFile, index: StoreIndex, wheels: List[str], cache: str) -> None:
     """Write the files of WHEELS into CACHE/<wheel>/, each folder renamed into place when whole:
     a concurrent start of the same pex never sees half a wheel."""
-    needed = {number for name in wheels for _, number, _ in index["wheels"][name]}
+    needed = {item.blob for name in wheels for item in index.wheels[name]}
     data = _blobs(archive, index, needed)
-    size = sum(len(data[number]) for name in wheels for _, number, _ in index["wheels"][name])
+    size = index.size(wheels)
     try:
         os.makedirs(cache, exist_ok=True)
         for name in wheels:
             target = os.path.join(cache, name[:-len(".whl")])
             work = tempfile.mkdtemp(prefix=".unpack-", dir=cache)
             try:
-                for path, number, mode in index["wheels"][name]:
+                for path, number, mode in index.wheels[name]:
                     dest = os.path.join(work, *path.split("/"))
                     os.makedirs(os.path.dirname(dest), exist_ok=True)
                     with open(dest, "wb") as stream:
@@ -325,54 +412,81 @@ def _assemble(archive: zipfile.ZipFile, index: dict, wheels: List[str], cache: s
 
 
 def _running_payload() -> Optional[str]:
-    """The payload zip this module was imported from (zipimport), or None from a source checkout."""
-    archive = getattr(globals().get("__loader__"), "archive", None)
-    return os.path.abspath(archive) if archive else None
+    """The pex file running this job (pex's runtime names it in $PEX), or None from a source
+    checkout."""
+    pex = os.environ.get("PEX")
+    return os.path.abspath(pex) if pex and os.path.isfile(pex) else None
+
+
+def _pex_root() -> Optional[str]:
+    """The PEX_ROOT pex unpacked this code under (PEX_ROOT/unzipped_pexes/[VERSION/]HASH/luminance/),
+    with pex's own rules applied: $PEX_ROOT, else ~/.cache/pex, else pex's fallback when that is
+    not writable; None when not running from pex's unpacked copy."""
+    folder = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for _ in range(3):
+        folder = os.path.dirname(folder)
+        if os.path.basename(folder) == "unzipped_pexes":
+            return os.path.dirname(folder)
+    return None
+
+
+def _private(folder: str) -> bool:
+    """Whether FOLDER is this user's alone: owned by it, written by no one else, not a link."""
+    try:
+        info = os.lstat(folder)
+    except OSError:
+        return False
+    return (info.st_uid == os.getuid() and not info.st_mode & 0o022
+            and os.path.isdir(folder) and not os.path.islink(folder))
 
 
 def cache_dir(key: str) -> str:
-    """The folder for the libraries of the store named KEY: under $PEX_ROOT when it is set
-    (submit.sub sets it to the job's sandbox, so that nothing outlives the job), else in
-    ~/.cache/photodemo, else in a folder of this user's under $TMPDIR; the first of these two
-    that this user owns and may write, as a shared /tmp must not hand one user's libraries to another."""
-    root = os.environ.get("PEX_ROOT")
-    if root:
-        return os.path.join(os.path.abspath(root), "photodemo", key)
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    candidates = [os.path.join(cache, "photodemo"),
-                  os.path.join(tempfile.gettempdir(), "photodemo-{}".format(os.getuid()))]
-    for folder in candidates:
+    """The folder for the libraries of the store named KEY: PEX_ROOT/photodemo/KEY, beside pex's
+    own caches under the PEX_ROOT pex runs from (submit.sub sets it to the job's sandbox, so
+    that nothing outlives the job). Its folders must be this user's alone: a folder someone
+    else owns or may write could hold code planted there. Raises BundleError."""
+    root = _pex_root() or os.environ.get("PEX_ROOT")
+    if not root:
+        raise BundleError("no PEX_ROOT to unpack the libraries for this Python into; set PEX_ROOT")
+    folder = os.path.join(os.path.abspath(root), CACHE_NAME)
+    for path in (folder, os.path.join(folder, key)):
         try:
-            os.makedirs(folder, mode=0o700, exist_ok=True)
-            info = os.lstat(folder)
-        except OSError:
-            continue
-        if info.st_uid == os.getuid() and not info.st_mode & 0o022 and os.access(folder, os.W_OK):
-            return os.path.join(folder, key)
-    raise BundleError("no folder to unpack the libraries for this Python into: {} are not this "
-                      "user's to write; set PEX_ROOT to one".format(" and ".join(candidates)))
+            os.makedirs(path, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise BundleError("cannot make {} to unpack the libraries for this Python: {}".format(
+                path, exc.strerror or exc)) from None
+        if not _private(path):
+            raise BundleError("{} is not this user's alone (another user owns it or may write "
+                              "it): its libraries are not used; set PEX_ROOT to a folder of "
+                              "your own".format(path))
+    return os.path.join(folder, key)
 
 
 def activate(pex: Optional[str] = None, cache: Optional[str] = None) -> List[str]:
-    """Put the wheels stored in the payload PEX (default: the one running) that fit this Python
+    """Put the wheels stored in the pex PEX (default: the one running) that fit this Python
     first on sys.path, assembling them under CACHE (default: cache_dir of the store) on first
-    use; return their folders. Nothing is stored when not running from a payload. Raises
-    BundleError (exit code 5) when this worker cannot run the payload."""
+    use; return their folders. Nothing is stored when not running from a pex. Raises
+    BundleError (exit code 5) when this worker cannot run the payload, or the store is damaged."""
     pex = pex or _running_payload()
-    if not pex or not zipfile.is_zipfile(pex):
+    if not pex:
         return []
-    with zipfile.ZipFile(pex) as archive:
-        index = read_index(archive)
-        if not index or not index["wheels"]:
+    try:
+        archive = zipfile.ZipFile(pex)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise BundleError("{}: cannot read the pex ({}): it is damaged; transfer it again".format(
+            pex, exc)) from None
+    with archive:
+        index = StoreIndex.read(archive)
+        if not index or not index.wheels:
             return []
-        chosen = choose(index["wheels"])
-        cache = cache or cache_dir(index["sha256"][:16])
+        chosen = choose(index.wheels)
+        cache = cache or cache_dir(index.sha256[:16])
         paths = [os.path.join(cache, name[:-len(".whl")]) for name in chosen]
         absent = [name for name, path in zip(chosen, paths) if not os.path.isdir(path)]
         if absent:
             _assemble(archive, index, absent, cache)
     sys.path[:0] = paths
-    if not {"charset_normalizer", "chardet"} & {_project(name) for name in chosen}:
+    if not {"charset_normalizer", "chardet"} & {project(name) for name in chosen}:
         # build.py leaves charset_normalizer out (our fetch never guesses a text encoding);
         # requests warns on import without it, which would be a line in every job's error log.
         warnings.filterwarnings("ignore", message="Unable to find acceptable character detection",

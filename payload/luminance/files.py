@@ -45,7 +45,8 @@ def check_writable(directory: str) -> None:
 
 def _replace(path, write) -> None:
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".{}.".format(os.path.basename(path)), suffix=".tmp",
+    # The temporary name keeps PATH's start only: PATH's own name may be as long as a name can be.
+    fd, tmp = tempfile.mkstemp(prefix=".{}.".format(os.path.basename(path)[:64]), suffix=".tmp",
                                dir=directory)
     try:
         with os.fdopen(fd, "wb") as stream:
