@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from luminance import jobs, results
 from luminance.errors import UsageError
 
-__all__ = ["MAX_POINTS", "LUM_BINS", "YEARS", "YearStats", "Tally", "Coverage", "Failures", "RunFacts",
+__all__ = ["MAX_POINTS", "MAX_TEXT", "LUM_BINS", "YEARS", "bounded", "YearStats", "Tally", "Coverage", "Failures", "RunFacts",
            "Photos", "Merge", "reason_group", "missing_ranges"]
 
 MAX_POINTS = 50000  # above this many photos the page shows density, not one mark per photo
@@ -33,11 +33,20 @@ LUM_BINS = 50  # the density view's luminance bins over 0..1 (0.02 wide)
 # with the calendar).
 YEARS = (1, 9999)
 UNKNOWN_HOST, UNKNOWN_SITE = "(unknown host)", "(unknown site)"
+MAX_TEXT = 200  # characters of a job's host, site, versions, manifest and error that are shown
 _SHORT = "it accounts for"
 
 _ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]+")
 # Runs of a bitmap: whole bytes of missing records, or one byte of some of each.
 _MISSING_RE = re.compile(rb"\x00+|[^\x00\xff]")
+
+
+def bounded(job: results.Job) -> results.Job:
+    """JOB with each text cut to MAX_TEXT characters: a worker writes what it likes there, and
+    the page, the tables and the warnings show it once per host, site and version."""
+    cut = {field: value[:MAX_TEXT - 1] + "…" for field, value in job._asdict().items()
+           if isinstance(value, str) and len(value) > MAX_TEXT}
+    return job._replace(**cut) if cut else job
 
 
 def reason_group(reason: Any) -> str:
@@ -419,7 +428,7 @@ class Merge:
 
     def add(self, path: str, document: Dict[str, Any]) -> bool:
         """Merge one validated results document read from PATH; False when skipped (another metric)."""
-        job = results.Job.of(document, path)
+        job = bounded(results.Job.of(document, path))
         named = jobs.results_start(os.path.basename(path))
         if named is not None and named != job.start:
             # Files are read in the order their names give (see aggregate.find_inputs): a file

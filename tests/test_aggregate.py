@@ -536,3 +536,17 @@ def test_photos_and_jobs_are_counted_per_site_as_well_as_per_host(tmp_path, caps
     assert summary["run"]["sites"] == 3 and summary["run"]["hosts"] == 4
     code, out, err = run(capsys, tmp_path)
     assert "<th>Site</th>" in out and "<td>UCSD</td>" in out and "<td>CHTC</td>" in out
+
+
+def test_a_workers_huge_host_site_and_version_texts_reach_the_page_cut(tmp_path, capsys):
+    # A worker writes what it likes: 1 MB of host made a page of more than 1 MB (once per table).
+    path = write(tmp_path, 0, 10)
+    document = results.read(path)
+    document["job"].update(host="h" * (1 << 20), site="s" * (1 << 20), payload_version="v" * (1 << 20))
+    results.write(path, document)
+    code, page, err = run(capsys, tmp_path)
+    assert code == 0 and len(page) < 200000
+    assert "h" * 199 + "…" in page and "h" * 201 not in page and "v" * 201 not in page
+    code, out, err = run(capsys, "--json", tmp_path)
+    hosts = json.loads(out)["summary"]["hosts"]
+    assert [len(row["host"]) for row in hosts] == [200]

@@ -32,12 +32,11 @@ import math
 import operator
 import os
 import re
-import stat
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 from luminance.errors import ResultsError
-from luminance.files import write_atomically
+from luminance.files import Refused, open_regular, write_atomically
 
 __all__ = ["SCHEMA", "METRICS", "DEFAULT_METRIC", "MAX_RECORDS", "MAX_FILE_BYTES", "Job", "PHOTO_FIELDS",
            "FAILURE_FIELDS", "epoch", "new_document", "photo", "failure", "rank", "better", "write", "read",
@@ -290,22 +289,12 @@ def read(path: str) -> Dict[str, Any]:
 
 def _read_text(path: str) -> str:
     try:
-        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then judges what was opened.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open_regular(path, MAX_FILE_BYTES, "a results file") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
+    except Refused as exc:
+        raise ResultsError("{}: {}; skipped unread".format(path, exc)) from None
     except OSError as exc:
         raise ResultsError("{}: cannot read results: {}".format(path, exc.strerror or exc)) from None
-    info = os.fstat(fd)
-    problem = "not a regular file" if not stat.S_ISREG(info.st_mode) else \
-        "{} bytes, more than a results file may hold ({} MiB)".format(info.st_size, MAX_FILE_BYTES >> 20) \
-        if info.st_size > MAX_FILE_BYTES else None
-    if problem:
-        os.close(fd)
-        raise ResultsError("{}: {}; skipped unread".format(path, problem))
-    with open(fd, "rb") as stream:
-        try:
-            data = stream.read(MAX_FILE_BYTES + 1)
-        except OSError as exc:
-            raise ResultsError("{}: cannot read results: {}".format(path, exc.strerror or exc)) from None
     if len(data) > MAX_FILE_BYTES:  # it grew while we read
         raise ResultsError("{}: more than a results file may hold ({} MiB)".format(path, MAX_FILE_BYTES >> 20))
     try:
