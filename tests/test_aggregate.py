@@ -235,8 +235,8 @@ def test_an_interrupted_job_whose_entries_cover_its_records_misses_nothing(tmp_p
     # and the file is not listed as short, though the warning still names the interruption.
     write(tmp_path, 0, 10, complete=False)
     summary = aggregate.collect([str(tmp_path)], manifest_records=10).summary()
-    assert summary["incomplete"] == []
-    assert summary["coverage"]["missing_records"] == 0
+    assert summary.incomplete == []
+    assert summary.coverage.missing_records == 0
 
 
 def test_csv_export_is_the_merged_photo_table(tmp_path, capsys):
@@ -281,8 +281,8 @@ def test_above_max_points_photos_are_not_held_and_the_page_shows_density(tmp_pat
     plot = merge.page_data()
     assert plot["mode"] == "density" and sum(cell[2] for cell in plot["cells"]) == 3000
     summary = merge.summary()
-    assert summary["mode"] == "density" and sum(row["n"] for row in summary["years"]) == summary["known_year"]
-    assert summary["known_year"] + summary["unknown_year"] == 3000
+    assert summary.mode == "density" and sum(row.n for row in summary.years) == summary.known_year
+    assert summary.known_year + summary.unknown_year == 3000
 
 
 def test_the_tutorials_5576_photos_make_a_page_under_2_mb(tmp_path, capsys):
