@@ -24,8 +24,9 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 from luminance import jobs, results
 from luminance.errors import UsageError
 
-__all__ = ["MAX_POINTS", "MAX_TEXT", "LUM_BINS", "YEARS", "bounded", "YearStats", "YearRow", "Tally", "TallyRow",
-           "Ranges", "CoverageSummary", "Failures", "Example", "FailureGroup", "RunFacts", "RunSummary",
+__all__ = ["MAX_POINTS", "MAX_TEXT", "LUM_BINS", "YEARS", "bounded", "YearStats", "YearRow", "Tally",
+           "TallyRow", "Ranges", "CoverageSummary", "Failures", "Example", "FailureGroup", "RunFacts",
+           "RunSummary",
            "Version", "Photos", "Counted", "Luminance", "FileProblem", "Summary", "Merge", "reason_group",
            "missing_ranges", "UNREADABLE", "MISNAMED", "OTHER_METRIC", "SHORT", "WHOLE_BUT_INTERRUPTED",
            "OVERLAP", "OUTSIDE", "BAD_VALUES"]
@@ -349,7 +350,8 @@ class RunFacts:
                           round(span, 3) if span is not None else None,
                           round(photos / span, 3) if span else None,
                           _iso(self.first_start), _iso(self.last_end),
-                          [Version(payload, python, count) for (payload, python), count in self.versions.most_common()])
+                          [Version(payload, python, count)
+                           for (payload, python), count in self.versions.most_common()])
 
 
 class Counted(NamedTuple):
@@ -500,7 +502,8 @@ class Summary(NamedTuple):
         """Plain JSON-ready data, in field order (docs/results.md)."""
         rows = {"hosts": [row.to_json("host") for row in self.hosts],
                 "sites": [row.to_json("site") for row in self.sites]}
-        return {field: rows[field] if field in rows else _plain(value) for field, value in zip(self._fields, self)}
+        return {field: rows[field] if field in rows else _plain(value)
+                for field, value in zip(self._fields, self)}
 
 
 def _plain(value: Any) -> Any:
@@ -627,15 +630,17 @@ class Merge:
         self.duplicates += duplicates
         problems = [problem for problem in (self._judge(path, job, document),) if problem]
         if duplicates:
-            problems.append(FileProblem(path, OVERLAP, "{} record{} also in another results file (overlapping "
-                                        "chunks): each counted once, the better entry kept".format(
-                                            duplicates, "s" if duplicates != 1 else "")))
+            problems.append(FileProblem(path, OVERLAP, "{} record{} also in another results file "
+                                        "(overlapping chunks): each counted once, the better entry kept"
+                                        .format(duplicates, "s" if duplicates != 1 else "")))
         if outside:
-            problems.append(FileProblem(path, OUTSIDE, "{} entr{} outside the job's records {}-{}: left out".format(
-                outside, "ies" if outside != 1 else "y", job.start, job.stop - 1)))
+            problems.append(FileProblem(path, OUTSIDE, "{} entr{} outside the job's records {}-{}: left out"
+                                        .format(outside, "ies" if outside != 1 else "y", job.start,
+                                                job.stop - 1)))
         if bad:
             problems.append(FileProblem(path, BAD_VALUES, "{} entr{} with a luminance outside 0..1 or a year "
-                                        "outside {}..{}: left out".format(bad, "ies" if bad != 1 else "y", *YEARS)))
+                                        "outside {}..{}: left out"
+                                        .format(bad, "ies" if bad != 1 else "y", *YEARS)))
         self.incomplete += [problem for problem in problems if problem.kind == SHORT]
         if problems:
             self.warn(path, "; ".join(problem.problem for problem in problems))
@@ -649,7 +654,8 @@ class Merge:
         if held >= expected:  # complete, counted from the entries, whatever the file says
             if job.complete is False:  # worth a word, though nothing is missing
                 return FileProblem(path, WHOLE_BUT_INTERRUPTED, "the job was interrupted (complete: false), "
-                                   "though its entries cover all {} records {}-{}".format(expected, lo, lo + expected - 1))
+                                   "though its entries cover all {} records {}-{}"
+                                   .format(expected, lo, lo + expected - 1))
             return None
         if job.error:
             why = "the job could not run ({})".format(job.error)
@@ -666,10 +672,11 @@ class Merge:
         """Everything the page and the JSON export show."""
         photos = self.counted
         unknown = photos.unknown()
+        unknown_year = unknown.n if unknown else 0
         return Summary(
-            self.metric, photos.count, photos.count - (unknown.n if unknown else 0), unknown.n if unknown else 0,
-            photos.rows(), unknown, photos.luminance(), photos.mode, len(self.failures),
-            self.failures.transient(), self.failures.groups(), len(self.files), list(self.skipped),
-            list(self.warnings), self.duplicates, list(self.incomplete),
-            self.ranges.summary(photos.seen, self.failures.entries, manifest_path),
-            Tally.rows(self.run.hosts), Tally.rows(self.run.sites), self.run.summary(len(self.files), self.photos))
+            self.metric, photos.count, photos.count - unknown_year, unknown_year, photos.rows(), unknown,
+            photos.luminance(), photos.mode, len(self.failures), self.failures.transient(),
+            self.failures.groups(), len(self.files), list(self.skipped), list(self.warnings), self.duplicates,
+            list(self.incomplete), self.ranges.summary(photos.seen, self.failures.entries, manifest_path),
+            Tally.rows(self.run.hosts), Tally.rows(self.run.sites),
+            self.run.summary(len(self.files), self.photos))

@@ -44,7 +44,8 @@ def test_a_years_statistics():
     row = stats.row(1901)
     mean = (0.2 + 0.4 + 1.0) / 3
     assert row == merge.YearRow(year=1901, n=3, mean=round(mean, 6),
-                                sd=round(math.sqrt((0.04 + 0.16 + 1.0) / 3 - mean * mean), 6), min=0.2, max=1.0)
+                                sd=round(math.sqrt((0.04 + 0.16 + 1.0) / 3 - mean * mean), 6),
+                                min=0.2, max=1.0)
     assert sum(stats.bins) == 3 and stats.bins[-1] == 1  # a luminance of 1.0 lands in the last bin
 
 
@@ -58,4 +59,5 @@ def test_hosts_most_photos_first_with_their_rate():
     assert rows == [merge.TallyRow("c", jobs=2, photos=30, failed=2, elapsed=12.0, rate=2.5),
                     merge.TallyRow("a", jobs=1, photos=10, failed=1, elapsed=5.0, rate=2.0),
                     merge.TallyRow("b", jobs=1, photos=10, failed=0, elapsed=0.0, rate=None)]
-    assert rows[0].to_json("host") == {"host": "c", "jobs": 2, "photos": 30, "failed": 2, "elapsed": 12.0, "rate": 2.5}
+    assert rows[0].to_json("host") == {"host": "c", "jobs": 2, "photos": 30, "failed": 2, "elapsed": 12.0,
+                                       "rate": 2.5}

@@ -175,8 +175,8 @@ def _main(args: argparse.Namespace) -> int:
         raise
     elapsed = time.time() - started
     analyzed = sum(1 for entry in document["photos"] if entry["record"] not in kept)
-    job.update(ended=_now(), elapsed=round(elapsed, 3), rate=round(analyzed / elapsed, 3) if elapsed else None,
-               complete=complete)
+    job.update(ended=_now(), elapsed=round(elapsed, 3), complete=complete,
+               rate=round(analyzed / elapsed, 3) if elapsed else None)
     results.finish(args.results, document, urls)
     transient = len(results.transient_failures(document))
     for line in output.footer(analyzed, elapsed, len(document["failures"]), transient, len(kept)):
