@@ -161,8 +161,11 @@ _ISO = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d)(?:\.(\d{
 
 
 def _fromisoformat(text: str) -> datetime:
-    if hasattr(datetime, "fromisoformat"):
-        return datetime.fromisoformat(text)
+    return datetime.fromisoformat(text) if hasattr(datetime, "fromisoformat") else _parse_iso(text)
+
+
+def _parse_iso(text: str) -> datetime:
+    """What datetime.fromisoformat makes of the times isoformat() writes; ValueError otherwise."""
     match = _ISO.match(text)
     if not match:
         raise ValueError(text)
