@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from luminance import command, jobs, manifest, results
 from luminance.errors import EXIT_OK, EXIT_USAGE, UsageError
 from photodemo import page
-from photodemo.merge import MAX_POINTS, Merge, missing_ranges, reason_group
+from photodemo.merge import MAX_POINTS, OTHER_METRIC, Merge, Summary, missing_ranges, reason_group
 
 __all__ = ["DEFAULT_TITLE", "MAX_POINTS", "Merge", "find_inputs", "collect",
            "missing_ranges", "reason_group", "csv_cell", "main"]
@@ -84,7 +84,7 @@ def collect(paths: Sequence[str], metric: Optional[str] = None, max_points: int 
         if not files:
             raise UsageError("no results files ({}) in {}".format(jobs.RESULTS_GLOB, where))
         if metric is not None and len(merge.skipped) == len(files) and \
-                all("(--metric)" in problem for _, problem in merge.skipped):
+                all(skipped.kind == OTHER_METRIC for skipped in merge.skipped):
             raise UsageError("no results of metric {!r} in {}".format(metric, where))
         raise UsageError("none of the {} results file{} could be read".format(
             len(files), "s" if len(files) != 1 else ""))
@@ -153,7 +153,7 @@ class _Table:
                 offset += len(block)
                 out.write(decode(block))
 
-    def copy_to(self, out, merge: Merge, summary: Dict[str, Any]) -> None:
+    def copy_to(self, out, merge: Merge, summary: Summary) -> None:
         if self.fmt == "csv":
             csv.writer(out, lineterminator="\n").writerow(TABLE_FIELDS)
             self._copy_rows(out)
@@ -161,7 +161,7 @@ class _Table:
         # Photos first (streamed), failures and summary after them: those are only known at the
         # end, and key order does not matter to a JSON reader.
         out.write('{"schema": "photodemo-aggregate/1", "metric": ')
-        out.write(json.dumps(summary["metric"], ensure_ascii=False))
+        out.write(json.dumps(summary.metric, ensure_ascii=False))
         out.write(', "photos": [')
         self._copy_rows(out)
         out.write('\n], "failures": [')
@@ -169,7 +169,7 @@ class _Table:
         out.write(",".join("\n  " + json.dumps(dict(zip(results.FAILURE_FIELDS, fields(item))), ensure_ascii=False)
                            for item in merge.failures.sorted()))
         out.write('\n], "summary": ')
-        out.write(json.dumps(summary, ensure_ascii=False, allow_nan=False, indent=1))
+        out.write(json.dumps(summary.to_json(), ensure_ascii=False, allow_nan=False, indent=1))
         out.write("}\n")
 
 
@@ -209,9 +209,9 @@ def parser() -> argparse.ArgumentParser:
     return cli
 
 
-def status_line(summary: Dict[str, Any]) -> str:
+def status_line(summary: Summary) -> str:
     return "{} photos from {} files; {} failed; {} chunks missing".format(
-        summary["photos"], summary["files"], summary["failed"], summary["coverage"]["chunks_missing"])
+        summary.photos, summary.files, summary.failed, summary.coverage.chunks_missing)
 
 
 def _warn(warning: str) -> None:
@@ -229,7 +229,7 @@ def _main(args: argparse.Namespace) -> int:
     table = _Table("csv" if args.csv else "json") if args.csv or args.json else None
     merge = collect(args.paths, args.metric, args.max_points, table.add if table else None, _warn, records)
     summary = merge.summary(args.manifest)
-    if summary["coverage"]["beyond_manifest"]:
+    if summary.coverage.beyond_manifest:
         _warn("{}: holds {} records, but results cover records past it; is it the manifest the jobs "
               "read?".format(args.manifest, records))
     try:

@@ -16,6 +16,9 @@ import os
 import re
 from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
+from luminance.errors import UsageError
+from luminance.files import Refused, open_regular
+
 __all__ = ["Event", "Job", "events", "jobs", "IDLE", "RUNNING", "HELD", "DONE", "REMOVED"]
 
 # Event codes (HTCondor manual, "Job Event Log Codes").
@@ -23,6 +26,11 @@ SUBMIT, EXECUTE, EXECUTABLE_ERROR, CHECKPOINTED, EVICTED, TERMINATED = 0, 1, 2, 
 IMAGE_SIZE, SHADOW_EXCEPTION, ABORTED, HELD_EVENT, RELEASED = 6, 7, 9, 12, 13
 
 IDLE, RUNNING, HELD, DONE, REMOVED = "idle", "running", "held", "done", "removed"
+
+# Far above what a run's log holds, and what is larger is refused unread (docs/reliability.md).
+MAX_LOG_BYTES = 1 << 30
+MAX_LINE = 64 << 10  # a longer line is read in pieces, none of which is an event's header
+MAX_DETAIL = 64  # detail lines kept of one event: HTCondor writes about 20 at most
 
 _HEADER = re.compile(r"^(\d{3}) \((\d+)\.(-?\d+)\.\d+\) (\S+ \S+) ?(.*)$")
 _RETURN = re.compile(r"\(return value (-?\d+)\)")
@@ -125,16 +133,26 @@ class Job:
 
 
 def events(path: str) -> Iterator[Event]:
-    """Every complete event in the event log at PATH (none when there is no such file)."""
+    """Every complete event in the event log at PATH (none when there is no such file). Only a
+    regular file is read (files.open_regular), at most MAX_LOG_BYTES of it and MAX_LINE bytes
+    of a line: UsageError naming PATH for a FIFO, a device or a larger file."""
     try:
-        stream = open(path, encoding="utf-8", errors="replace")
+        stream = open_regular(path, MAX_LOG_BYTES, "an event log")
     except FileNotFoundError:
         return
+    except OSError as exc:
+        raise UsageError("{}: HTCondor's event log cannot be read: {}".format(
+            path, exc if isinstance(exc, Refused) else exc.strerror or exc)) from None
     with stream:
         header: Optional[re.Match] = None
         detail: List[str] = []
-        for raw in stream:
-            line = raw.rstrip("\n")
+        left = MAX_LOG_BYTES
+        while left > 0:
+            raw = stream.readline(min(MAX_LINE, left))
+            if not raw:
+                break
+            left -= len(raw)
+            line = raw.decode("utf-8", "replace").rstrip("\n")
             if header is None:
                 header = _HEADER.match(line)
                 detail = []
@@ -143,7 +161,7 @@ def events(path: str) -> Iterator[Event]:
                 yield Event(int(header.group(1)), int(header.group(2)), int(header.group(3)),
                             header.group(4), header.group(5).strip(), tuple(detail))
                 header = None
-            else:
+            elif len(detail) < MAX_DETAIL:
                 detail.append(line.strip())
 
 

@@ -5,8 +5,9 @@ pex and the job's input), runs `./luminance.pex results-START.json START COUNT` 
 from the input, stdout and stderr into log/job.output.START and log/job.error.START, and a
 worker's bare environment (no PATH, no HOME; TMPDIR and _CONDOR_SCRATCH_DIR = the sandbox;
 OMP_NUM_THREADS = PYTHON_CPU_COUNT = request_cpus). The results file is copied back, as HTCondor
-transfers it. The chunk's current results file goes into every attempt's sandbox, as submit.sub
-sends it, so a rerun starts from what earlier runs measured; exit code 3 (transient failures) is
+transfers it, keeping every entry of the chunk's file it replaces (results.finish). The chunk's
+current results file goes into every attempt's sandbox, as submit.sub sends it, so a rerun
+starts from what earlier runs measured; exit code 3 (transient failures) is
 retried up to max_retries times, as submit.sub's holds and releases do, each earlier attempt's
 logs moved aside (log/job.error.START.1, ...).
 
@@ -158,10 +159,29 @@ def attempt(batch: Batch, chunk: Chunk, number: int, root: str,
         if not os.path.exists(produced):
             return code, False
         if not stopped.is_set():
-            copy_atomically(produced, current)
+            return code, _copy_back(produced, current)
         return code, True
     finally:
         shutil.rmtree(sandbox, ignore_errors=True)
+
+
+def _copy_back(produced: str, current: str) -> bool:
+    """Copy the results file a job PRODUCED back over CURRENT, the chunk's, keeping every entry
+    of CURRENT (results.finish): a job that ended early, or a boot that found no Python, sends
+    back less than it was given. Whether CURRENT now holds what the job produced: an unreadable
+    file is not copied over a results file."""
+    try:
+        document = results.read(produced)
+    except ResultsError:
+        if os.path.lexists(current):
+            return False  # the job's bug; what earlier runs measured stays
+        copy_atomically(produced, current)  # nothing to lose: judge reports it as it is
+        return True
+    try:
+        results.finish(current, document)
+    except ResultsError as exc:
+        raise OSError(str(exc)) from None  # as a failed copy is: this job's failure
+    return True
 
 
 def judge(batch: Batch, chunk: Chunk, attempts: int, code: int, produced: bool,

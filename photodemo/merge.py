@@ -2,8 +2,10 @@
 
 Merge reads one document at a time and keeps what grows with the archive's years, hosts, sites and
 failures, not with its photos: the photos counted (Photos: per-year statistics and density bins in
-YearStats, the points plotted), a bitmap of the records analyzed (Coverage), the failures
-(Failures), per-host and per-site tallies (Tally), the run's facts (RunFacts).
+YearStats, the points plotted, a bitmap of the records that hold a photo), the records each job
+was to cover (Ranges), the failures (Failures), per-host and per-site tallies (Tally), the run's
+facts (RunFacts). Each part owns its state; `Merge.summary()` is a `Summary`, typed records all the
+way down, which `Summary.to_json()` turns into `./aggregate --json`'s "summary" (docs/results.md).
 
 What a worker wrote is checked, never trusted: an entry is counted only when its record lies in its
 own job's range, its luminance in 0..1 and its year in 1..9999; when two files hold the same
@@ -17,13 +19,17 @@ import os
 import re
 from collections import Counter
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from luminance import jobs, results
 from luminance.errors import UsageError
 
-__all__ = ["MAX_POINTS", "LUM_BINS", "YEARS", "YearStats", "Tally", "Coverage", "Failures", "RunFacts",
-           "Photos", "Merge", "reason_group", "missing_ranges"]
+__all__ = ["MAX_POINTS", "MAX_TEXT", "LUM_BINS", "YEARS", "bounded", "YearStats", "YearRow", "Tally",
+           "TallyRow", "Ranges", "CoverageSummary", "Failures", "Example", "FailureGroup", "RunFacts",
+           "RunSummary",
+           "Version", "Photos", "Counted", "Luminance", "FileProblem", "Summary", "Merge", "reason_group",
+           "missing_ranges", "UNREADABLE", "MISNAMED", "OTHER_METRIC", "SHORT", "WHOLE_BUT_INTERRUPTED",
+           "OVERLAP", "OUTSIDE", "BAD_VALUES"]
 
 MAX_POINTS = 50000  # above this many photos the page shows density, not one mark per photo
 LUM_BINS = 50  # the density view's luminance bins over 0..1 (0.02 wide)
@@ -33,11 +39,23 @@ LUM_BINS = 50  # the density view's luminance bins over 0..1 (0.02 wide)
 # with the calendar).
 YEARS = (1, 9999)
 UNKNOWN_HOST, UNKNOWN_SITE = "(unknown host)", "(unknown site)"
-_SHORT = "it accounts for"
+MAX_TEXT = 200  # characters of a job's host, site, versions, manifest and error that are shown
+# What is wrong with a results file (FileProblem.kind): code decides on these, people read the text.
+UNREADABLE, MISNAMED, OTHER_METRIC = "unreadable", "misnamed", "other metric"  # skipped files
+SHORT, WHOLE_BUT_INTERRUPTED = "short", "whole but interrupted"  # a used file's range
+OVERLAP, OUTSIDE, BAD_VALUES = "overlap", "outside", "bad values"  # a used file's entries
 
 _ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]+")
 # Runs of a bitmap: whole bytes of missing records, or one byte of some of each.
 _MISSING_RE = re.compile(rb"\x00+|[^\x00\xff]")
+
+
+def bounded(job: results.Job) -> results.Job:
+    """JOB with each text cut to MAX_TEXT characters: a worker writes what it likes there, and
+    the page, the tables and the warnings show it once per host, site and version."""
+    cut = {field: value[:MAX_TEXT - 1] + "…" for field, value in job._asdict().items()
+           if isinstance(value, str) and len(value) > MAX_TEXT}
+    return job._replace(**cut) if cut else job
 
 
 def reason_group(reason: Any) -> str:
@@ -48,6 +66,17 @@ def reason_group(reason: Any) -> str:
     if cut > 0:
         text = text[:cut]
     return text[:200] or "(no reason given)"
+
+
+class YearRow(NamedTuple):
+    """One year's photos as the page and --json show them (year None: the unknown year)."""
+
+    year: Optional[int]
+    n: int
+    mean: float
+    sd: float
+    min: float
+    max: float
 
 
 class YearStats:
@@ -69,11 +98,26 @@ class YearStats:
             self.high = lum
         self.bins[min(int(lum * LUM_BINS), LUM_BINS - 1)] += 1
 
-    def row(self, year: Optional[int]) -> Dict[str, Any]:
+    def row(self, year: Optional[int]) -> YearRow:
         mean = self.total / self.n
         sd = math.sqrt(max(self.squares / self.n - mean * mean, 0.0)) if self.n > 1 else 0.0
-        return {"year": year, "n": self.n, "mean": round(mean, 6), "sd": round(sd, 6),
-                "min": round(self.low, 6), "max": round(self.high, 6)}
+        return YearRow(year, self.n, round(mean, 6), round(sd, 6), round(self.low, 6), round(self.high, 6))
+
+
+class TallyRow(NamedTuple):
+    """What ran on one host or site: its name, jobs, photos, failed records, job seconds, photos/s."""
+
+    name: str
+    jobs: int
+    photos: int
+    failed: int
+    elapsed: float
+    rate: Optional[float]
+
+    def to_json(self, key: str) -> Dict[str, Any]:
+        """The row as --json writes it, the name under KEY ("host" or "site")."""
+        row = self._asdict()
+        return dict({key: row.pop("name")}, **row)
 
 
 class Tally:
@@ -91,12 +135,12 @@ class Tally:
         self.elapsed += elapsed or 0.0
 
     @staticmethod
-    def rows(tallies: Dict[str, "Tally"], key: str) -> List[Dict[str, Any]]:
-        """One row per name, most photos first: jobs, photos, failures, job seconds, photos/s."""
-        rows = [{key: name, "jobs": t.jobs, "photos": t.photos, "failed": t.failed, "elapsed": round(t.elapsed, 3),
-                 "rate": round(t.photos / t.elapsed, 3) if t.elapsed > 0 else None}
+    def rows(tallies: Dict[str, "Tally"]) -> List[TallyRow]:
+        """One row per name, most photos first."""
+        rows = [TallyRow(name, t.jobs, t.photos, t.failed, round(t.elapsed, 3),
+                         round(t.photos / t.elapsed, 3) if t.elapsed > 0 else None)
                 for name, t in tallies.items()]
-        return sorted(rows, key=lambda row: (-row["photos"], row[key]))
+        return sorted(rows, key=lambda row: (-row.photos, row.name))
 
 
 def missing_ranges(covered: bytes, end: int) -> List[Tuple[int, int]]:
@@ -125,13 +169,26 @@ def missing_ranges(covered: bytes, end: int) -> List[Tuple[int, int]]:
     return gaps
 
 
-class Coverage:
-    """Which records hold a photo (a bitmap, one bit each, also the photos' dedup) and which each
-    job was to cover; the records missing are those of no photo and no failure."""
+class CoverageSummary(NamedTuple):
+    """The records missing: of RECORDS (the manifest's, else up to the last job's range), the
+    ranges [lo, hi) with no photo and no failure, and how many jobs of the usual size (CHUNK)
+    would cover them."""
+
+    manifest: Optional[str]
+    records: int
+    chunk: int
+    missing: List[Tuple[int, int]]
+    missing_records: int
+    chunks_missing: int
+    beyond_manifest: bool
+
+
+class Ranges:
+    """Which records each job was to cover (its range, cut where the manifest ends), and the
+    job sizes; with the photos' bitmap and the failures, the records missing."""
 
     def __init__(self, manifest_records: Optional[int] = None):
         self.manifest_records = manifest_records
-        self.photos = bytearray()
         self.end = 0  # one past the last record any job was to cover
         self.counts: Counter = Counter()  # job sizes, to count missing chunks in jobs
         self.beyond_manifest = False
@@ -148,10 +205,6 @@ class Coverage:
         self.counts[min(job.count, results.MAX_RECORDS)] += 1
         return lo, hi
 
-    def has_photo(self, record: int) -> bool:
-        byte = record >> 3
-        return byte < len(self.photos) and bool(self.photos[byte] & (1 << (record & 7)))
-
     def chunk_size(self) -> int:
         """The usual job size: the most common count (the largest of equally common ones)."""
         sizes = {count: times for count, times in self.counts.items() if count > 0}
@@ -160,10 +213,11 @@ class Coverage:
         best = max(sizes.values())
         return max(count for count, times in sizes.items() if times == best)
 
-    def summary(self, failed: Dict[int, Any], manifest_path: Optional[str]) -> Dict[str, Any]:
+    def summary(self, photos: bytes, failed: Dict[int, Any], manifest_path: Optional[str]) -> CoverageSummary:
+        """What is missing, given the bitmap of the records with a photo and the FAILED records."""
         end = self.end if self.manifest_records is None else self.manifest_records
         # Records past the bitmap's end are missing: it grows only as far as entries reach.
-        covered = bytearray(self.photos[:(end + 7) // 8])
+        covered = bytearray(photos[:(end + 7) // 8])
         reach = min(end, max(failed, default=-1) + 1)
         covered.extend(bytes(max((reach + 7) // 8 - len(covered), 0)))
         for record in failed:
@@ -172,9 +226,26 @@ class Coverage:
         gaps = missing_ranges(covered, end)
         size = self.chunk_size()
         chunks = sum(-(-(hi - lo) // size) for lo, hi in gaps) if size else len(gaps)
-        return {"manifest": manifest_path, "records": end, "chunk": size, "missing": [[lo, hi] for lo, hi in gaps],
-                "missing_records": sum(hi - lo for lo, hi in gaps), "chunks_missing": chunks,
-                "beyond_manifest": self.beyond_manifest}
+        return CoverageSummary(manifest_path, end, size, gaps, sum(hi - lo for lo, hi in gaps), chunks,
+                               self.beyond_manifest)
+
+
+class Example(NamedTuple):
+    """One failed record shown for its group."""
+
+    record: int
+    line: int
+    url: Optional[str]
+    reason: str
+
+
+class FailureGroup(NamedTuple):
+    """Failures of one reason (reason_group): how many, how many transient, a few examples."""
+
+    reason: str
+    count: int
+    transient: int
+    examples: List[Example]
 
 
 class Failures:
@@ -182,6 +253,13 @@ class Failures:
 
     def __init__(self):
         self.entries: Dict[int, Dict[str, Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def supersede(self, record: int) -> bool:
+        """A photo holds RECORD now: its failure, if any, goes; whether there was one."""
+        return self.entries.pop(record, None) is not None
 
     def add(self, item: Dict[str, Any]) -> bool:
         """Keep ITEM unless its record already holds an equally good or better failure; False then."""
@@ -191,18 +269,21 @@ class Failures:
         self.entries[item["record"]] = item
         return kept is None
 
-    def groups(self, examples: int = 3) -> List[Dict[str, Any]]:
+    def groups(self, examples: int = 3) -> List[FailureGroup]:
         """Failures grouped by reason, most frequent first, each with a few example records."""
-        groups: Dict[str, Dict[str, Any]] = {}
+        counts: Counter = Counter()
+        transient: Counter = Counter()
+        shown: Dict[str, List[Example]] = {}
         for record in sorted(self.entries):
             item = self.entries[record]
             name = reason_group(item["reason"])
-            group = groups.setdefault(name, {"reason": name, "count": 0, "transient": 0, "examples": []})
-            group["count"] += 1
-            group["transient"] += item["transient"]
-            if len(group["examples"]) < examples:
-                group["examples"].append({key: item[key] for key in ("record", "line", "url", "reason")})
-        return sorted(groups.values(), key=lambda group: (-group["count"], group["reason"]))
+            counts[name] += 1
+            transient[name] += item["transient"]
+            some = shown.setdefault(name, [])
+            if len(some) < examples:
+                some.append(Example(item["record"], item["line"], item["url"], item["reason"]))
+        return sorted((FailureGroup(name, counts[name], transient[name], shown[name]) for name in counts),
+                      key=lambda group: (-group.count, group.reason))
 
     def transient(self) -> int:
         return sum(1 for item in self.entries.values() if item["transient"])
@@ -215,6 +296,29 @@ def _iso(epoch: Optional[float]) -> Optional[str]:
     if epoch is None:
         return None
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+class Version(NamedTuple):
+    """A payload and Python version pair, and how many jobs ran it."""
+
+    payload: str
+    python: str
+    jobs: int
+
+
+class RunSummary(NamedTuple):
+    """The whole run: jobs, hosts, sites, job seconds, wall-clock span (s), photos/s over it,
+    first start and last end (UTC texts), versions most used first."""
+
+    jobs: int
+    hosts: int
+    sites: int
+    job_seconds: float
+    span: Optional[float]
+    rate: Optional[float]
+    started: Optional[str]
+    ended: Optional[str]
+    versions: List[Version]
 
 
 class RunFacts:
@@ -237,42 +341,60 @@ class RunFacts:
         if ended is not None:
             self.last_end = ended if self.last_end is None else max(self.last_end, ended)
 
-    def summary(self, jobs: int, photos: int) -> Dict[str, Any]:
+    def summary(self, jobs: int, photos: int) -> RunSummary:
         job_seconds = sum(tally.elapsed for tally in self.hosts.values())
         span = None
         if self.first_start is not None and self.last_end is not None and self.last_end >= self.first_start:
             span = self.last_end - self.first_start
-        return {
-            "jobs": jobs, "hosts": len(self.hosts), "sites": len(self.sites),
-            "job_seconds": round(job_seconds, 3),
-            "span": round(span, 3) if span is not None else None,
-            "rate": round(photos / span, 3) if span else None,
-            "started": _iso(self.first_start), "ended": _iso(self.last_end),
-            "versions": [{"payload": payload, "python": python, "jobs": jobs}
-                         for (payload, python), jobs in self.versions.most_common()],
-        }
+        return RunSummary(jobs, len(self.hosts), len(self.sites), round(job_seconds, 3),
+                          round(span, 3) if span is not None else None,
+                          round(photos / span, 3) if span else None,
+                          _iso(self.first_start), _iso(self.last_end),
+                          [Version(payload, python, count)
+                           for (payload, python), count in self.versions.most_common()])
+
+
+class Counted(NamedTuple):
+    """What Photos.add made of one file's photos."""
+
+    counted: int  # photos counted
+    duplicates: int  # records already holding a photo, or a failure a photo now replaces
+    outside: int  # records outside the job's range
+    bad: int  # a luminance outside 0..1 or a year outside YEARS
+
+
+class Luminance(NamedTuple):
+    min: float
+    max: float
 
 
 class Photos:
-    """The photos counted: per-year statistics (None: unknown year), the luminance range, and
-    the first `max_points` as (year, luminance, url) for the scatter plot (None past that)."""
+    """The photos counted: per-year statistics (None: unknown year), the luminance range, the
+    first `max_points` as (year, luminance, url) for the scatter plot (None past that), and a
+    bitmap of the records that hold a photo (one bit each: the photos' dedup)."""
 
     def __init__(self, max_points: int = MAX_POINTS):
         self.max_points = max_points
         self.count = 0
+        self.seen = bytearray()
         self.points: Optional[List[Tuple[Optional[int], float, str]]] = []
         self.years: Dict[Optional[int], YearStats] = {}
         self.lum_min, self.lum_max = math.inf, -math.inf
 
-    def add(self, items: List[Dict[str, Any]], host: Any, start: int, stop: int, seen: bytearray,
-            failures: Dict[int, Any], sink: Optional[Callable]) -> Tuple[int, int, int, int]:
-        """Count each photo of a record in START..STOP-1 whose bit in SEEN (the photo bitmap) is not
-        set, set it and drop the record's entry in FAILURES; (counted, duplicates, outside the
-        range, bad values). SINK: see Merge.
+    def has(self, record: int) -> bool:
+        """Whether RECORD holds a photo counted."""
+        byte = record >> 3
+        return byte < len(self.seen) and bool(self.seen[byte] & (1 << (record & 7)))
+
+    def add(self, items: List[Dict[str, Any]], host: Any, start: int, stop: int, failures: Failures,
+            sink: Optional[Callable]) -> Counted:
+        """Count each photo of a record in START..STOP-1 that holds no photo yet, and tell
+        FAILURES that a photo holds it now (Failures.supersede). SINK: see Merge.
 
         The hot loop of a million-photo run: the photo bitmap tested inline, one dict lookup per
         photo for its year's statistics, attributes held in locals."""
-        years, points = self.years, self.points
+        years, points, seen = self.years, self.points, self.seen
+        supersede = failures.supersede if len(failures) else None  # a file adds failures after photos
         keep, (first_year, last_year) = self.max_points, YEARS
         stop = min(stop, results.MAX_RECORDS)
         counted = duplicates = outside = bad = 0
@@ -293,7 +415,7 @@ class Photos:
                 duplicates += 1
                 continue
             seen[byte] |= bit
-            if failures and failures.pop(record, None) is not None:
+            if supersede is not None and supersede(record):
                 duplicates += 1  # a rerun analyzed a record that failed before: a photo now
             counted += 1
             lum = float(lum)
@@ -314,18 +436,22 @@ class Photos:
                 sink(item, host)
         self.count += counted
         self.lum_min, self.lum_max = lum_min, lum_max
-        return counted, duplicates, outside, bad
+        return Counted(counted, duplicates, outside, bad)
 
-    def summary(self) -> Dict[str, Any]:
-        unknown = self.years[None].row(None) if None in self.years else None
-        return {
-            "photos": self.count, "known_year": self.count - (unknown["n"] if unknown else 0),
-            "unknown_year": unknown["n"] if unknown else 0,
-            "years": [self.years[year].row(year) for year in sorted(y for y in self.years if y is not None)],
-            "unknown": unknown,
-            "luminance": {"min": self.lum_min, "max": self.lum_max} if self.count else None,
-            "mode": "scatter" if self.points is not None else "density",
-        }
+    def rows(self) -> List[YearRow]:
+        """The known years' rows, oldest first."""
+        return [self.years[year].row(year) for year in sorted(y for y in self.years if y is not None)]
+
+    def unknown(self) -> Optional[YearRow]:
+        """The row of the photos of unknown year, or None."""
+        return self.years[None].row(None) if None in self.years else None
+
+    def luminance(self) -> Optional[Luminance]:
+        return Luminance(self.lum_min, self.lum_max) if self.count else None
+
+    @property
+    def mode(self) -> str:
+        return "scatter" if self.points is not None else "density"
 
     def page_data(self) -> Dict[str, Any]:
         """The plot's data for the page: every kept point, or the density bins."""
@@ -336,11 +462,67 @@ class Photos:
                           for lbin, n in enumerate(self.years[year].bins) if n]}
 
 
+class FileProblem(NamedTuple):
+    """What is wrong with one results file: its KIND (UNREADABLE, SHORT, ...) and the text a
+    person reads, naming the file."""
+
+    file: str
+    kind: str
+    problem: str
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"file": self.file, "problem": self.problem}
+
+
+class Summary(NamedTuple):
+    """Everything the page and --json show of a merge; `to_json()` is --json's "summary"."""
+
+    metric: Optional[str]
+    photos: int
+    known_year: int
+    unknown_year: int
+    years: List[YearRow]
+    unknown: Optional[YearRow]
+    luminance: Optional[Luminance]
+    mode: str
+    failed: int
+    transient: int
+    failures: List[FailureGroup]
+    files: int
+    skipped: List[FileProblem]
+    warnings: List[str]
+    duplicates: int
+    incomplete: List[FileProblem]
+    coverage: CoverageSummary
+    hosts: List[TallyRow]
+    sites: List[TallyRow]
+    run: RunSummary
+
+    def to_json(self) -> Dict[str, Any]:
+        """Plain JSON-ready data, in field order (docs/results.md)."""
+        rows = {"hosts": [row.to_json("host") for row in self.hosts],
+                "sites": [row.to_json("site") for row in self.sites]}
+        return {field: rows[field] if field in rows else _plain(value)
+                for field, value in zip(self._fields, self)}
+
+
+def _plain(value: Any) -> Any:
+    """VALUE as JSON-ready data: a record as an object of its fields (or its to_json()), a
+    list or pair as a list."""
+    if hasattr(value, "to_json"):
+        return value.to_json()
+    if hasattr(value, "_fields"):
+        return {field: _plain(item) for field, item in zip(value._fields, value)}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
 class Merge:
     """Results documents merged as they are read (see the module's docstring).
 
     Its size is that of the one object ./aggregate drives: the statistics live in the parts above
-    (Photos, Failures, Coverage, RunFacts), and what is left here is judging each file against the
+    (Photos, Failures, Ranges, RunFacts), and what is left here is judging each file against the
     others (metric, range, completeness) and the warnings that says, which belong together.
 
     `metric`: the metric to keep (files of another one are skipped with a warning); None means the
@@ -359,13 +541,13 @@ class Merge:
         self.metric_file: Optional[str] = None
         self.sink, self.report = sink, report
         self.files: List[str] = []
-        self.skipped: List[Tuple[str, str]] = []  # (file, problem) of files not used at all
+        self.skipped: List[FileProblem] = []  # files not used at all
         self.warnings: List[str] = []  # every warning, as printed: "FILE: problem"
-        self.incomplete: List[Tuple[str, str]] = []  # (file, why) of files short of their range
+        self.incomplete: List[FileProblem] = []  # files short of their range (kind SHORT)
         self.duplicates = 0
         self.counted = Photos(max_points)
         self.failures = Failures()
-        self.coverage = Coverage(manifest_records)
+        self.ranges = Ranges(manifest_records)
         self.run = RunFacts()
 
     @property
@@ -389,8 +571,8 @@ class Merge:
         if self.report is not None:
             self.report(warning)
 
-    def skip(self, path: str, problem: str) -> None:
-        self.skipped.append((path, problem))
+    def skip(self, path: str, kind: str, problem: str) -> None:
+        self.skipped.append(FileProblem(path, kind, problem))
         self.warn(path, problem)
 
     def read(self, path: str) -> bool:
@@ -398,14 +580,15 @@ class Merge:
         try:
             document = results.read(path)
         except results.ResultsError as exc:
-            self.skip(path, "{}; skipped".format(exc))
+            self.skip(path, UNREADABLE, "{}; skipped".format(exc))
             return False
         return self.add(path, document)
 
     def _metric_ok(self, path: str, metric: Optional[str]) -> bool:
         if self.chosen_metric is not None:
             if metric != self.chosen_metric:
-                self.skip(path, "metric {!r}, not {!r} (--metric); skipped".format(metric, self.chosen_metric))
+                self.skip(path, OTHER_METRIC, "metric {!r}, not {!r} (--metric); skipped".format(
+                    metric, self.chosen_metric))
                 return False
         elif self.metric_file is None:
             self.metric, self.metric_file = metric, path
@@ -419,56 +602,60 @@ class Merge:
 
     def add(self, path: str, document: Dict[str, Any]) -> bool:
         """Merge one validated results document read from PATH; False when skipped (another metric)."""
-        job = results.Job.of(document, path)
+        job = bounded(results.Job.of(document, path))
         named = jobs.results_start(os.path.basename(path))
         if named is not None and named != job.start:
             # Files are read in the order their names give (see aggregate.find_inputs): a file
             # named for one chunk that holds another could win records that are not its own.
-            self.skip(path, "named for records from {}, but its job starts at record {}; skipped".format(
-                named, job.start))
+            self.skip(path, MISNAMED, "named for records from {}, but its job starts at record {}; skipped"
+                      .format(named, job.start))
             return False
         if not self._metric_ok(path, job.metric):
             return False
         self.files.append(path)
-        self.coverage.add_job(job)
+        self.ranges.add_job(job)
         if self.sink is not None:
             self.sink(None, job)
         counted, duplicates, outside, bad = self.counted.add(document["photos"], job.host, job.start, job.stop,
-                                                             self.coverage.photos, self.failures.entries, self.sink)
+                                                             self.failures, self.sink)
         failed = 0
         for item in document["failures"]:
             if not job.start <= item["record"] < job.stop or item["record"] >= results.MAX_RECORDS:
                 outside += 1
-            elif self.coverage.has_photo(item["record"]) or not self.failures.add(item):
+            elif self.counted.has(item["record"]) or not self.failures.add(item):
                 duplicates += 1
             else:
                 failed += 1
         self.run.add(job, counted, failed)
         self.duplicates += duplicates
-        problems = [problem for problem in (self._judge(job, document),) if problem]
+        problems = [problem for problem in (self._judge(path, job, document),) if problem]
         if duplicates:
-            problems.append("{} record{} also in another results file (overlapping chunks): each counted "
-                            "once, the better entry kept".format(duplicates, "s" if duplicates != 1 else ""))
+            problems.append(FileProblem(path, OVERLAP, "{} record{} also in another results file "
+                                        "(overlapping chunks): each counted once, the better entry kept"
+                                        .format(duplicates, "s" if duplicates != 1 else "")))
         if outside:
-            problems.append("{} entr{} outside the job's records {}-{}: left out".format(
-                outside, "ies" if outside != 1 else "y", job.start, job.stop - 1))
+            problems.append(FileProblem(path, OUTSIDE, "{} entr{} outside the job's records {}-{}: left out"
+                                        .format(outside, "ies" if outside != 1 else "y", job.start,
+                                                job.stop - 1)))
         if bad:
-            problems.append("{} entr{} with a luminance outside 0..1 or a year outside {}..{}: left out"
-                            .format(bad, "ies" if bad != 1 else "y", *YEARS))
+            problems.append(FileProblem(path, BAD_VALUES, "{} entr{} with a luminance outside 0..1 or a year "
+                                        "outside {}..{}: left out"
+                                        .format(bad, "ies" if bad != 1 else "y", *YEARS)))
+        self.incomplete += [problem for problem in problems if problem.kind == SHORT]
         if problems:
-            self.incomplete += [(path, problems[0])] if _SHORT in problems[0] else []
-            self.warn(path, "; ".join(problems))
+            self.warn(path, "; ".join(problem.problem for problem in problems))
         return True
 
-    def _judge(self, job: results.Job, document: Dict[str, Any]) -> Optional[str]:
+    def _judge(self, path: str, job: results.Job, document: Dict[str, Any]) -> Optional[FileProblem]:
         """Why the file does not account for every record it was to cover, or None."""
-        covered = results.coverage(document, self.coverage.manifest_records)
+        covered = results.coverage(document, self.ranges.manifest_records)
         held, expected = covered.held, covered.expected
         lo = job.start
         if held >= expected:  # complete, counted from the entries, whatever the file says
             if job.complete is False:  # worth a word, though nothing is missing
-                return "the job was interrupted (complete: false), though its entries cover " \
-                       "all {} records {}-{}".format(expected, lo, lo + expected - 1)
+                return FileProblem(path, WHOLE_BUT_INTERRUPTED, "the job was interrupted (complete: false), "
+                                   "though its entries cover all {} records {}-{}"
+                                   .format(expected, lo, lo + expected - 1))
             return None
         if job.error:
             why = "the job could not run ({})".format(job.error)
@@ -478,21 +665,18 @@ class Merge:
             why = "the job was interrupted (complete: false)"
         else:
             why = "the file claims a complete job"
-        return "{}: {} {} of the {} records {}-{}, the rest count as missing".format(
-            why, _SHORT, held, expected, lo, lo + expected - 1)
+        return FileProblem(path, SHORT, "{}: it accounts for {} of the {} records {}-{}, the rest count as "
+                                        "missing".format(why, held, expected, lo, lo + expected - 1))
 
-    def summary(self, manifest_path: Optional[str] = None) -> Dict[str, Any]:
-        """Everything the page and the JSON export show, as plain JSON-ready data."""
-        summary = {"metric": self.metric}
-        summary.update(self.counted.summary())
-        summary.update({
-            "failed": len(self.failures.entries), "transient": self.failures.transient(),
-            "failures": self.failures.groups(), "files": len(self.files),
-            "skipped": [{"file": path, "problem": problem} for path, problem in self.skipped],
-            "warnings": list(self.warnings), "duplicates": self.duplicates,
-            "incomplete": [{"file": path, "problem": problem} for path, problem in self.incomplete],
-            "coverage": self.coverage.summary(self.failures.entries, manifest_path),
-            "hosts": Tally.rows(self.run.hosts, "host"), "sites": Tally.rows(self.run.sites, "site"),
-            "run": self.run.summary(len(self.files), self.photos),
-        })
-        return summary
+    def summary(self, manifest_path: Optional[str] = None) -> Summary:
+        """Everything the page and the JSON export show."""
+        photos = self.counted
+        unknown = photos.unknown()
+        unknown_year = unknown.n if unknown else 0
+        return Summary(
+            self.metric, photos.count, photos.count - unknown_year, unknown_year, photos.rows(), unknown,
+            photos.luminance(), photos.mode, len(self.failures), self.failures.transient(),
+            self.failures.groups(), len(self.files), list(self.skipped), list(self.warnings), self.duplicates,
+            list(self.incomplete), self.ranges.summary(photos.seen, self.failures.entries, manifest_path),
+            Tally.rows(self.run.hosts), Tally.rows(self.run.sites),
+            self.run.summary(len(self.files), self.photos))

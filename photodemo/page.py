@@ -20,6 +20,8 @@ from urllib.parse import quote
 from luminance import formulas, jobs, results
 from luminance.arguments import duration
 
+from photodemo.merge import Summary, TallyRow, YearRow
+
 try:  # CPython's own SHA-256: hashlib would map OpenSSL's library into ./aggregate, raising its peak memory
     from _sha2 import sha256  # Python 3.12 and later
 except ImportError:
@@ -104,13 +106,13 @@ def _common_prefix(urls: Sequence[str]) -> str:
     return prefix[:prefix.rfind("/") + 1]
 
 
-def plot_json(summary: Dict[str, Any], plot: Dict[str, Any]) -> Dict[str, Any]:
+def plot_json(summary: Summary, plot: Dict[str, Any]) -> Dict[str, Any]:
     """The data the plot's script reads: points (compact parallel arrays) or density cells, and
     the per-year means for the trend line."""
     data: Dict[str, Any] = {
-        "mode": plot["mode"], "metric": summary["metric"], "photos": summary["photos"],
-        "trend": [[row["year"], row["mean"], row["n"]] for row in summary["years"]],
-        "unknown": summary["unknown"]["mean"] if summary["unknown"] else None,
+        "mode": plot["mode"], "metric": summary.metric, "photos": summary.photos,
+        "trend": [[row.year, row.mean, row.n] for row in summary.years],
+        "unknown": summary.unknown.mean if summary.unknown else None,
         "trendMin": TREND_MIN,
     }
     if plot["mode"] == "scatter":
@@ -159,118 +161,118 @@ def _card(label: str, value: str, note: str = "", warn: bool = False) -> str:
                     '<div class="note">{}</div>'.format(note) if note else ""))
 
 
-def _cards(summary: Dict[str, Any]) -> str:
-    coverage = summary["coverage"]
-    metric = summary["metric"]
+def _cards(summary: Summary) -> str:
+    coverage = summary.coverage
+    metric = summary.metric
     return '<section class="cards">{}</section>'.format("".join([
-        _card("photos analyzed", _n(summary["photos"]),
-              "{} plotted by year".format(_n(summary["known_year"]))),
-        _card("failed", _n(summary["failed"]),
-              "{} transient".format(_n(summary["transient"])) if summary["transient"] else "",
-              warn=summary["failed"] > 0),
-        _card("unknown year", _n(summary["unknown_year"]),
-              "shown in the right strip" if summary["unknown_year"] else ""),
-        _card("results files read", _n(summary["files"]),
-              "{} skipped".format(len(summary["skipped"])) if summary["skipped"] else "",
-              warn=bool(summary["skipped"])),
-        _card("chunks missing", _n(coverage["chunks_missing"]),
-              "of {} records{}".format(_n(coverage["records"]),
-                                       " in the manifest" if coverage["manifest"] else " up to the last chunk"),
-              warn=coverage["chunks_missing"] > 0),
+        _card("photos analyzed", _n(summary.photos),
+              "{} plotted by year".format(_n(summary.known_year))),
+        _card("failed", _n(summary.failed),
+              "{} transient".format(_n(summary.transient)) if summary.transient else "",
+              warn=summary.failed > 0),
+        _card("unknown year", _n(summary.unknown_year),
+              "shown in the right strip" if summary.unknown_year else ""),
+        _card("results files read", _n(summary.files),
+              "{} skipped".format(len(summary.skipped)) if summary.skipped else "",
+              warn=bool(summary.skipped)),
+        _card("chunks missing", _n(coverage.chunks_missing),
+              "of {} records{}".format(_n(coverage.records),
+                                       " in the manifest" if coverage.manifest else " up to the last chunk"),
+              warn=coverage.chunks_missing > 0),
         _card("metric", _e(metric if metric is not None else "unknown"), _e(METRIC_NOTES.get(metric, ("",))[0])),
     ]))
 
 
-def _failures(summary: Dict[str, Any]) -> str:
-    if not summary["failures"]:
+def _failures(summary: Summary) -> str:
+    if not summary.failures:
         return ""
     rows = []
-    for group in summary["failures"]:
-        examples = "".join('<li>line {}: {}</li>'.format(_e(example["line"]), _link(example["url"]))
-                           for example in group["examples"])
-        more = group["count"] - len(group["examples"])
+    for group in summary.failures:
+        examples = "".join('<li>line {}: {}</li>'.format(_e(example.line), _link(example.url))
+                           for example in group.examples)
+        more = group.count - len(group.examples)
         if more > 0:
             examples += "<li class=\"more\">and {} more</li>".format(_n(more))
         transient = ' <span class="tag">transient: <code>./submit --missing</code> retries</span>' \
-            if group["transient"] else ""
+            if group.transient else ""
         rows.append("<tr><td>{}{}</td><td class=\"num\">{}</td><td><ul class=\"examples\">{}</ul></td></tr>"
-                    .format(_e(group["reason"]), transient, _n(group["count"]), examples))
+                    .format(_e(group.reason), transient, _n(group.count), examples))
     return ('<section><h2>Failed photos, by reason</h2><table class="failures"><thead><tr><th>Reason</th>'
             '<th class="num">Photos</th><th>Examples (manifest line: photo)</th></tr></thead><tbody>{}'
             '</tbody></table></section>'.format("".join(rows)))
 
 
-def _coverage(summary: Dict[str, Any]) -> str:
-    coverage, items = summary["coverage"], []
-    size = coverage["chunk"]
-    for lo, hi in coverage["missing"][:MISSING_ROWS]:
+def _coverage(summary: Summary) -> str:
+    coverage, items = summary.coverage, []
+    size = coverage.chunk
+    for lo, hi in coverage.missing[:MISSING_ROWS]:
         chunks = ""
         if size and lo % size == 0:
             names = [jobs.RESULTS_NAME.format(start=start) for start in range(lo, hi, size)]
             chunks = " — " + ", ".join(names[:4]) + (" …" if len(names) > 4 else "")
         items.append("<li>records {}–{} ({} record{}){}</li>".format(
             _n(lo), _n(hi - 1), _n(hi - lo), "s" if hi - lo != 1 else "", _e(chunks)))
-    if len(coverage["missing"]) > MISSING_ROWS:
+    if len(coverage.missing) > MISSING_ROWS:
         items.append('<li class="more">and {} more ranges</li>'.format(
-            _n(len(coverage["missing"]) - MISSING_ROWS)))
-    if summary["duplicates"]:
+            _n(len(coverage.missing) - MISSING_ROWS)))
+    if summary.duplicates:
         items.append("<li>{} record{} appeared in more than one results file (overlapping chunks); "
-                     "each is counted once</li>".format(_n(summary["duplicates"]),
-                                                        "s" if summary["duplicates"] != 1 else ""))
-    for short in summary["incomplete"]:
-        items.append("<li>{}: {}</li>".format(_e(short["file"]), _e(short["problem"])))
-    for skipped in summary["skipped"]:
-        items.append("<li>{}</li>".format(_e(skipped["problem"])))
+                     "each is counted once</li>".format(_n(summary.duplicates),
+                                                        "s" if summary.duplicates != 1 else ""))
+    for short in summary.incomplete:
+        items.append("<li>{}: {}</li>".format(_e(short.file), _e(short.problem)))
+    for skipped in summary.skipped:
+        items.append("<li>{}</li>".format(_e(skipped.problem)))
     if not items:
         return ""
     return '<section><h2>Coverage and warnings</h2><ul class="coverage">{}</ul></section>'.format("".join(items))
 
 
-def _tidbits(summary: Dict[str, Any]) -> str:
-    run, hosts = summary["run"], summary["hosts"]
+def _tidbits(summary: Summary) -> str:
+    run, hosts = summary.run, summary.hosts
     facts = ["{} job{} on {} host{} at {} site{}".format(
-        _n(run["jobs"]), "s" if run["jobs"] != 1 else "", _n(run["hosts"]), "s" if run["hosts"] != 1 else "",
-        _n(run["sites"]), "s" if run["sites"] != 1 else "")]
-    if run["started"]:
+        _n(run.jobs), "s" if run.jobs != 1 else "", _n(run.hosts), "s" if run.hosts != 1 else "",
+        _n(run.sites), "s" if run.sites != 1 else "")]
+    if run.started:
         facts.append("from {} to {} ({} from first start to last end)".format(
-            _e(run["started"]), _e(run["ended"]), _seconds(run["span"])))
-    facts.append("{} of job time".format(_seconds(run["job_seconds"])))
-    if run["rate"]:
-        facts.append("{:,.1f} photos/s overall".format(run["rate"]))
-    rated = [row for row in hosts if row["rate"]]
+            _e(run.started), _e(run.ended), _seconds(run.span)))
+    facts.append("{} of job time".format(_seconds(run.job_seconds)))
+    if run.rate:
+        facts.append("{:,.1f} photos/s overall".format(run.rate))
+    rated = [row for row in hosts if row.rate]
     if len(rated) > 1:
-        fastest = max(rated, key=lambda row: row["rate"])
-        facts.append("fastest host {} at {:,.1f} photos/s per job".format(_e(fastest["host"]), fastest["rate"]))
+        fastest = max(rated, key=lambda row: row.rate)
+        facts.append("fastest host {} at {:,.1f} photos/s per job".format(_e(fastest.name), fastest.rate))
     versions = "; ".join("payload {} on Python {} ({} job{})".format(
-        _e(version["payload"]), _e(version["python"]), _n(version["jobs"]), "s" if version["jobs"] != 1 else "")
-        for version in run["versions"][:4])
+        _e(version.payload), _e(version.python), _n(version.jobs), "s" if version.jobs != 1 else "")
+        for version in run.versions[:4])
     rows = []
     for row in hosts[:HOST_ROWS]:
         rows.append("<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}"
                     "</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>".format(
-                        _e(row["host"]), _n(row["jobs"]), _n(row["photos"]), _n(row["failed"]),
-                        _seconds(row["elapsed"]), "–" if row["rate"] is None else "{:,.2f}".format(row["rate"])))
+                        _e(row.name), _n(row.jobs), _n(row.photos), _n(row.failed),
+                        _seconds(row.elapsed), "–" if row.rate is None else "{:,.2f}".format(row.rate)))
     rest = hosts[HOST_ROWS:]
     if rest:
         rows.append("<tr class=\"more\"><td>{} more hosts</td><td class=\"num\">{}</td><td class=\"num\">{}"
                     "</td><td class=\"num\">{}</td><td></td><td></td></tr>".format(
-                        _n(len(rest)), _n(sum(row["jobs"] for row in rest)),
-                        _n(sum(row["photos"] for row in rest)), _n(sum(row["failed"] for row in rest))))
+                        _n(len(rest)), _n(sum(row.jobs for row in rest)),
+                        _n(sum(row.photos for row in rest)), _n(sum(row.failed for row in rest))))
     return ('<section><h2>Tidbits: where the jobs ran</h2><p class="facts">{}.</p>{}{}'
             '<table class="hosts"><thead><tr><th>Host</th><th class="num">Jobs</th><th class="num">Photos</th>'
             '<th class="num">Failed</th><th class="num">Job time</th><th class="num">Photos/s per job</th></tr></thead>'
             '<tbody>{}</tbody></table></section>'.format(
                 "; ".join(facts), '<p class="versions">{}</p>'.format(versions) if versions else "",
-                _sites(summary["sites"]), "".join(rows)))
+                _sites(summary.sites), "".join(rows)))
 
 
-def _sites(sites: List[Dict[str, Any]]) -> str:
+def _sites(sites: List[TallyRow]) -> str:
     """Photos and jobs per OSG site (the tutorial's `connect histogram`), most photos first."""
     if not sites:
         return ""
     rows = "".join("<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>"
-                   "<td class=\"num\">{}</td></tr>".format(_e(row["site"]), _n(row["jobs"]), _n(row["photos"]),
-                                                         _n(row["failed"]), _seconds(row["elapsed"]))
+                   "<td class=\"num\">{}</td></tr>".format(_e(row.name), _n(row.jobs), _n(row.photos),
+                                                         _n(row.failed), _seconds(row.elapsed))
                    for row in sites[:HOST_ROWS])
     more = '<tr class="more"><td>{} more sites</td><td></td><td></td><td></td><td></td></tr>'.format(
         _n(len(sites) - HOST_ROWS)) if len(sites) > HOST_ROWS else ""
@@ -279,44 +281,44 @@ def _sites(sites: List[Dict[str, Any]]) -> str:
             .format(rows, more))
 
 
-def _years(summary: Dict[str, Any]) -> str:
-    rows: List[Tuple[Any, Dict[str, Any]]] = [(row["year"], row) for row in summary["years"]]
-    if summary["unknown"]:
-        rows.append(("unknown", summary["unknown"]))
+def _years(summary: Summary) -> str:
+    rows: List[Tuple[Any, YearRow]] = [(row.year, row) for row in summary.years]
+    if summary.unknown:
+        rows.append(("unknown", summary.unknown))
     if not rows:
         return ""
     body = "".join("<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{:.3f}</td><td class=\"num\">"
                    "{:.3f}</td><td class=\"num\">{:.3f}</td><td class=\"num\">{:.3f}</td></tr>".format(
-                       _e(year), _n(row["n"]), row["mean"], row["sd"], row["min"], row["max"])
+                       _e(year), _n(row.n), row.mean, row.sd, row.min, row.max)
                    for year, row in rows)
     return ('<section><details id="years"><summary>Per-year statistics ({} years)</summary>'
             '<table class="years"><thead><tr><th>Year</th><th class="num">Photos</th><th class="num">Mean</th>'
             '<th class="num">SD</th><th class="num">Min</th><th class="num">Max</th></tr></thead><tbody>{}'
-            '</tbody></table></details></section>'.format(_n(len(summary["years"])), body))
+            '</tbody></table></details></section>'.format(_n(len(summary.years)), body))
 
 
-def render(summary: Dict[str, Any], plot: Dict[str, Any], title: str) -> str:
+def render(summary: Summary, plot: Dict[str, Any], title: str) -> str:
     """The whole page as one HTML text."""
-    metric = summary["metric"] or "unknown metric"
+    metric = summary.metric or "unknown metric"
     if plot["mode"] == "scatter":
         caption = ("Each dot is one photo, spread a little within its year so that photos of one year "
                    "do not hide each other. ")
     else:
         caption = ("{} photos, more than {} for one dot each: each cell counts the photos of one year "
                    "and one luminance band {:.2f} wide (darker: more photos). ".format(
-                       _n(summary["photos"]), _n(plot["max_points"]), 1 / plot["bins"]))
+                       _n(summary.photos), _n(plot["max_points"]), 1 / plot["bins"]))
     caption += ("The line joins the mean of each year with at least {} photos; a hollow mark is the "
                 "mean of a year with fewer. ".format(TREND_MIN))
     caption += ("Hover a dot for its year, luminance and URL; click it to open the photo."
                 if plot["mode"] == "scatter" else "Hover a cell for its count.")
-    subtitle = "{} photos · {} failed · luminance: {}".format(_n(summary["photos"]), _n(summary["failed"]),
+    subtitle = "{} photos · {} failed · luminance: {}".format(_n(summary.photos), _n(summary.failed),
                                                              _e(metric))
     css, script = _asset("scatter.css"), _asset("scatter.js")
     return _TEMPLATE.format(
         csp=_e(csp([script], [css])), title=_e(title), subtitle=subtitle, css=css,
         caption=_e(caption), data=script_json(plot_json(summary, plot)), script=script,
         cards=_cards(summary), failures=_failures(summary), coverage=_coverage(summary),
-        tidbits=_tidbits(summary), years=_years(summary), files=_n(summary["files"]),
+        tidbits=_tidbits(summary), years=_years(summary), files=_n(summary.files),
         metric=_e("{}: {}".format(metric, METRIC_NOTES[metric][1]) if metric in METRIC_NOTES else metric))
 
 

@@ -11,7 +11,7 @@ import os
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from luminance.errors import UsageError
-from luminance.files import write_atomically
+from luminance.files import Refused, open_regular, write_atomically
 
 __all__ = ["RUN_FILE", "Record", "load", "start", "add_cluster"]
 
@@ -20,6 +20,7 @@ FORMAT = "photodemo-run/1"
 # Options of a command line that say how to run, not what the jobs are: never recorded.
 MODE_FLAGS = ("--missing", "--dry-run", "--local", "--wait")
 MODE_OPTIONS = ("--jobs", "--test")
+MAX_BYTES = 64 << 20  # a record of a million clusters is ~20 MB; larger is refused unread
 
 
 class Record(NamedTuple):
@@ -55,13 +56,15 @@ def load(workdir: str) -> Optional[Record]:
     """The run record in WORKDIR, None when there is none; UsageError naming it when unreadable."""
     path = os.path.join(workdir, RUN_FILE)
     try:
-        with open(path, encoding="utf-8") as stream:
-            data = json.load(stream)
+        with open_regular(path, MAX_BYTES, "a run record") as stream:
+            data = json.loads(stream.read(MAX_BYTES + 1).decode("utf-8"))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
+        why = "JSON nested too deeply" if isinstance(exc, RecursionError) else \
+            str(exc) if isinstance(exc, Refused) else str(exc)[:200]
         raise UsageError("{}: unreadable run record ({}); remove it to start a new run"
-                         .format(path, exc)) from None
+                         .format(path, why)) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise UsageError("{}: not a photodemo run record".format(path))
     options = data.get("options")

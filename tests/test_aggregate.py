@@ -235,8 +235,8 @@ def test_an_interrupted_job_whose_entries_cover_its_records_misses_nothing(tmp_p
     # and the file is not listed as short, though the warning still names the interruption.
     write(tmp_path, 0, 10, complete=False)
     summary = aggregate.collect([str(tmp_path)], manifest_records=10).summary()
-    assert summary["incomplete"] == []
-    assert summary["coverage"]["missing_records"] == 0
+    assert summary.incomplete == []
+    assert summary.coverage.missing_records == 0
 
 
 def test_csv_export_is_the_merged_photo_table(tmp_path, capsys):
@@ -281,8 +281,8 @@ def test_above_max_points_photos_are_not_held_and_the_page_shows_density(tmp_pat
     plot = merge.page_data()
     assert plot["mode"] == "density" and sum(cell[2] for cell in plot["cells"]) == 3000
     summary = merge.summary()
-    assert summary["mode"] == "density" and sum(row["n"] for row in summary["years"]) == summary["known_year"]
-    assert summary["known_year"] + summary["unknown_year"] == 3000
+    assert summary.mode == "density" and sum(row.n for row in summary.years) == summary.known_year
+    assert summary.known_year + summary.unknown_year == 3000
 
 
 def test_the_tutorials_5576_photos_make_a_page_under_2_mb(tmp_path, capsys):
@@ -536,3 +536,17 @@ def test_photos_and_jobs_are_counted_per_site_as_well_as_per_host(tmp_path, caps
     assert summary["run"]["sites"] == 3 and summary["run"]["hosts"] == 4
     code, out, err = run(capsys, tmp_path)
     assert "<th>Site</th>" in out and "<td>UCSD</td>" in out and "<td>CHTC</td>" in out
+
+
+def test_a_workers_huge_host_site_and_version_texts_reach_the_page_cut(tmp_path, capsys):
+    # A worker writes what it likes: 1 MB of host made a page of more than 1 MB (once per table).
+    path = write(tmp_path, 0, 10)
+    document = results.read(path)
+    document["job"].update(host="h" * (1 << 20), site="s" * (1 << 20), payload_version="v" * (1 << 20))
+    results.write(path, document)
+    code, page, err = run(capsys, tmp_path)
+    assert code == 0 and len(page) < 200000
+    assert "h" * 199 + "…" in page and "h" * 201 not in page and "v" * 201 not in page
+    code, out, err = run(capsys, "--json", tmp_path)
+    hosts = json.loads(out)["summary"]["hosts"]
+    assert [len(row["host"]) for row in hosts] == [200]

@@ -124,7 +124,7 @@ def test_a_rerun_during_a_storage_outage_keeps_the_photos_it_had(site, tmp_path,
 @pytest.mark.parametrize("previous, note", [
     ("{not json", "corrupt results file"),
     (json.dumps({"schema": "photodemo-results/1", "job": {"start": 5, "count": 10, "metric": "perceived"},
-                 "photos": [], "failures": []}), "ignoring the results of another job (start 5"),
+                 "photos": [], "failures": []}), "the results of another job (start 5"),
     ("[" * 100000 + "]" * 100000, "ignoring the earlier results"),
 ])
 def test_a_corrupt_or_foreign_earlier_results_file_is_a_note(site, tmp_path, capsys, previous, note):
@@ -171,3 +171,75 @@ def test_a_manifest_named_in_latin1_is_named_in_utf8_results(site, tmp_path):
     assert run(tmp_path, latin1) == EXIT_OK
     document = results.read(str(tmp_path / "results.json"))
     assert document["job"]["manifest"].endswith("caf\\xe9.txt") and len(document["photos"]) == 3
+
+
+# -- A rerun never sends back less than it was given: whatever ends the job, RESULTS keeps every
+# entry of the chunk's earlier results file that HTCondor sent into the sandbox.
+
+def _earlier_run(site, tmp_path):
+    """A first run of records 0-2 (3 photos), and the records of its results file."""
+    server, manifest = site
+    assert run(tmp_path, manifest, count=3) == EXIT_OK
+    return results.read(str(tmp_path / "results.json"))
+
+
+def test_a_rerun_that_cannot_read_its_manifest_keeps_the_earlier_photos(site, tmp_path, capsys):
+    first = _earlier_run(site, tmp_path)
+    assert run(tmp_path, tmp_path / "missing.txt", count=3) == EXIT_USAGE
+    again = results.read(str(tmp_path / "results.json"))
+    assert again["photos"] == first["photos"]
+    assert again["job"]["error"].startswith("{}: cannot read manifest".format(tmp_path / "missing.txt"))
+    assert again["job"]["complete"] is False
+    assert results.coverage(again).settled == 3
+
+
+def test_a_rerun_stopped_by_sigterm_before_its_records_keeps_the_earlier_photos(site, tmp_path, capsys):
+    import signal
+    import threading
+    first = _earlier_run(site, tmp_path)
+    fifo = tmp_path / "manifest.fifo"
+    os.mkfifo(str(fifo))  # no writer: the job waits opening it until the signal comes
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    try:
+        code = run(tmp_path, fifo, count=3)
+    finally:
+        timer.cancel()
+    assert code == 128 + signal.SIGTERM
+    again = results.read(str(tmp_path / "results.json"))
+    assert again["photos"] == first["photos"]
+    assert again["job"]["error"] == "interrupted by SIGTERM before its records were analyzed"
+    assert capsys.readouterr().err.endswith("luminance.pex: interrupted\n")
+
+
+def test_a_bug_before_the_records_keeps_the_earlier_photos(site, tmp_path, capsys, monkeypatch):
+    first = _earlier_run(site, tmp_path)
+
+    def broken(*args):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(cli.manifest, "read_records", broken)
+    with pytest.raises(ZeroDivisionError):
+        run(tmp_path, site[1], count=3)
+    again = results.read(str(tmp_path / "results.json"))
+    assert again["photos"] == first["photos"]
+    assert again["job"]["error"] == "internal error: ZeroDivisionError: a bug"
+
+
+def test_a_usage_error_leaves_the_earlier_results_file_as_it_was(site, tmp_path, capsys):
+    _earlier_run(site, tmp_path)
+    before = (tmp_path / "results.json").read_bytes()
+    assert run(tmp_path, site[1], "--workers", "0", count=3) == EXIT_USAGE
+    assert (tmp_path / "results.json").read_bytes() == before
+
+
+def test_a_rerun_of_a_changed_manifest_keeps_only_the_earlier_entries_it_still_lists(site, tmp_path, capsys):
+    server, manifest = site
+    first = _earlier_run(site, tmp_path)
+    lines = manifest.read_text().splitlines()
+    manifest.write_text("\n".join([lines[0], server.url("/gone.jpg") + " 1902", lines[2]]) + "\n")
+    server.add("/gone.jpg", status=404, content_type="text/plain")
+    assert run(tmp_path, manifest, count=3) == EXIT_OK
+    again = results.read(str(tmp_path / "results.json"))
+    assert [p["record"] for p in again["photos"]] == [0, 2] and again["photos"][0] == first["photos"][0]
+    assert [(f["record"], f["url"]) for f in again["failures"]] == [(1, server.url("/gone.jpg"))]

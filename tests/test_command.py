@@ -220,6 +220,41 @@ def test_sigterm_stops_a_command_like_ctrl_c_with_143(module, name, prog, argv, 
     assert signal.getsignal(signal.SIGTERM) is not command._on_sigterm
 
 
+def test_a_sigterm_noted_while_the_main_thread_waits_in_a_call_still_stops_it(sigterm_caught, capsys):
+    # The race a loaded machine shows: a SIGTERM that Python notes but that interrupts no call of
+    # the main thread (it came just before the call, or the kernel gave it to another thread,
+    # as here, deterministically) must still stop a command that waits in a read for ever.
+    import threading
+    read, write = os.pipe()
+    rescued = []
+
+    def rescue():  # without the frame's watch, only this would end the read
+        rescued.append(True)
+        os.write(write, b"x")
+
+    def body(args):
+        def signal_another_thread():
+            time.sleep(0.2)
+            signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+        threading.Thread(target=signal_another_thread).start()
+        timer = threading.Timer(10, rescue)
+        timer.start()
+        try:
+            os.read(read, 1)
+        finally:
+            timer.cancel()
+        return 0
+
+    try:
+        code = command.run(command.Parser("waiter", "waiter", "", {}), body, [])
+    finally:
+        os.close(read)
+        os.close(write)
+    assert (code, rescued) == (SIGTERMED, [])
+    assert capsys.readouterr().err == "waiter: interrupted\n" and sigterm_caught == []
+
+
 @pytest.mark.parametrize("module, name, prog, argv", COMMANDS, ids=IDS)
 def test_ctrl_c_is_one_line_and_130(module, name, prog, argv, monkeypatch, capsys):
     main = _module(module)

@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from luminance.errors import UsageError
 from photodemo import eventlog
 
 # Written by HTCondor 25.14 on the personal pool (two jobs; the second exits 3, is held by
@@ -112,3 +113,25 @@ def test_the_reader_agrees_with_htcondors_own(log, tmp_path):
         (held["HoldReason"], held["HoldReasonCode"], held["HoldReasonSubCode"])
     terminated = [e for e in theirs if int(e.type) == 5][0]
     assert eventlog.jobs(str(complete))[(1, 0)].exit_code == terminated["ReturnValue"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "directory"])
+def test_an_event_log_that_is_not_a_regular_file_is_refused_unread(tmp_path, kind):
+    # A FIFO would make ./submit --missing wait for ever; /dev/zero would be read until memory ran out.
+    log = tmp_path / "job.log"
+    if kind == "fifo":
+        os.mkfifo(str(log))
+    elif kind == "dev-zero":
+        log.symlink_to("/dev/zero")
+    else:
+        log.mkdir()
+    with pytest.raises(UsageError) as raised:
+        eventlog.jobs(str(log))
+    assert str(raised.value) == "{}: HTCondor's event log cannot be read: not a regular file".format(log)
+
+
+def test_an_endless_line_is_read_in_pieces_and_the_events_around_it_count(tmp_path):
+    log = tmp_path / "job.log"
+    head = LOG.split("...\n", 2)
+    log.write_text(head[0] + "...\n" + "x" * (3 * eventlog.MAX_LINE) + "\n" + "...\n" + head[1] + "...\n")
+    assert [event.code for event in eventlog.events(str(log))] == [35, 0]

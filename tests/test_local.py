@@ -57,6 +57,8 @@ for record in range(start, start + count):
     else:
         document["photos"].append(results.photo(record, record + 1, "u", 1900, 0.5, 1, 1, "L", 1))
         print("[1900, 0.500000],")
+if behaviour.get("empty"):  # as the boot writes it on a worker with no Python: no entries
+    document["photos"], document["failures"] = [], []
 if not behaviour.get("no_results"):
     results.write(name, document)
 if code == 1:
@@ -171,6 +173,18 @@ def test_missing_reuses_the_first_runs_plan_and_keeps_its_logs(fake, tmp_path, c
     assert fake.probe(10, 2)["argv"][1:] == ["results-10.json", "10", "10", "--metric", "luma"]
     assert "results-10.json" in fake.probe(10, 2)["listing"]
     assert os.path.exists(tmp_path / "log" / "job.error.10.1")
+
+
+def test_a_rerun_that_sends_back_less_never_loses_the_chunks_photos(fake, tmp_path, capsys):
+    fake.control({10: {"codes": [3]}})
+    assert submit.main(["--local", "--chunk", "10", "--max-retries", "0"]) == 3
+    first = results.read(str(tmp_path / "results-10.json"))
+    assert len(first["photos"]) == 9
+    fake.control({10: {"codes": [5], "empty": True}})  # the rerun lands on a worker without Python
+    assert submit.main(["--local", "--missing"]) == local.EXIT_FAILED
+    again = results.read(str(tmp_path / "results-10.json"))
+    assert again["photos"] == first["photos"] and again["failures"] == first["failures"]
+    assert fake.attempts(10) == 2
 
 
 def test_a_failed_job_is_named_with_its_error_log(fake, tmp_path, capsys):

@@ -43,8 +43,9 @@ def test_a_years_statistics():
         stats.add(lum)
     row = stats.row(1901)
     mean = (0.2 + 0.4 + 1.0) / 3
-    assert row == {"year": 1901, "n": 3, "mean": round(mean, 6),
-                   "sd": round(math.sqrt((0.04 + 0.16 + 1.0) / 3 - mean * mean), 6), "min": 0.2, "max": 1.0}
+    assert row == merge.YearRow(year=1901, n=3, mean=round(mean, 6),
+                                sd=round(math.sqrt((0.04 + 0.16 + 1.0) / 3 - mean * mean), 6),
+                                min=0.2, max=1.0)
     assert sum(stats.bins) == 3 and stats.bins[-1] == 1  # a luminance of 1.0 lands in the last bin
 
 
@@ -54,7 +55,9 @@ def test_hosts_most_photos_first_with_their_rate():
     tallies["b"].add(10, 0, None)
     tallies["c"].add(30, 0, 10.0)
     tallies["c"].add(0, 2, 2.0)
-    assert merge.Tally.rows(tallies, "host") == [
-        {"host": "c", "jobs": 2, "photos": 30, "failed": 2, "elapsed": 12.0, "rate": 2.5},
-        {"host": "a", "jobs": 1, "photos": 10, "failed": 1, "elapsed": 5.0, "rate": 2.0},
-        {"host": "b", "jobs": 1, "photos": 10, "failed": 0, "elapsed": 0.0, "rate": None}]
+    rows = merge.Tally.rows(tallies)
+    assert rows == [merge.TallyRow("c", jobs=2, photos=30, failed=2, elapsed=12.0, rate=2.5),
+                    merge.TallyRow("a", jobs=1, photos=10, failed=1, elapsed=5.0, rate=2.0),
+                    merge.TallyRow("b", jobs=1, photos=10, failed=0, elapsed=0.0, rate=None)]
+    assert rows[0].to_json("host") == {"host": "c", "jobs": 2, "photos": 30, "failed": 2, "elapsed": 12.0,
+                                       "rate": 2.5}

@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from luminance import results
-from photodemo import aggregate, page
+from photodemo import aggregate, merge, page
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -144,12 +144,10 @@ def test_the_page_forbids_every_fetch_and_every_script_but_its_own():
 
 
 def crafted_summary(years, unknown=None):
-    summary = aggregate.Merge().summary()
-    summary.update(metric="perceived", photos=len(years), known_year=len(years),
-                   years=[{"year": year, "n": 1, "mean": lum, "sd": 0.0, "min": lum, "max": lum} for year, lum in years],
-                   unknown={"year": None, "n": 1, "mean": unknown, "sd": 0, "min": unknown, "max": unknown}
-                   if unknown is not None else None)
-    return summary
+    return aggregate.Merge().summary()._replace(
+        metric="perceived", photos=len(years), known_year=len(years),
+        years=[merge.YearRow(year, 1, lum, 0.0, lum, lum) for year, lum in years],
+        unknown=merge.YearRow(None, 1, unknown, 0, unknown, unknown) if unknown is not None else None)
 
 
 @needs_chromium

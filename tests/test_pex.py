@@ -310,6 +310,41 @@ def test_a_worker_with_a_python_too_old_writes_results_and_exits_5(pex, site, tm
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("minor", [6, 8])
+def test_a_rerun_on_a_worker_with_a_python_too_old_keeps_the_earlier_photos(pex, site, tmp_path, minor):
+    # Seen on a pool: results-0.json went from 1 photo to 0 when its rerun landed on an EL8
+    # worker. The exit-5 file keeps what the file HTCondor sent into the sandbox held.
+    python = pyenv_python(minor)
+    if not python:
+        pytest.skip("no CPython 3.{} on this machine (pyenv)".format(minor))
+    _, manifest = site
+    sandbox = sandbox_with(pex, tmp_path)
+    first = run_job(sandbox, manifest, "results-0.json", "0", "2")
+    assert first.returncode == 0, first.stderr
+    earlier = results.read(str(sandbox / "results-0.json"))
+    assert len(earlier["photos"]) == 2
+    proc = run_job(sandbox, manifest, "results-0.json", "0", "2",
+                   env={"PATH": only_python(tmp_path, python), "PEX_ROOT": ".pex"})
+    assert proc.returncode == 5, proc.stderr
+    again = results.read(str(sandbox / "results-0.json"))
+    assert again["photos"] == earlier["photos"] and again["job"]["python"].startswith("3.{}.".format(minor))
+    assert again["job"]["error"].startswith("this pex has no pillow for CPython 3.{} ".format(minor))
+
+
+@pytest.mark.slow
+def test_a_rerun_with_a_manifest_error_keeps_the_earlier_photos(pex, site, tmp_path):
+    _, manifest = site
+    sandbox = sandbox_with(pex, tmp_path)
+    assert run_job(sandbox, manifest, "results-0.json", "0", "2").returncode == 0
+    earlier = results.read(str(sandbox / "results-0.json"))
+    proc = run_job(sandbox, manifest, "results-0.json", "0", "2", "--manifest", "missing.txt")
+    assert proc.returncode == 2, proc.stderr
+    again = results.read(str(sandbox / "results-0.json"))
+    assert again["photos"] == earlier["photos"] and len(again["photos"]) == 2
+    assert again["job"]["error"].startswith("missing.txt: cannot read manifest")
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("start, count, written", [("0", "5", (0, 5)), ("0012", "00", (12, 0)),
                                                    ("123456789", "200", (123456789, 200)),
                                                    ("268435456", "1", (0, 1)),

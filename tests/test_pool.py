@@ -280,6 +280,31 @@ def test_a_worker_without_a_usable_python_leaves_no_job_on_hold_without_a_reason
                if e.code == eventlog.HELD_EVENT)
 
 
+def test_a_rerun_on_a_worker_without_a_usable_python_keeps_the_chunks_photos(pool, pex, server):
+    # Seen on this pool: results-0.json went from 1 photo to 0 when its rerun ended with exit 5.
+    if not os.path.isdir(os.path.join(pool.base, "python3.6")):
+        pytest.skip("no CPython 3.6 at {} to make an EL8-like worker".format(OLD_PYTHON))
+    _, lines = archive(server, 2)
+    server.add("/p1.jpg", status=503, content_type="text/plain")  # a storage outage for record 1
+    directory = pool.submit_dir(pex, lines)
+    first = pool.submit(directory, "--chunk", "2", "--retries", "0", "--max-retries", "0", "--wait")
+    assert "transient failures: ./results-0.json: 1 record" in first.stdout, first.stdout + first.stderr
+    earlier = results.read(os.path.join(directory, "results-0.json"))
+    assert [p["record"] for p in earlier["photos"]] == [0]
+    open(pool.flag, "w").close()
+    try:
+        rerun = pool.submit(directory, "--missing")
+        assert "rerunning 1 job: 0" in rerun.stdout, rerun.stdout + rerun.stderr
+        # --max-retries 0 (from the run record): the exit-5 job ends, not held and released.
+        jobs = wait_for(directory, lambda jobs: len(jobs) == 2 and not any(j.active for j in jobs.values()))
+    finally:
+        os.remove(pool.flag)
+    assert max(jobs.values(), key=lambda job: job.cluster).exit_code == 5  # the worker's python3: 3.6
+    again = results.read(os.path.join(directory, "results-0.json"))
+    assert again["photos"] == earlier["photos"] and again["failures"] == earlier["failures"]
+    assert again["job"]["python"].startswith("3.6.") and again["job"]["error"].startswith("this pex has no ")
+
+
 def test_exit_5_is_held_with_the_reason_released_and_kept_off_that_machine(pool, pex, server):
     """The payload's "this worker cannot run me" (exit 5), from a stand-in for the pex."""
     _, lines = archive(server, 2)

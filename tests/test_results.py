@@ -209,3 +209,60 @@ def test_coverage_counts_entries_within_the_jobs_range():
     document["photos"].append(results.photo(7, 8, "http://h/c.jpg", 1880, 0.5, 1, 1, "L", 1))
     assert results.coverage(document) == (2, 0, 2)  # a settled record is not transient too; 7 is outside
     assert results.coverage(document, manifest_records=201) == (1, 0, 1)
+
+
+# -- finish: every job exit writes through it, keeping the entries of the file it was given
+
+def _given(tmp_path):
+    path = str(tmp_path / "results-0.json")
+    earlier = results.new_document({"host": "a", "start": 0, "count": 4, "metric": "perceived"})
+    earlier["photos"] = [results.photo(0, 1, "u0", 1900, 0.5, 1, 1, "L", 1)]
+    earlier["failures"] = [results.failure(1, 2, "u1", "HTTP 404", False),
+                           results.failure(2, 3, "u2", "HTTP 503", True)]
+    results.write(path, earlier)
+    return path
+
+
+def _ending(count=4, metric="perceived"):
+    return results.new_document({"host": "b", "start": 0, "count": count, "metric": metric,
+                                 "error": "this pex has no pillow for CPython 3.6"})
+
+
+def test_finish_keeps_every_entry_of_the_given_file(tmp_path):
+    path = _given(tmp_path)
+    document = _ending()
+    document["photos"] = [results.photo(2, 3, "u2", 1901, 0.25, 1, 1, "L", 1)]  # beats a transient
+    results.finish(path, document)
+    written = results.read(path)
+    assert [(p["record"], p["url"]) for p in written["photos"]] == [(0, "u0"), (2, "u2")]
+    assert [(f["record"], f["transient"]) for f in written["failures"]] == [(1, False)]
+    assert written["job"]["host"] == "b" and written["job"]["error"].startswith("this pex has no pillow")
+
+
+def test_finish_with_the_manifests_urls_drops_entries_the_manifest_no_longer_lists(tmp_path):
+    path = _given(tmp_path)
+    results.finish(path, _ending(), urls={0: "u0", 1: "elsewhere"})
+    written = results.read(path)
+    assert [p["record"] for p in written["photos"]] == [0] and written["failures"] == []
+
+
+@pytest.mark.parametrize("other", [{"count": 5}, {"metric": "luma"}])
+def test_finish_replaces_another_jobs_file(tmp_path, other):
+    path = _given(tmp_path)
+    with pytest.raises(ResultsError, match="the results of another job"):
+        results.earlier(path, results.Job(**dict({"start": 0, "count": 4, "metric": "perceived"}, **other)))
+    results.finish(path, _ending(**other))
+    assert results.read(path)["photos"] == []
+
+
+@pytest.mark.parametrize("text", ["2026-12-04T16:22:31+00:00", "2026-12-04T16:22:31.123+05:30", "2026-12-04",
+                                  "2026-12-04 01:02", "1999-01-01T00:00:00-01:00"])
+def test_iso_times_read_without_fromisoformat_as_with_it(text):
+    # Python 3.6 (an EL8 worker, exit 5) has no datetime.fromisoformat; finish reads the given file there.
+    assert results._parse_iso(text) == results.datetime.fromisoformat(text)
+
+
+@pytest.mark.parametrize("text", ["bad", "2026-13-01", "2026-12-04T25:00"])
+def test_a_bad_iso_time_is_a_value_error_without_fromisoformat(text):
+    with pytest.raises(ValueError):
+        results._parse_iso(text)

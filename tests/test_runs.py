@@ -1,6 +1,7 @@
 """The run record (submit.json): what it keeps of a command line, its clusters, a damaged one named."""
 
 import json
+import os
 import re
 
 import pytest
@@ -37,3 +38,22 @@ def test_a_damaged_record_is_named(tmp_path, text, message):
     (tmp_path / runs.RUN_FILE).write_text(text)
     with pytest.raises(UsageError, match="^" + re.escape("{}: {}".format(tmp_path / runs.RUN_FILE, message))):
         runs.load(str(tmp_path))
+
+
+@pytest.mark.parametrize("kind, why", [
+    ("nested", "JSON nested too deeply"), ("fifo", "not a regular file"),
+    ("dev-zero", "not a regular file"), ("latin-1", "'utf-8' codec can't decode")])
+def test_a_hostile_record_is_one_line_never_a_traceback_or_a_wait(tmp_path, kind, why):
+    path = tmp_path / runs.RUN_FILE
+    if kind == "nested":
+        path.write_text("[" * 100000 + "]" * 100000)
+    elif kind == "fifo":
+        os.mkfifo(str(path))
+    elif kind == "dev-zero":
+        path.symlink_to("/dev/zero")
+    else:
+        path.write_bytes(b'{"format": "caf\xe9"}')
+    with pytest.raises(UsageError) as raised:
+        runs.load(str(tmp_path))
+    assert str(raised.value).startswith("{}: unreadable run record ({}".format(path, why))
+    assert "\n" not in str(raised.value)

@@ -14,7 +14,7 @@ from luminance import (__version__, ads, bundle, command, files, formats, formul
 from luminance.arguments import seconds, whole_number
 from luminance.cpus import available_cpus
 from luminance.errors import (EXIT_OK, EXIT_TRANSIENT, EXIT_UNSUITABLE, EXIT_USAGE, PhotodemoError,
-                              UsageError)
+                              ResultsError, UsageError)
 
 PROG = "luminance.pex"
 DESCRIPTION = """\
@@ -145,60 +145,86 @@ def _main(args: argparse.Namespace) -> int:
         started=_now(), complete=False))
     job = document["job"]
     _check_writable(args.results)
+    urls = None  # each record's URL, once the manifest is read
     try:
         # Pillow and requests come from the wheels the pex carries: the ones for this Python.
         bundle.activate()
         job.update(_versions())
         records = _load(args)
-    except PhotodemoError as exc:
-        # Still leave RESULTS: HTCondor holds a job whose output file is missing, and the
-        # error recorded here tells ./aggregate and ./submit --missing what went wrong.
-        job.update(error=str(exc), ended=_now(), elapsed=round(time.time() - started, 3))
-        results.write(args.results, document)
+        urls = {record.index: record.url for record in records if not record.error}
+        job["records"] = len(records)
+        if len(records) < args.count:
+            where = args.manifest or "the manifest"
+            _note("{} ends before record {}: {} of {} records analyzed".format(
+                where, args.start + args.count - 1, len(records), args.count))
+        kept = _previous(args.results, document, records)
+        complete = _run(args, document, records, workers, kept)
+    except BaseException as exc:
+        # Whatever stops the job before its results are in (an error, a signal, a bug), RESULTS
+        # is written all the same, keeping the earlier run's entries: HTCondor holds a job whose
+        # output file is missing, and sends back whatever is there over the chunk's file.
+        job.update(error=_why(exc), ended=_now(), elapsed=round(time.time() - started, 3))
+        try:
+            results.finish(args.results, document, urls)
+        except ResultsError as problem:
+            _note(str(problem))
         raise
-    job["records"] = len(records)
-    if len(records) < args.count:
-        where = args.manifest or "the manifest"
-        print("{}: note: {} ends before record {}: {} of {} records analyzed".format(
-            PROG, where, args.start + args.count - 1, len(records), args.count), file=sys.stderr)
-    return _run(args, document, records, workers, cpus, started)
+    elapsed = time.time() - started
+    analyzed = sum(1 for entry in document["photos"] if entry["record"] not in kept)
+    job.update(ended=_now(), elapsed=round(elapsed, 3), complete=complete,
+               rate=round(analyzed / elapsed, 3) if elapsed else None)
+    results.finish(args.results, document, urls)
+    transient = len(results.transient_failures(document))
+    for line in output.footer(analyzed, elapsed, len(document["failures"]), transient, len(kept)):
+        print(line, flush=True)
+    if not complete:
+        sys.stdout.flush()
+        print("{}: interrupted; finished results are kept".format(PROG), file=sys.stderr, flush=True)
+        # Fetch threads may sit in a read for up to --timeout; the results are safe, so go now
+        # (the frame's exit code for a signal, without waiting for the threads).
+        os._exit(command.interrupted_code())
+    return EXIT_TRANSIENT if transient else EXIT_OK
+
+
+def _why(exc: BaseException) -> str:
+    """What job.error says of EXC, which stopped the job before its results were in."""
+    if isinstance(exc, PhotodemoError):
+        return " ".join(str(exc).splitlines())
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted by {} before its records were analyzed".format(
+            "SIGTERM" if isinstance(exc, command.Terminated) else "Ctrl-C")
+    return "internal error: {}: {}".format(type(exc).__name__, exc)[:1000]
 
 
 def _note(message: str) -> None:
     print("{}: note: {}".format(PROG, message), file=sys.stderr, flush=True)
 
 
-def _previous(path: str, args, records: List[manifest.Record]) -> Dict[int, Dict]:
+def _previous(path: str, document: Dict, records: List[manifest.Record]) -> Dict[int, Dict]:
     """What to keep of an earlier run's results at PATH, by record: its photos and permanent
-    failures of this job's records (same start, count and metric; same URL). HTCondor transfers
-    the chunk's results file into the sandbox of a rerun; a corrupt or foreign one is a note."""
-    if not os.path.lexists(path):
-        return {}
+    failures of this job's records (results.earlier: the same start, count and metric; the same
+    URL). HTCondor transfers the chunk's results file into the sandbox of a rerun; a corrupt or
+    foreign one is a note, and the job runs as if it were not there."""
     try:
-        document = results.read(path)  # only a regular file of a bounded size is read
-        job = document["job"]
-        if (job.get("start"), job.get("count"), job.get("metric")) != (args.start, args.count, args.metric):
-            _note("{}: ignoring the results of another job (start {}, count {}, metric {})".format(
-                path, job.get("start"), job.get("count"), job.get("metric")))
-            return {}
-        urls = {record.index: record for record in records if not record.error}
-        kept = {}
-        for entry in results.merge_entries(document["failures"], document["photos"]):
-            record = urls.get(entry["record"])
-            if record is None or entry["url"] != record.url:
-                continue  # not this job's record, or the manifest changed under it
-            if "luminance" in entry and 0 <= entry["luminance"] <= 1:  # (a NaN is not)
-                kept[record.index] = dict(entry, line=record.line, year=record.year)
-            elif "luminance" not in entry and entry["transient"] is False:
-                kept[record.index] = dict(entry, line=record.line)
-        return kept
-    except Exception as exc:  # whatever is in the file, the job runs as if it were not there
-        _note("ignoring the earlier results: {}".format(exc if isinstance(exc, PhotodemoError)
-                                                       else "{}: {}: {}".format(path, type(exc).__name__, exc)))
+        given = results.earlier(path, document["job"])
+    except ResultsError as exc:
+        _note("ignoring the earlier results: {}".format(exc))
         return {}
+    urls = {record.index: record for record in records if not record.error}
+    kept = {}
+    for entry in given:
+        record = urls.get(entry["record"])
+        if record is None or entry["url"] != record.url:
+            continue  # not this job's record, or the manifest changed under it
+        if "luminance" in entry and 0 <= entry["luminance"] <= 1:  # (a NaN is not)
+            kept[record.index] = dict(entry, line=record.line, year=record.year)
+        elif "luminance" not in entry and entry["transient"] is False:
+            kept[record.index] = dict(entry, line=record.line)
+    return kept
 
 
-def _run(args, document, records, workers, cpus, started) -> int:
+def _run(args, document, records, workers, kept) -> bool:
+    """Analyze RECORDS (those in KEPT are not analyzed again) into DOCUMENT; whether it ran to the end."""
     from luminance.analysis import run
     from luminance.fetch import Fetcher
     from luminance.metrics import MemoryBudget
@@ -210,7 +236,6 @@ def _run(args, document, records, workers, cpus, started) -> int:
                       sandbox=os.getcwd() if args.transferred else None)
     bounds = limits.Limits(max_pixels=args.max_pixels, decode_seconds=args.decode_seconds)
     budget = MemoryBudget(limits.decode_budget(args.memory or limits.job_memory_mb()))
-    kept = _previous(args.results, args, records)
     source = args.manifest or "stdin"
 
     def report(entry: Dict) -> None:
@@ -220,24 +245,10 @@ def _run(args, document, records, workers, cpus, started) -> int:
             print(output.failure_line(source, entry), file=sys.stderr, flush=True)
 
     # On Ctrl-C or SIGTERM (command.Terminated) run() stops and keeps every finished result.
-    entries, complete = run(records, fetcher, args.metric, workers, cpus, report, bounds, budget, kept)
+    entries, complete = run(records, fetcher, args.metric, workers, job["cpus"], report, bounds, budget, kept)
     if complete:  # else fetch threads may still be reading: the job ends with os._exit below
         fetcher.close()
     entries = results.merge_entries(list(kept.values()), entries)
-    elapsed = time.time() - started
     document["photos"] = [entry for entry in entries if "luminance" in entry]
     document["failures"] = [entry for entry in entries if "luminance" not in entry]
-    analyzed = sum(1 for entry in document["photos"] if entry["record"] not in kept)
-    job.update(ended=_now(), elapsed=round(elapsed, 3), rate=round(analyzed / elapsed, 3) if elapsed else None,
-               complete=complete)
-    results.write(args.results, document)
-    transient = len(results.transient_failures(document))
-    for line in output.footer(analyzed, elapsed, len(document["failures"]), transient, len(kept)):
-        print(line, flush=True)
-    if not complete:
-        sys.stdout.flush()
-        print("{}: interrupted; finished results are kept".format(PROG), file=sys.stderr, flush=True)
-        # Fetch threads may sit in a read for up to --timeout; the results are safe, so go now
-        # (the frame's exit code for a signal, without waiting for the threads).
-        os._exit(command.interrupted_code())
-    return EXIT_TRANSIENT if transient else EXIT_OK
+    return complete

@@ -9,7 +9,8 @@ whatever the command:
   a bad command line     one stderr line `NAME: error: MESSAGE (see PROG --help)`; exit 2
   a PhotodemoError       one stderr line `NAME: error: MESSAGE`; exit its exit_code
   Ctrl-C                 one stderr line `NAME: interrupted`; exit 130
-  SIGTERM                raised as Ctrl-C is (Terminated), so the same cleanup runs; exit 143.
+  SIGTERM                raised as Ctrl-C is (Terminated), so the same cleanup runs; exit 143,
+                         even when it comes as the command enters a blocking call (_Watch).
                          Later SIGTERMs are ignored until main returns: they must not cut the
                          cleanup short (HTCondor sends SIGKILL after its grace period anyway)
   stdout's reader gone   (`| head`) nothing more is written, no traceback; exit 141
@@ -26,7 +27,7 @@ import signal
 import sys
 import textwrap
 import threading
-from typing import Callable, List, Mapping, Optional, Sequence
+from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple
 
 from luminance.errors import (EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_MEANINGS,
                               EXIT_USAGE, PhotodemoError, UsageError)
@@ -97,7 +98,7 @@ def run(parser: Parser, body: Callable[[argparse.Namespace], int],
     whatever ends it early as the module docstring says. INTERRUPTED is the line after `NAME: `
     when Ctrl-C or SIGTERM stops the command."""
     del _signals[:]
-    previous = _catch_sigterm()
+    previous, watch = _catch_sigterm()
     try:
         try:
             args = parser.parse_args(argv)
@@ -121,20 +122,74 @@ def run(parser: Parser, body: Callable[[argparse.Namespace], int],
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if watch is not None:
+            watch.stop()
 
 
 def _on_sigterm(signum, frame):
+    if _signals:
+        return  # the watch's repeat of a SIGTERM already raised: the cleanup goes on
     _signals.append(signum)
     signal.signal(signum, signal.SIG_IGN)
     raise Terminated()
 
 
-def _catch_sigterm():
-    """Install the SIGTERM handler; the previous one, or None where signals cannot be handled
-    (a thread other than the main one: a test calling main() from a thread)."""
+class _Watch:
+    """Makes sure a SIGTERM reaches the main thread while it waits in a system call.
+
+    Python runs a handler only between bytecodes, and a blocked call learns of a signal only by
+    failing with EINTR. A SIGTERM that comes after the interpreter's last check but before the
+    main thread enters a blocking call (read() on a FIFO just opened), or that the kernel gives
+    to another thread, is noted and never acted on: the command waits for ever. Python writes
+    the number of every caught signal to the wakeup fd; this thread reads it and sends SIGTERM
+    to the main thread itself, again every REPEAT seconds, until the handler has run."""
+
+    REPEAT = 0.05
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        try:
+            os.set_blocking(self._write, False)  # as set_wakeup_fd requires
+            self._previous = signal.set_wakeup_fd(self._write)
+        except (OSError, ValueError):
+            os.close(self._read)
+            os.close(self._write)
+            raise
+        self._stopped = threading.Event()
+        self._main = threading.main_thread().ident
+        threading.Thread(target=self._run, name="sigterm-watch", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                numbers = os.read(self._read, 64)
+                if not numbers:
+                    return  # stop() closed the pipe
+                while signal.SIGTERM in numbers and not _signals and not self._stopped.is_set():
+                    signal.pthread_kill(self._main, signal.SIGTERM)
+                    self._stopped.wait(self.REPEAT)
+        except OSError:
+            pass
+        finally:
+            os.close(self._read)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        signal.set_wakeup_fd(self._previous)
+        os.close(self._write)
+
+
+def _catch_sigterm() -> Tuple[Optional[Any], Optional[_Watch]]:
+    """Install the SIGTERM handler and its watch; the previous handler and the watch, or None
+    where signals cannot be handled (a thread other than the main one: a test calling main()
+    from a thread)."""
     if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, _on_sigterm)
+        return None, None
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return previous, _Watch()
+    except (OSError, ValueError):  # no pipe left: the handler alone, as good as Python's own
+        return previous, None
 
 
 def _say(name: str, line: str) -> None:

@@ -1,15 +1,52 @@
-"""Writing files atomically: a temporary file in the same directory, then a rename.
+"""Files written atomically, and files read only when they are regular files of a bounded size.
 
-A reader (or HTCondor transferring the file back) sees the old file or the new one, never half
-of one, even when the writer is killed. Shared by the results, submit.sub, manifest slices and
-the manifests ./make-manifest writes.
+Writing: a temporary file in the same directory, then a rename. A reader (or HTCondor
+transferring the file back) sees the old file or the new one, never half of one, even when the
+writer is killed. Shared by the results, submit.sub, manifest slices and the manifests
+./make-manifest writes.
+
+Reading what a worker, a pool or a user left (results files, the event log, the run record):
+`open_regular` opens a path only when it is a regular file of at most a given size, without
+waiting on a FIFO or reading a device (`job.log` linked to /dev/zero) (docs/reliability.md).
 """
 
 import os
 import shutil
+import stat
 import tempfile
+from typing import BinaryIO
 
-__all__ = ["write_atomically", "copy_atomically", "check_writable"]
+__all__ = ["write_atomically", "copy_atomically", "check_writable", "Refused", "open_regular"]
+
+
+class Refused(OSError):
+    """A path that is not a regular file, or holds more than its reader takes: left unread.
+    str() is the reason without the path (the caller names it)."""
+
+    def __str__(self) -> str:
+        return self.strerror or ""
+
+
+def open_regular(path: str, max_bytes: int, kind: str = "the file") -> BinaryIO:
+    """PATH opened for reading (binary) when it is a regular file of at most MAX_BYTES bytes (KIND
+    names what it should be in the reason, "a results file");
+    Refused when it is something else (a FIFO, a device, a directory) or larger, other OSErrors
+    as open() raises them. The caller reads at most MAX_BYTES + 1 bytes, to see it grow."""
+    # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then judges what was opened.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise Refused(0, "not a regular file")
+        if info.st_size > max_bytes:
+            raise Refused(0, "{} bytes, more than {} may hold ({} MiB)".format(
+                info.st_size, kind, max_bytes >> 20))
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return open(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def write_atomically(path: str, text: str, durable: bool = False, errors: str = "strict") -> None:

@@ -20,22 +20,28 @@ was interrupted (its unfinished records are transient failures) or could not run
 `job.error` says why (e.g. an unreadable manifest), else it is null. `job.site` is the OSG site
 from the HTCondor machine ad, or null.
 Files are written atomically (temporary file in the same directory, then rename).
+
+A job ends through `finish`, whatever ends it (its work done, an error, a signal, a worker
+without the libraries it needs): the file it writes keeps every entry of the results file it was
+given (HTCondor sends the chunk's earlier file into a rerun's sandbox), so that a rerun never
+sends back less than it received (docs/reliability.md).
 """
 
 import json
 import math
 import operator
 import os
-import stat
-from datetime import datetime, timezone
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 from luminance.errors import ResultsError
-from luminance.files import write_atomically
+from luminance.files import Refused, open_regular, write_atomically
 
 __all__ = ["SCHEMA", "METRICS", "DEFAULT_METRIC", "MAX_RECORDS", "MAX_FILE_BYTES", "Job", "PHOTO_FIELDS",
            "FAILURE_FIELDS", "epoch", "new_document", "photo", "failure", "rank", "better", "write", "read",
-           "validate", "expected_range", "Coverage", "coverage", "transient_failures", "merge_entries"]
+           "validate", "expected_range", "Coverage", "coverage", "transient_failures", "merge_entries",
+           "earlier", "finish"]
 
 SCHEMA = "photodemo-results/1"
 METRICS = ("perceived", "luma", "relative")  # job.metric: what `luminance` means (metrics.py)
@@ -139,13 +145,38 @@ def epoch(value: Union[str, _Number, None]) -> Optional[float]:
     names no time from 1970 to 9999 (naive times are UTC)."""
     if isinstance(value, str):
         try:
-            stamp = datetime.fromisoformat(value.strip()[:40].replace("Z", "+00:00"))
+            stamp = _fromisoformat(value.strip()[:40].replace("Z", "+00:00"))
             value = (stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)).timestamp()
         except (ValueError, OverflowError, OSError):
             return None
     if type(value) in (int, float) and 0 <= value <= MAX_EPOCH:
         return float(value)
     return None
+
+
+# The job writes ISO 8601 times of datetime.isoformat(); Python 3.6, which the job meets on EL8
+# workers and must still read an earlier results file on (finish), lacks fromisoformat.
+_ISO = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d)(?:\.(\d{1,6})\d*)?)?)?"
+                  r"(?:([+-])(\d\d):(\d\d))?$")
+
+
+def _fromisoformat(text: str) -> datetime:
+    return datetime.fromisoformat(text) if hasattr(datetime, "fromisoformat") else _parse_iso(text)
+
+
+def _parse_iso(text: str) -> datetime:
+    """What datetime.fromisoformat makes of the times isoformat() writes; ValueError otherwise."""
+    match = _ISO.match(text)
+    if not match:
+        raise ValueError(text)
+    parts = [int(part) if part and part.isdigit() else 0 for part in match.groups()]
+    year, month, day, hour, minute, second, fraction = parts[:7]
+    zone = None
+    if match.group(8):
+        offset = timedelta(hours=parts[8], minutes=parts[9])
+        zone = timezone(-offset if match.group(8) == "-" else offset)
+    return datetime(year, month, day, hour, minute, second,
+                    int((match.group(7) or "0").ljust(6, "0")), zone)
 
 
 def _shown(value: Any) -> str:
@@ -261,22 +292,12 @@ def read(path: str) -> Dict[str, Any]:
 
 def _read_text(path: str) -> str:
     try:
-        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then judges what was opened.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open_regular(path, MAX_FILE_BYTES, "a results file") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
+    except Refused as exc:
+        raise ResultsError("{}: {}; skipped unread".format(path, exc)) from None
     except OSError as exc:
         raise ResultsError("{}: cannot read results: {}".format(path, exc.strerror or exc)) from None
-    info = os.fstat(fd)
-    problem = "not a regular file" if not stat.S_ISREG(info.st_mode) else \
-        "{} bytes, more than a results file may hold ({} MiB)".format(info.st_size, MAX_FILE_BYTES >> 20) \
-        if info.st_size > MAX_FILE_BYTES else None
-    if problem:
-        os.close(fd)
-        raise ResultsError("{}: {}; skipped unread".format(path, problem))
-    with open(fd, "rb") as stream:
-        try:
-            data = stream.read(MAX_FILE_BYTES + 1)
-        except OSError as exc:
-            raise ResultsError("{}: cannot read results: {}".format(path, exc.strerror or exc)) from None
     if len(data) > MAX_FILE_BYTES:  # it grew while we read
         raise ResultsError("{}: more than a results file may hold ({} MiB)".format(path, MAX_FILE_BYTES >> 20))
     try:
@@ -334,3 +355,45 @@ def merge_entries(*runs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
             kept = best.get(entry["record"])
             best[entry["record"]] = entry if kept is None else better(kept, entry)
     return [best[record] for record in sorted(best)]
+
+
+def earlier(path: str, job: Union[Job, Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """The entries of the results file at PATH when it is one of JOB's (the same start, count
+    and metric: an earlier run of the same job), in record order; [] when there is no file at
+    PATH; ResultsError when the file cannot be read, is not a results file, or is another job's."""
+    record = job if isinstance(job, Job) else Job(**job)
+    if not os.path.lexists(path):
+        return []
+    document = read(path)  # only a regular file of a bounded size is read
+    other = Job.of(document, path)
+    if (other.start, other.count, other.metric) != (record.start, record.count, record.metric):
+        raise ResultsError("{}: the results of another job (start {}, count {}, metric {})".format(
+            path, other.start, other.count, other.metric))
+    return merge_entries(document["failures"], document["photos"])
+
+
+def finish(path: str, document: Dict[str, Any], urls: Optional[Mapping[int, Optional[str]]] = None,
+           given: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
+    """Write DOCUMENT, the results of a job that ends now, to PATH with every entry of GIVEN (by
+    default `earlier(PATH, ...)`: the file HTCondor sent into the sandbox) that DOCUMENT has no
+    better entry for (`better`; a tie keeps DOCUMENT's). URLS, the URL of every record of the
+    manifest as the job read it, drops an earlier entry whose record it lacks or names another
+    URL for (the manifest changed under it); without URLS (the job read no manifest) every
+    earlier entry is kept. Whatever ends a job writes through here, so that the file sent back
+    holds at least every photo and failure of the file the job was given. A given file that
+    cannot be read or is another job's is replaced. The document written; ResultsError when it
+    cannot be written."""
+    if given is None:
+        try:
+            given = earlier(path, document["job"])
+        except ResultsError:
+            given = []
+    if urls is not None:
+        given = [entry for entry in given
+                 if entry["record"] in urls and urls[entry["record"]] == entry["url"]]
+    if given:
+        entries = merge_entries(document["photos"], document["failures"], given)
+        document["photos"] = [entry for entry in entries if "luminance" in entry]
+        document["failures"] = [entry for entry in entries if "luminance" not in entry]
+    write(path, document)
+    return document
