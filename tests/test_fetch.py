@@ -535,3 +535,19 @@ def test_waiting_for_room_in_memory_does_not_count_against_the_deadline(server):
     other.release()
     thread.join(5)
     assert waited == [BODY]
+
+
+def test_bytes_after_the_end_of_a_gzip_stream_are_read_and_not_kept(server):
+    trailing = server.add("/t.jpg", gzip.compress(BODY) + bytes(3_000_000),
+                          headers={"Content-Encoding": "gzip"})
+    budget = memory.Budget(64 << 20)
+    fetcher = fast()
+    tracemalloc.start()
+    try:
+        with budget.claim() as claim:
+            assert fetcher.get(trailing, claim).data == BODY and claim.held == len(BODY)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2_000_000 and budget.peak < len(BODY) * 2 + 4 * transport.CHUNK
+    assert fetcher.get(server.add("/a.jpg", BODY)).data == BODY  # the connection was read to its end

@@ -193,22 +193,24 @@ class Transport:
         data = response.read(declared, decode_content=False)
         claim.shrink(declared * _READ_COPIES - len(data))
         if len(data) < declared:
+            received, data = len(data), b""  # not kept alive by the exception's traceback
             raise FetchError("connection dropped mid-body after {} of {} bytes".format(
-                len(data), declared), transient=True)
+                received, declared), transient=True)
         return data
 
     def _chunked(self, response, claim: Claim, watch: Watch) -> bytes:
         """A body of undeclared length, CHUNK by CHUNK."""
         chunks: List[bytes] = []
+        size = 0
         try:
             while True:
                 chunk = self._chunk(response, claim, watch)
                 if not chunk:
                     return self._join(chunks, claim, watch)
                 chunks.append(chunk)
-                if claim.held > self.max_bytes:
-                    raise FetchError(too_big(claim.held, self.max_bytes, at_least=True),
-                                     transient=False)
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise FetchError(too_big(size, self.max_bytes, at_least=True), transient=False)
         finally:
             chunks.clear()
 
@@ -219,12 +221,18 @@ class Transport:
         # 16 + MAX_WBITS: gzip; 32 + MAX_WBITS: gzip or zlib, whichever the header says.
         decoder = zlib.decompressobj(16 + zlib.MAX_WBITS if "gzip" in encoding else 32 + zlib.MAX_WBITS)
         pieces: List[bytes] = []
-        size = 0
+        size = received = 0
         try:
             while True:
                 raw = self._chunk(response, claim, watch)
+                received += len(raw)
+                if received > self.max_bytes:
+                    raise FetchError(too_big(received, self.max_bytes, at_least=True), transient=False)
                 if not raw:
                     break
+                if decoder.eof:  # bytes after the end of the stream: read to the end, unused
+                    claim.shrink(len(raw))
+                    continue
                 # The chunk stays claimed while it is decompressed, with room for the copy of its
                 # unconsumed rest that each call makes, and for each piece made from it.
                 self._hold(claim, len(raw), watch)
