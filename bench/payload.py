@@ -26,6 +26,7 @@ before and just after it, and the table gives the median of those ratios.
 each of OPTIONS (build.py --pex-option), paired runs, for docs/payload.md's table.
 """
 
+import gzip
 import io
 import os
 import random
@@ -395,7 +396,65 @@ def rows(pex):
     out.append(("pex cold start (empty PEX_ROOT, libraries imported)", "{:.2f} s".format(cold)))
     out.append(("pex warm start", "{:.2f} s".format(warm)))
     out.append(("peak RSS of the pex job (default workers)", "{:.0f} MB".format(peak)))
+    return out + memory_rows(pex)
+
+
+def memory_rows(pex):
+    """The job's peak RSS against --memory (docs/memory.md): the hostile cases of issue 19 (scans
+    that are large to hold and to decode, gzip bombs, twice the workers), and the base a job of
+    small photos holds, which limits.BASE_MB must cover."""
+    from luminance import limits
+    scan = io.BytesIO()
+    Image.effect_noise((4700, 4700), 40).convert("RGB").save(scan, "TIFF")  # 66 MB, uncompressed
+    bomb = gzip.compress(bytes(limits.DEFAULT_MAX_BYTES), 9)  # 64 kB, 64 MiB of zeros
+    small = images.jpeg(64, 48)
+    out = []
+    with tempfile.TemporaryDirectory(prefix="photodemo-bench-") as tmp, Server() as server:
+        def manifest(name, urls):
+            path = os.path.join(tmp, name)
+            with open(path, "w") as stream:
+                stream.writelines("{} 1950\n".format(url) for url in urls)
+            return path
+
+        scans = manifest("scans", [server.add("/scan{}.tif".format(n), scan.getvalue(), "image/tiff")
+                                   for n in range(32)])
+        bombs = manifest("bombs", [server.add("/bomb{}.jpg".format(n), bomb, headers={"Content-Encoding": "gzip"})
+                                   for n in range(64)])
+        smalls = manifest("small", [server.add("/small{}.jpg".format(n), small) for n in range(200)])
+        root = os.path.join(tmp, "pex-root")
+        sandbox = os.path.join(tmp, "sandbox")
+        cold = _peak_mb(pex, smalls, sandbox, root)
+        warm = max(_peak_mb(pex, smalls, sandbox, root, "--workers", str(workers)) for workers in (16, 512))
+        out.append(("memory: base, a job of 200 small photos", "peak RSS {:.0f} MB cold (its libraries "
+                    "unpacked), {:.0f} MB warm (16 or 512 workers); limits.BASE_MB = {}".format(
+                        cold, warm, limits.BASE_MB)))
+        for what, path, options in (
+                ("32 uncompressed 66 MB TIFF scans", scans, ["--memory", "1024"]),
+                ("32 uncompressed 66 MB TIFF scans", scans, ["--memory", "512"]),
+                ("32 uncompressed 66 MB TIFF scans", scans, ["--memory", "1024", "--workers", "32"]),
+                ("64 gzip bombs (64 kB -> 64 MiB)", bombs, ["--memory", "1024"])):
+            began = time.perf_counter()
+            peak = _peak_mb(pex, path, sandbox, root, *options)
+            budget = int(options[1])
+            out.append(("memory: {}, {}".format(what, " ".join(options)), "peak RSS {:.0f} MB (target "
+                        "<= {}: {}); {:.1f} s".format(peak, budget, "met" if peak <= budget else "NOT MET",
+                                                       time.perf_counter() - began)))
     return out
+
+
+def _peak_mb(pex, manifest, sandbox, pex_root, *options):
+    """The peak RSS in MB of the pex run on MANIFEST as HTCondor runs it, in a fresh SANDBOX."""
+    fresh_sandbox(pex, sandbox)
+    peak = sandbox + ".peak-rss"
+    with open(manifest) as stdin:
+        code = subprocess.call([sys.executable, "-c", _PEAK_RSS, peak, "env", "-i", "PEX_ROOT=" + pex_root,
+                                "./luminance.pex", "results.json", "0", "100000", "--retries", "0"]
+                               + list(options), cwd=sandbox, stdin=stdin, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    if code != 0:
+        raise RuntimeError("pex failed ({}) on {}".format(code, manifest))
+    with open(peak) as stream:
+        return int(stream.read()) / 1024
 
 
 def breakdown_rows(pex, sandbox, rounds=ROUNDS):

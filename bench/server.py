@@ -14,7 +14,7 @@ rather than its server.
 import asyncio
 import threading
 import time
-from typing import Dict
+from typing import Dict, Optional
 
 _HEAD = ("HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n"
          "Connection: keep-alive\r\n\r\n")
@@ -62,8 +62,12 @@ class Server:
         self.port = self.server.sockets[0].getsockname()[1]
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
-    def add(self, path: str, body: bytes, content_type: str = "image/jpeg") -> str:
-        self.responses[path] = _HEAD.format(200, "OK", content_type, len(body)).encode() + body
+    def add(self, path: str, body: bytes, content_type: str = "image/jpeg",
+            headers: Optional[Dict[str, str]] = None) -> str:
+        head = _HEAD.format(200, "OK", content_type, len(body))
+        if headers:  # before the blank line that ends the head
+            head = head[:-2] + "".join("{}: {}\r\n".format(*item) for item in headers.items()) + "\r\n"
+        self.responses[path] = head.encode() + body
         return "http://127.0.0.1:{}{}".format(self.port, path)
 
     def urls(self) -> list:

@@ -4,7 +4,7 @@ whatever one photo raises staying that photo's failure. Against a real HTTP serv
 import threading
 
 import hostile
-from luminance import analysis, metrics, results
+from luminance import analysis, memory, metrics, results
 from luminance.fetch import Fetcher
 from luminance.manifest import Record
 from photodemo import images
@@ -83,7 +83,7 @@ def test_a_url_that_makes_the_fetch_raise_is_that_photos_failure(tmp_path, serve
     assert complete and "luminance" in entries[1]
     assert "embedded null byte" in entries[0]["reason"] and not entries[0]["transient"]
 
-    def buggy(self, url):
+    def buggy(self, url, claim=None):
         raise RecursionError("a bug in the fetch")
 
     monkeypatch.setattr(Fetcher, "get", buggy)
@@ -97,7 +97,7 @@ def test_a_measure_that_raises_anything_is_that_photos_failure(server, monkeypat
     def buggy(*args):
         raise RuntimeError("a bug in a decoder")
 
-    monkeypatch.setattr(metrics, "measure", buggy)
+    monkeypatch.setattr(metrics.Opened, "measure", buggy)
     entries, complete = run_job(records_for(server, ["/a.jpg"]))
     assert complete
     assert entries[0]["reason"] == "cannot measure: RuntimeError: a bug in a decoder"
@@ -107,7 +107,7 @@ def test_a_photo_too_big_for_the_jobs_memory_fails_alone(server):
     server.add("/big.webp", hostile.webp(4000, 4000), content_type="image/webp")
     server.add("/a.jpg", images.jpeg(32, 24, seed=1))
     entries, complete = run_job(records_for(server, ["/big.webp", "/a.jpg"]),
-                                budget=metrics.MemoryBudget(64 << 20))
+                                budget=memory.Budget(64 << 20))
     assert complete and "luminance" in entries[1]
     assert entries[0]["reason"].startswith("too big to decode in the job's memory: 4000x4000 RGB WEBP")
     assert entries[0]["transient"] is False

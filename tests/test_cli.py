@@ -7,7 +7,7 @@ import os
 import pytest
 
 import hostile
-from luminance import cli, output, results
+from luminance import cli, limits, output, results
 from luminance.errors import EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE
 from photodemo import images
 
@@ -84,14 +84,14 @@ def test_the_jobs_memory_comes_from_the_htcondor_job_ad(site, tmp_path, monkeypa
     with open(str(manifest), "a") as stream:
         stream.write(server.url("/big.webp") + " 1960\n")
     ad = tmp_path / ".job.ad"
-    ad.write_text('Cmd = "luminance.pex"\nRequestMemory = 400\nRequestCpus = 1\n')
+    ad.write_text('Cmd = "luminance.pex"\nRequestMemory = 300\nRequestCpus = 1\n')
     monkeypatch.setenv("_CONDOR_JOB_AD", str(ad))
     assert run(tmp_path, manifest) == EXIT_OK
     document = results.read(str(tmp_path / "results.json"))
     assert len(document["photos"]) == 3
     assert document["failures"][0]["reason"] == (
-        "too big to decode in the job's memory: 4000x4000 RGB WEBP needs about 322 MB, "
-        "the decoders may use 144 MB")
+        "too big to decode in the job's memory: 4000x4000 RGB WEBP needs about 322 MB with "
+        "its file, the job has {} MB for photos".format(300 - limits.BASE_MB))
     ad.write_text("RequestMemory = 2048\n")
     os.unlink(str(tmp_path / "results.json"))
     assert run(tmp_path, manifest) == EXIT_OK

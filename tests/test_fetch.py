@@ -14,7 +14,7 @@ import pytest
 
 from httpserver import PhotoServer
 
-from luminance import fetch, results, routes, transport
+from luminance import fetch, memory, results, routes, transport
 from luminance.fetch import Fetcher, FetchError
 
 BODY = bytes(range(256)) * 400
@@ -487,3 +487,67 @@ def test_an_https_proxy_is_spoken_to_over_tls(certificate, env):
         proxy.add("/a.jpg", BODY)
         assert fast().get("http://photos.example.invalid/a.jpg").data == BODY
         assert proxy.proxied == ["http://photos.example.invalid/a.jpg"]
+
+
+@pytest.mark.parametrize("fault, headers", [
+    (None, {}), ("chunked", {}), ("no-length", {}), (None, {"Content-Encoding": "gzip"}),
+])
+def test_a_body_is_held_in_its_photos_claim(server, fault, headers):
+    # Declared, chunked, ended by the server's close, compressed: the claim holds the body once
+    # it is read, and never much more than twice it while it is.
+    body = os.urandom(1_000_000)
+    sent = gzip.compress(body) if headers else body
+    url = server.add("/a.jpg", sent, fault=fault, headers=headers)
+    budget = memory.Budget(64 << 20)
+    with budget.claim() as claim:
+        assert fast().get(url, claim).data == body
+        assert claim.held == len(body)
+    assert budget.used == 0 and budget.peak <= 2 * len(body) + 2 * transport.CHUNK
+
+
+def test_a_body_the_jobs_memory_cannot_hold_fails_without_retries(server):
+    url = server.add("/big.jpg", bytes(3 << 20))
+    chunked = server.add("/big-chunked.jpg", bytes(3 << 20), fault="chunked")
+    budget = memory.Budget(2 << 20)
+    for address, reason in ((url, "body needs 3 MB to be held"), (chunked, "body needs 3 MB to be held")):
+        with budget.claim() as claim, pytest.raises(FetchError) as info:
+            fast().get(address, claim)
+        assert info.value.reason.startswith(reason) and not info.value.transient
+        assert info.value.reason.endswith("more than the job's memory for photos (2 MB, --memory)")
+    assert server.hits["/big.jpg"] == 1 and budget.used == 0
+
+
+def test_waiting_for_room_in_memory_does_not_count_against_the_deadline(server):
+    url = server.add("/a.jpg", BODY)
+    budget = memory.Budget(len(BODY))
+    other = budget.claim()
+    other.grow(len(BODY))  # an older photo holds all the room
+    waited = []
+
+    def fetch_it():
+        with budget.claim() as claim:
+            waited.append(fast(deadline=0.5).get(url, claim).data)
+
+    thread = threading.Thread(target=fetch_it)
+    thread.start()
+    time.sleep(1.0)  # twice the deadline, waiting for room
+    assert waited == []
+    other.release()
+    thread.join(5)
+    assert waited == [BODY]
+
+
+def test_bytes_after_the_end_of_a_gzip_stream_are_read_and_not_kept(server):
+    trailing = server.add("/t.jpg", gzip.compress(BODY) + bytes(3_000_000),
+                          headers={"Content-Encoding": "gzip"})
+    budget = memory.Budget(64 << 20)
+    fetcher = fast()
+    tracemalloc.start()
+    try:
+        with budget.claim() as claim:
+            assert fetcher.get(trailing, claim).data == BODY and claim.held == len(BODY)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2_000_000 and budget.peak < len(BODY) * 2 + 4 * transport.CHUNK
+    assert fetcher.get(server.add("/a.jpg", BODY)).data == BODY  # the connection was read to its end

@@ -38,6 +38,6 @@ def test_no_ad_or_an_unreadable_one_gives_the_default(tmp_path, monkeypatch):
     assert limits.job_memory_mb() == limits.DEFAULT_MEMORY_MB
 
 
-def test_the_decoders_share_all_but_the_reserve():
-    assert limits.decode_budget(1024) == (1024 - limits.RESERVE_MB) << 20
-    assert limits.decode_budget(100) == limits.MIN_BUDGET_MB << 20
+def test_the_photos_share_all_but_the_base():
+    assert limits.photo_budget(1024) == (1024 - limits.BASE_MB) << 20
+    assert limits.photo_budget(limits.BASE_MB) == limits.MIN_PHOTOS_MB << 20

@@ -7,7 +7,6 @@ import os
 import random
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -15,7 +14,7 @@ from PIL import Image
 
 import hostile
 from conftest import ROOT
-from luminance import metrics
+from luminance import memory, metrics
 from photodemo import images
 
 
@@ -200,48 +199,26 @@ def test_decoding_stops_at_its_cpu_deadline():
     assert metrics.measure(data).width == 1200
 
 
-def test_memory_budget_makes_a_decode_wait_for_room():
-    budget = metrics.MemoryBudget(100)
-    order = []
-    first_in = threading.Event()
-    release_first = threading.Event()
-
-    def first():
-        with budget.reserve(60, "first"):
-            order.append("first in")
-            first_in.set()
-            release_first.wait(10)
-            order.append("first out")
-
-    def second():
-        first_in.wait(10)
-        with budget.reserve(60, "second"):
-            order.append("second in")
-
-    # Daemons, each joined with a timeout: a budget that never lets the second in fails the test
-    # instead of keeping the interpreter alive after it.
-    threads = [threading.Thread(target=first, daemon=True), threading.Thread(target=second, daemon=True)]
-    for thread in threads:
-        thread.start()
-    try:
-        assert first_in.wait(10)
-        time.sleep(0.2)  # the second would be in by now if it did not wait
-        assert order == ["first in"]
-    finally:
-        release_first.set()
-    for thread in threads:
-        thread.join(10)
-        assert not thread.is_alive()
-    assert order == ["first in", "first out", "second in"] and budget.used == 0
-    with pytest.raises(metrics.NotAnImage, match="too big to decode in the job's memory: x needs "
-                                                 "about 1 MB, the decoders may use 1 MB"):
-        with budget.reserve(101, "x"):
-            pass
+def test_a_decode_claims_its_need_and_gives_it_back():
+    data = images.jpeg(400, 300)
+    budget = memory.Budget(64 << 20)
+    with budget.claim() as claim:
+        assert metrics.measure(data, claim=claim).width == 400
+        assert claim.held == 0
+    opened = metrics.Opened(data)
+    assert budget.peak == opened.need == metrics.decode_bytes(opened.image)
+    opened.close()
+    small = memory.Budget(opened.need - 1)
+    with pytest.raises(metrics.NotAnImage, match=r"^too big to decode in the job's memory: 400x300 "
+                                                 r"RGB JPEG needs about 17 MB with its file, the job "
+                                                 r"has 17 MB for photos$"):
+        metrics.measure(data, claim=small.claim())
+    assert small.used == 0
 
 
 _PEAK = """
 import json, sys
-from luminance import metrics
+from luminance import memory, metrics
 
 def high_water_mark():  # this process's peak RSS in bytes (ru_maxrss would count the parent's)
     with open("/proc/self/status") as status:
@@ -253,7 +230,7 @@ import io
 estimate = metrics.decode_bytes(Image.open(io.BytesIO(data)))
 before = high_water_mark()
 try:
-    outcome = "measured {}".format(metrics.measure(data, budget=metrics.MemoryBudget(int(sys.argv[2]))).width)
+    outcome = "measured {}".format(metrics.measure(data, claim=memory.Budget(int(sys.argv[2])).claim()).width)
 except metrics.NotAnImage as exc:
     outcome = str(exc)
 print(json.dumps({"outcome": outcome, "estimate": estimate, "grew": high_water_mark() - before}))
@@ -301,7 +278,7 @@ def test_pillow_warnings_on_damaged_files_stay_off_the_jobs_stderr():
 import random, sys
 sys.path[:0] = [{tests!r}]
 import photodemo, hostile
-from luminance import metrics
+from luminance import memory, metrics
 rng = random.Random(14)
 limits = metrics.Limits(max_pixels=4_000_000, decode_seconds=2.0)
 for data in [hostile.seeds()["tiff"]]:

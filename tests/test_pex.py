@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 import hostile
-from luminance import bundle, results
+from luminance import bundle, limits, results
 from photodemo import images
 from test_metrics import independent, pixels_of
 
@@ -214,7 +214,7 @@ def test_eviction_keeps_finished_results(pex, tmp_path, server):
 def test_hostile_photos_cost_only_themselves(pex, tmp_path, server):
     # Each of these ended the job, ran a program or went past its memory before; now each is
     # one failure, in a fresh pex process (Pillow's plugins not yet loaded), and the good photo
-    # beside them is measured. The job ad gives the job 400 MB: 144 MB for the decoders.
+    # beside them is measured. The job ad gives the job 300 MB: 204 MB for the photos.
     gs = tmp_path / "bin" / "gs"
     gs.parent.mkdir()
     gs.write_text("#!/bin/sh\ntouch '{}'\n".format(tmp_path / "gs-ran"))
@@ -229,7 +229,7 @@ def test_hostile_photos_cost_only_themselves(pex, tmp_path, server):
     manifest.write_bytes(b"\xef\xbb\xbf" + "".join("{} 1900\n".format(server.url(path)) for path in files).encode()
                          + "file://{}/a%00.jpg 1901\n".format(tmp_path).encode() + b"x.jpg 1500\n")
     ad = tmp_path / ".job.ad"
-    ad.write_text("RequestMemory = 400\n")
+    ad.write_text("RequestMemory = 300\n")
     sandbox = sandbox_with(pex, tmp_path)
     proc = run_job(sandbox, str(manifest), "results.json", "0", "20", "--retries", "0",
                    env={"PATH": "{}:/usr/bin:/bin".format(gs.parent), "_CONDOR_JOB_AD": str(ad)})
@@ -238,7 +238,7 @@ def test_hostile_photos_cost_only_themselves(pex, tmp_path, server):
     assert [photo["url"].rsplit("/", 1)[-1] for photo in document["photos"]] == ["good.jpg"]
     reasons = [failure["reason"] for failure in document["failures"]]
     assert reasons[0].startswith("too big to decode in the job's memory: 3000x3000 RGB JPEG2000 needs")
-    assert reasons[0].endswith("the decoders may use 144 MB")
+    assert reasons[0].endswith("the job has {} MB for photos".format(300 - limits.BASE_MB))
     assert "too big to decode in the job's memory: 9000x9000 RGB WEBP" in reasons[1]
     assert reasons[2] == "JPEG with 1000 scans, the job's limit is 100"
     assert reasons[3].startswith("not an image in a supported photo format") and reasons[4] == reasons[3]

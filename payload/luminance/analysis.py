@@ -5,16 +5,17 @@ the storage server's latency, and hand each body to one of `cpus` decoder thread
 the GIL while decoding): a 1-CPU slot never runs eight decoders. A decoder goes from one photo
 straight to the next queued one, without waking another thread or waiting for the GIL behind the
 fetch threads: a decode slot handed from thread to thread stood idle while the next one woke
-(README, "Benchmark", for what that cost). Memory
-stays bounded by `workers` photo bodies plus the decoded images, which all decoders together
-keep within one metrics.MemoryBudget.
+(README, "Benchmark", for what that cost). Everything the photos hold (bodies being fetched,
+bodies waiting for a decoder, decodes) is claimed from one memory.Budget, whatever `workers` is:
+a photo waiting for a decoder holds the room of its decode already, so the decoders never wait
+for memory.
 """
 
 import ctypes
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from luminance import metrics, results
+from luminance import memory, metrics, results
 from luminance.fetch import FetchError, Fetcher
 from luminance.manifest import Record, printable
 
@@ -25,9 +26,11 @@ INTERRUPTED = "interrupted: the job stopped before this record was analyzed"
 
 def analyze(record: Record, fetcher: Fetcher, metric: str, decoders: Executor,
             limits: metrics.Limits = metrics.Limits(),
-            budget: Optional[metrics.MemoryBudget] = None) -> Dict:
+            budget: memory.Budget = memory.UNLIMITED) -> Dict:
     """One record's results entry: an analyzed photo, or a failure saying why.
 
+    Everything the photo holds, its body and its decode, is claimed from BUDGET first (memory.py);
+    a photo evicted from it is fetched again.
     Whatever one photo raises is that photo's failure, never the job's: a crafted URL or file
     may make the fetch or a decoder raise anything. The exception's type names an unexpected one."""
 
@@ -37,20 +40,38 @@ def analyze(record: Record, fetcher: Fetcher, metric: str, decoders: Executor,
 
     if record.error:
         return failure("malformed manifest line: {}".format(record.error))
+    with budget.claim() as claim:
+        while True:
+            try:
+                return _attempt(record, fetcher, metric, decoders, limits, claim, failure)
+            except memory.Evicted:
+                pass
+            claim.release()  # here, once the bytes it held went with the exception
+
+
+def _attempt(record: Record, fetcher: Fetcher, metric: str, decoders: Executor,
+             limits: metrics.Limits, claim: memory.Claim, failure: Callable[..., Dict]) -> Dict:
+    """analyze's one go at RECORD, its bytes held in CLAIM. Raises memory.Evicted."""
     try:
-        body = fetcher.get(record.url)
+        body = fetcher.get(record.url, claim)
     except FetchError as exc:
         return failure(exc.reason, exc.transient)
+    except memory.Evicted:
+        raise
     except Exception as exc:
         return failure("cannot fetch: {}: {}".format(type(exc).__name__, exc))
     try:
-        measured = decoders.submit(metrics.measure, body.data, metric, limits, budget).result()
+        opened = metrics.Opened(body.data, limits)
+        opened.claim(claim)  # here, so that a photo waiting for a decoder holds its room already
+        measured = decoders.submit(opened.measure, metric).result()
     except metrics.NotAnImage as exc:
         reason = str(exc)
         if body.content_type and not body.content_type.startswith("image/"):
             reason += " (the server sent {}, {} bytes)".format(body.content_type.split(";")[0],
                                                                len(body.data))
         return failure(reason)
+    except memory.Evicted:
+        raise
     except Exception as exc:
         return failure("cannot measure: {}: {}".format(type(exc).__name__, exc))
     return results.photo(record.index, record.line, record.url, record.year, measured.luminance,
@@ -68,6 +89,18 @@ def _finished(entry: Dict) -> Future:
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
 
 
+def _glibc() -> Optional[ctypes.CDLL]:
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt, libc.malloc_trim  # glibc's, else AttributeError
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+_LIBC = _glibc()
+
+
 def tune_malloc(arenas: int) -> bool:
     """Set glibc's malloc up for a job, before its threads start; False where that is not glibc.
 
@@ -77,26 +110,32 @@ def tune_malloc(arenas: int) -> bool:
     - Freed memory stays in the process (trim threshold), and blocks of up to 32 MiB (a 10 MP
       RGB photo's pixels) come from the arenas rather than from mmap (mmap threshold): otherwise
       every photo's pixel buffer went back to the kernel when freed and came back as fresh
-      pages, a page fault each. The peak RSS is the same: it is set by the photos in flight,
-      not by what was freed. The README's benchmark section gives what each of these saved.
+      pages, a page fault each. What one arena keeps, the threads of another cannot use: when
+      the photos hold much of the job's memory, trim_malloc hands it back (memory.Budget's
+      trim). The README's benchmark section gives what each of these saved.
     """
-    try:
-        libc = ctypes.CDLL(None)
-        return all([libc.mallopt(M_ARENA_MAX, max(1, arenas)),
-                    libc.mallopt(M_TRIM_THRESHOLD, 512 << 20),
-                    libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)])
-    except (OSError, AttributeError):
+    if _LIBC is None:
         return False
+    return all([_LIBC.mallopt(M_ARENA_MAX, max(1, arenas)),
+                _LIBC.mallopt(M_TRIM_THRESHOLD, 512 << 20),
+                _LIBC.mallopt(M_MMAP_THRESHOLD, 32 << 20)])
+
+
+def trim_malloc() -> None:
+    """Hand the memory glibc's malloc holds free back to the system (elsewhere: nothing)."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
 
 
 def run(records: Sequence[Record], fetcher: Fetcher, metric: str, workers: int, cpus: int,
         report: Callable[[Dict], None], limits: metrics.Limits = metrics.Limits(),
-        budget: Optional[metrics.MemoryBudget] = None,
+        budget: memory.Budget = memory.UNLIMITED,
         known: Optional[Mapping[int, Dict]] = None) -> Tuple[List[Dict], bool]:
     """Analyze RECORDS; call REPORT with each entry in manifest order as soon as it is known.
 
     A record with an entry in KNOWN (by record number: kept from an earlier run) is not analyzed
-    again; that entry is reported in its place. LIMITS and BUDGET bound each decode (metrics.py).
+    again; that entry is reported in its place. LIMITS bound each decode (metrics.py); all the
+    photos hold is claimed from BUDGET (memory.py).
 
     Returns (entries in manifest order, complete). On KeyboardInterrupt (or whatever the caller's
     signal handler raises as one) the records not yet analyzed become transient failures and

@@ -80,9 +80,10 @@ def parser() -> argparse.ArgumentParser:
                         metavar="SECONDS", help="CPU time one photo's decoding may take "
                                                 "(default: %(default)g)")
     bounds.add_argument("--memory", type=whole_number(1), default=None, metavar="MB",
-                        help="memory the job has; the decoders together keep within it, less "
-                             "{} MB (default: request_memory from the HTCondor job ad, else {})"
-                             .format(limits.RESERVE_MB, limits.DEFAULT_MEMORY_MB))
+                        help="memory the job has: all its photos hold (bodies being fetched or "
+                             "waiting for a decoder, decompressed, decoded) keeps within it, less "
+                             "{} MB for the job itself (default: request_memory from the HTCondor "
+                             "job ad, else {})".format(limits.BASE_MB, limits.DEFAULT_MEMORY_MB))
     p.add_argument("--version", action="version", version="%(prog)s {}".format(__version__))
     return p
 
@@ -225,9 +226,9 @@ def _previous(path: str, document: Dict, records: List[manifest.Record]) -> Dict
 
 def _run(args, document, records, workers, kept) -> bool:
     """Analyze RECORDS (those in KEPT are not analyzed again) into DOCUMENT; whether it ran to the end."""
-    from luminance.analysis import run
+    from luminance.analysis import run, trim_malloc
     from luminance.fetch import Fetcher
-    from luminance.metrics import MemoryBudget
+    from luminance.memory import Budget
 
     job = document["job"]
     print(output.header(job["host"]), flush=True)
@@ -235,7 +236,7 @@ def _run(args, document, records, workers, kept) -> bool:
                       pool_size=workers, version=job["payload_version"], deadline=args.deadline,
                       sandbox=os.getcwd() if args.transferred else None)
     bounds = limits.Limits(max_pixels=args.max_pixels, decode_seconds=args.decode_seconds)
-    budget = MemoryBudget(limits.decode_budget(args.memory or limits.job_memory_mb()))
+    budget = Budget(limits.photo_budget(args.memory or limits.job_memory_mb()), trim_malloc)
     source = args.manifest or "stdin"
 
     def report(entry: Dict) -> None:

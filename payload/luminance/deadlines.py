@@ -11,7 +11,8 @@ import itertools
 import socket
 import threading
 import time
-from typing import Dict, Optional
+from contextlib import contextmanager
+from typing import Dict, Iterator, Optional
 
 import urllib3.connection
 
@@ -31,6 +32,18 @@ class Watch:
             self.conn, self.reused = conn, reused
             if self.expired:
                 _shut(conn)
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """The deadline stopped while the try waits for the job, not the server (room in the
+        job's memory): the time spent in the block is added to it."""
+        with self.lock:
+            left, self.deadline = self.deadline - time.monotonic(), float("inf")
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.deadline = time.monotonic() + left
 
 
 _current = threading.local()  # .watch: the Watch of this thread's try, if any

@@ -14,6 +14,7 @@ import os
 import platform
 import random
 import stat
+import threading
 import time
 import urllib.parse
 from typing import Callable, Optional, Sequence, Union
@@ -21,8 +22,9 @@ from typing import Callable, Optional, Sequence, Union
 from luminance import pelican
 from luminance.limits import DEFAULT_DEADLINE, DEFAULT_MAX_BYTES, DEFAULT_RETRIES, DEFAULT_TIMEOUT
 from luminance.manifest import sandbox_name
+from luminance.memory import UNLIMITED, Claim, NeverFits
 from luminance.routes import MAX_HOSTS
-from luminance.transport import Body, FetchError, Head, Transport, too_big
+from luminance.transport import Body, FetchError, Head, Transport, does_not_fit, too_big
 
 __all__ = ["Fetcher", "FetchError", "Body", "Head", "DEFAULT_MAX_BYTES",
            "DEFAULT_DEADLINE", "MAX_HOSTS"]
@@ -45,6 +47,10 @@ class Fetcher:
         self.user_agent = USER_AGENT.format(version, platform.python_version())
         self.transport = Transport(timeout, max_bytes, deadline, pool_size, self.user_agent)
         self.pelican = pelican.Pelican(self)
+        self._local = threading.local()  # .claim: the Claim of the photo this thread fetches
+
+    def _claim(self) -> Claim:
+        return getattr(self._local, "claim", None) or UNLIMITED.claim()
 
     def close(self) -> None:
         """Close every kept-alive connection and stop the deadline watchdog."""
@@ -56,8 +62,17 @@ class Fetcher:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def get(self, url: str) -> Body:
-        """The bytes at URL, after retries. Raises FetchError, and nothing else for any input."""
+    def get(self, url: str, claim: Optional[Claim] = None) -> Body:
+        """The bytes at URL, after retries, held in CLAIM (memory.py; default: unbounded), which
+        every try of this thread draws on, through a federation's discovery and director too.
+        Raises FetchError for any input, or memory.Evicted: the caller lets go and starts again."""
+        self._local.claim = claim
+        try:
+            return self._get(url)
+        finally:
+            self._local.claim = None
+
+    def _get(self, url: str) -> Body:
         try:
             parts = urllib.parse.urlsplit(url)
             scheme = parts.scheme.lower()
@@ -100,11 +115,13 @@ class Fetcher:
                 if until is not None and time.monotonic() >= until:
                     raise self.transport.late()
                 try:
-                    return self.transport.get(url, follow, site_proxy, until)
+                    return self.transport.get(url, follow, site_proxy, until, self._claim())
                 except FetchError as exc:
                     if not fallback(exc):
                         raise
-                    error = exc
+                    # Without its traceback: the frames of a failed try go now, not with the
+                    # next try.
+                    error = FetchError(exc.reason, exc.transient, exc.retry_after, exc.status)
             if error is None:
                 raise FetchError("no URL to fetch", transient=False)
             delay = error.retry_after
@@ -140,11 +157,19 @@ class Fetcher:
                 raise FetchError("cannot read {}: not a regular file".format(path), transient=False)
             if info.st_size > self.max_bytes:
                 raise FetchError(too_big(info.st_size, self.max_bytes), transient=False)
+            claim = self._claim()
+            claim.release()
+            try:
+                claim.grow(info.st_size)
+            except NeverFits as exc:
+                raise FetchError(does_not_fit(exc), transient=False) from None
             with open(path, "rb") as stream:
-                data = stream.read(self.max_bytes + 1)
+                data = stream.read(info.st_size)
+                changed = len(data) != info.st_size or stream.read(1)
         except OSError as exc:
             raise FetchError("cannot read {}: {}".format(path, exc.strerror or exc),
                              transient=False) from None
-        if len(data) > self.max_bytes:  # it grew since
-            raise FetchError(too_big(len(data), self.max_bytes, at_least=True), transient=False)
+        if changed:  # still being written: a later try may find it whole
+            raise FetchError("cannot read {}: it changed while it was read".format(path),
+                             transient=True)
         return Body(data, "")

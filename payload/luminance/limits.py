@@ -3,8 +3,9 @@ JPEG scans, and the memory the decoders share, with their defaults. Stdlib only 
 
 The job's memory is HTCondor's `request_memory`, which the job ad in the sandbox carries
 (`RequestMemory = 1024`, in MB, in the file named by $_CONDOR_JOB_AD); else the slot's `Memory`
-from the machine ad ($_CONDOR_MACHINE_AD); else DEFAULT_MEMORY_MB. The decoders together may hold
-all of it but RESERVE_MB, which is left for Python, the libraries and the photo bodies in flight.
+from the machine ad ($_CONDOR_MACHINE_AD); else DEFAULT_MEMORY_MB. What the photos hold (bodies
+being fetched, waiting for a decoder, decompressed, and decodes: memory.py) may be all of it but
+BASE_MB, what the job holds before any photo (docs/memory.md).
 """
 
 from typing import NamedTuple
@@ -13,7 +14,7 @@ from luminance import ads
 
 __all__ = ["Limits", "DEFAULT_MAX_BYTES", "DEFAULT_TIMEOUT", "DEFAULT_DEADLINE", "DEFAULT_RETRIES",
            "DEFAULT_MAX_PIXELS", "DEFAULT_DECODE_SECONDS", "MAX_JPEG_SCANS",
-           "DEFAULT_MEMORY_MB", "RESERVE_MB", "job_memory_mb", "decode_budget"]
+           "DEFAULT_MEMORY_MB", "BASE_MB", "job_memory_mb", "photo_budget"]
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # one photo's body
 DEFAULT_TIMEOUT = 30.0  # seconds to connect, and between two reads of one response
@@ -25,8 +26,11 @@ DEFAULT_MAX_PIXELS = 89478485  # Pillow's decompression-bomb limit (a 1 GiB RGBA
 DEFAULT_DECODE_SECONDS = 30.0  # CPU seconds; a photo of the pixel limit decodes in a few
 MAX_JPEG_SCANS = 100  # a progressive JPEG has about ten; each scan is a pass over the image
 DEFAULT_MEMORY_MB = 1024  # HTCondor's usual request_memory, and ./submit's default
-RESERVE_MB = 256
-MIN_BUDGET_MB = 64
+# The job before its photos: the interpreter, Pillow and requests imported, the fetch and decoder
+# threads, malloc's arenas. The largest peak RSS measured of a job of small photos, with room for
+# a Python or a Pillow that takes more (docs/memory.md; `make bench` measures it).
+BASE_MB = 96
+MIN_PHOTOS_MB = 16  # the photos' share when --memory leaves less: small photos still go through
 
 
 class Limits(NamedTuple):
@@ -43,6 +47,6 @@ def job_memory_mb() -> int:
             or DEFAULT_MEMORY_MB)
 
 
-def decode_budget(memory_mb: int) -> int:
-    """Bytes all decoders together may hold in a job of MEMORY_MB."""
-    return max(MIN_BUDGET_MB, memory_mb - RESERVE_MB) << 20
+def photo_budget(memory_mb: int) -> int:
+    """Bytes all photos together may hold in a job of MEMORY_MB."""
+    return max(MIN_PHOTOS_MB, memory_mb - BASE_MB) << 20

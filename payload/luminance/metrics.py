@@ -13,7 +13,6 @@ within 0..1, else round(v).
 import io
 import logging
 import math
-import threading
 import time
 import warnings
 from contextlib import contextmanager
@@ -23,9 +22,10 @@ from PIL import Image, ImageStat, features
 
 from luminance import formats, formulas
 from luminance.limits import Limits
+from luminance.memory import UNLIMITED, Claim, Evicted, NeverFits, megabytes
 from luminance.results import DEFAULT_METRIC, METRICS  # the names belong to the results schema
 
-__all__ = ["METRICS", "DEFAULT_METRIC", "Measurement", "NotAnImage", "Limits", "MemoryBudget",
+__all__ = ["METRICS", "DEFAULT_METRIC", "Measurement", "NotAnImage", "Limits", "Opened",
            "FORMATS", "measure", "luminance", "to_rgb_or_l", "decode_bytes"]
 
 FORMATS = formats.PILLOW_IDS  # only these are opened (formats.py says why)
@@ -49,39 +49,6 @@ DECODE_BLOCK = 1 << 20  # bytes handed to the decoder at once; the deadline is c
 
 class NotAnImage(Exception):
     """The bytes are not a photo the job decodes; the message says why (a permanent failure)."""
-
-
-class MemoryBudget:
-    """Bytes of decoded pixels that all decoder threads together may hold.
-
-    A decode reserves its estimate (decode_bytes) before it starts and gives it back when its
-    image is measured; one that does not fit now waits for room, one that can never fit fails.
-    """
-
-    def __init__(self, total: int):
-        self.total = total
-        self.used = 0
-        self._room = threading.Condition()
-
-    @contextmanager
-    def reserve(self, nbytes: int, what: str) -> Iterator[None]:
-        if nbytes > self.total:
-            raise NotAnImage("too big to decode in the job's memory: {} needs about {} MB, the "
-                             "decoders may use {} MB".format(what, _mb(nbytes), _mb(self.total)))
-        with self._room:
-            while self.used + nbytes > self.total:
-                self._room.wait()
-            self.used += nbytes
-        try:
-            yield
-        finally:
-            with self._room:
-                self.used -= nbytes
-                self._room.notify_all()
-
-
-def _mb(nbytes: int) -> int:
-    return (nbytes + (1 << 20) - 1) >> 20
 
 
 class Measurement(NamedTuple):
@@ -204,36 +171,84 @@ def _check(image: Image.Image, data: bytes, limits: Limits) -> Tuple[int, str]:
     return decode_bytes(image), what
 
 
-_UNLIMITED = MemoryBudget(float("inf"))  # type: ignore[arg-type]
+class Opened:
+    """A photo's bytes opened (only its header read) and checked against the limits: `need` is
+    about what decoding and measuring it takes (decode_bytes). Opened where the photo arrived, so
+    that its memory is claimed before it waits for a decoder; measured by a decoder thread."""
 
+    def __init__(self, data: bytes, limits: Limits = Limits()):
+        self.data, self.limits = data, limits
+        self.stream = _Deadline(data, limits.decode_seconds)
+        with self._failures():
+            self.image = Image.open(self.stream, formats=_OPENED)
+            self.mode = self.image.mode  # as decoded, before any conversion
+            try:
+                self.need, self.what = _check(self.image, data, limits)
+            except BaseException:
+                self.image.close()
+                raise
 
-def measure(data: bytes, metric: str = DEFAULT_METRIC, limits: Limits = Limits(),
-            budget: Optional[MemoryBudget] = None) -> Measurement:
-    """Decode DATA (an image file's bytes) and measure it. Raises NotAnImage, whatever went wrong:
-    a crafted file may make any decoder raise any exception, and it is that photo's failure."""
-    stream = _Deadline(data, limits.decode_seconds)
-    try:
-        with Image.open(stream, formats=_OPENED) as image:
-            mode = image.mode
-            need, what = _check(image, data, limits)
-            with (budget or _UNLIMITED).reserve(need, what):
-                stream.began = time.thread_time()
+    def claim(self, claim: Claim) -> None:
+        """Grow CLAIM, which holds the photo's bytes, by what its decode needs (waiting for room).
+        NotAnImage when it could never fit; memory.Evicted from the claim, as its grow raises."""
+        try:
+            claim.grow(self.need)
+        except NeverFits as exc:
+            self.close()
+            raise NotAnImage("too big to decode in the job's memory: {} needs about {} MB with its "
+                             "file, the job has {} MB for photos".format(
+                                 self.what, megabytes(exc.need), megabytes(exc.total))) from None
+        except Evicted:
+            self.close()
+            raise
+
+    def measure(self, metric: str = DEFAULT_METRIC) -> Measurement:
+        """Decode and measure the photo, then close it. Raises NotAnImage."""
+        image = self.image
+        try:
+            with self._failures():
+                self.stream.began = time.thread_time()
                 image.decodermaxblock = DECODE_BLOCK
                 image.load()
                 value = luminance(to_rgb_or_l(image), metric)
-            return Measurement(value, image.width, image.height, mode)
-    except NotAnImage:
-        raise
-    except Image.UnidentifiedImageError:
-        raise NotAnImage("not an image in a supported photo format ({})".format(_FORMAT_NAMES)) from None
-    except Exception as exc:
-        if stream.expired:
-            raise NotAnImage("decoding took more than {:g} s of CPU (the job's limit)".format(
-                limits.decode_seconds)) from None
-        if isinstance(exc, (OSError, SyntaxError, ValueError, EOFError)):  # Pillow's decode errors
-            raise NotAnImage("cannot decode image: {}".format(_first_sentence(exc))) from None
-        raise NotAnImage("cannot decode image: {}: {}".format(
-            type(exc).__name__, _first_sentence(exc))) from None
+                return Measurement(value, image.width, image.height, self.mode)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.image.close()
+
+    @contextmanager
+    def _failures(self) -> Iterator[None]:
+        """Whatever a decoder raises as NotAnImage: a crafted file may make any decoder raise any
+        exception, and it is that photo's failure."""
+        try:
+            yield
+        except NotAnImage:
+            raise
+        except Image.UnidentifiedImageError:
+            raise NotAnImage("not an image in a supported photo format ({})".format(_FORMAT_NAMES)) from None
+        except Exception as exc:
+            if self.stream.expired:
+                raise NotAnImage("decoding took more than {:g} s of CPU (the job's limit)".format(
+                    self.limits.decode_seconds)) from None
+            if isinstance(exc, (OSError, SyntaxError, ValueError, EOFError)):  # Pillow's decode errors
+                raise NotAnImage("cannot decode image: {}".format(_first_sentence(exc))) from None
+            raise NotAnImage("cannot decode image: {}: {}".format(
+                type(exc).__name__, _first_sentence(exc))) from None
+
+
+def measure(data: bytes, metric: str = DEFAULT_METRIC, limits: Limits = Limits(),
+            claim: Optional[Claim] = None) -> Measurement:
+    """Decode DATA (an image file's bytes) and measure it, its decode held in CLAIM (default:
+    unbounded) while it runs. Raises NotAnImage, whatever went wrong."""
+    opened = Opened(data, limits)
+    claim = claim or UNLIMITED.claim()
+    opened.claim(claim)
+    try:
+        return opened.measure(metric)
+    finally:
+        claim.shrink(opened.need)
 
 
 def _first_sentence(exc: BaseException) -> str:

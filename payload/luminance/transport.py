@@ -13,9 +13,10 @@ FetchError here, at the boundary: `transient` says whether a later try may succe
 import http.client
 import socket
 import ssl
+import sys
 import urllib.parse
 import zlib
-from typing import Mapping, NamedTuple, Optional, Union
+from typing import List, Mapping, NamedTuple, Optional, Union
 
 import requests.utils
 import urllib3
@@ -23,15 +24,18 @@ import urllib3.exceptions
 import urllib3.util
 
 from luminance.deadlines import Deadlines, Watch
+from luminance.memory import UNLIMITED, Claim, Evicted, NeverFits, megabytes
 from luminance.routes import RouteError, Routes
 
-__all__ = ["FetchError", "Body", "Head", "Transport", "too_big", "redirect_target"]
+__all__ = ["FetchError", "Body", "Head", "Transport", "too_big", "does_not_fit", "redirect_target"]
 
 CHUNK = 256 * 1024
 DRAIN_LIMIT = 64 * 1024  # bytes read to keep a connection after an error response or a redirect
 MAX_REDIRECTS = 10
 MAX_RETRY_AFTER = 120.0
 FOLLOWED = ("http", "https")  # the only schemes a redirect may lead to
+# http.client before 3.10 reads N bytes into a bytearray of N, then copies it out (bpo-41002).
+_READ_COPIES = 2 if sys.version_info < (3, 10) else 1
 
 
 class FetchError(Exception):
@@ -88,10 +92,17 @@ class Transport:
         self.routes.close()
 
     def get(self, url: str, follow: bool = True, site_proxy: bool = True,
-            until: Optional[float] = None) -> Union[Body, Head]:
+            until: Optional[float] = None, claim: Optional[Claim] = None) -> Union[Body, Head]:
         """The body at URL; with FOLLOW false, a redirect's Head instead. SITE_PROXY false: never
         through the site's squid (FRONTIER_PROXY, OSG_SQUID_LOCATION). UNTIL: when the photo's
-        deadline ends (time.monotonic()). Raises FetchError."""
+        deadline ends (time.monotonic()). Raises FetchError, or memory.Evicted from the CLAIM the
+        body is held in (memory.py).
+
+        The claim holds the body's bytes, and nothing else of its photo: an earlier try's body is
+        gone. Room is claimed before the bytes are read: the declared Content-Length at once, else
+        a chunk at a time, a compressed body's decompressed bytes too."""
+        claim = claim or UNLIMITED.claim()
+        claim.release()
         watch = self.deadlines.start(until)
         response = None
         try:
@@ -112,22 +123,27 @@ class Transport:
                 raise FetchError("more than {} redirects".format(MAX_REDIRECTS), transient=False)
             if response.status != 200:
                 raise _status_error(response)
-            body = Body(self._read(response), response.headers.get("Content-Type", ""))
+            body = Body(self._read(response, claim, watch), response.headers.get("Content-Type", ""))
             if watch.expired:  # the head cut short by the watchdog can look complete
                 raise self.late()
             response.release_conn()  # read to the end: the connection goes back to the pool
             response = None
             return body
         except FetchError as exc:
+            claim.release()  # what was read is dropped (_read lets go of it)
             if watch.expired:
                 raise self.late() from None
             _discard(response, healthy=response is not None and response.status != 200)
             response = None
             raise
         except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError) as exc:
+            claim.release()
             if watch.expired:
                 raise self.late() from None
             raise _failure(exc, self.timeout, self.connect_timeout) from None  # UnicodeError and ssl's errors among them
+        except Evicted:
+            claim.release()
+            raise
         finally:
             self.deadlines.end(watch)
             _discard(response)
@@ -161,47 +177,118 @@ class Transport:
                     raise
             retried = True
 
-    def _read(self, response) -> bytes:
-        """The whole body: in one read when its length is declared, within --max-bytes."""
+    def _read(self, response, claim: Claim, watch: Watch) -> bytes:
+        """The whole body, within --max-bytes, each byte claimed before it is read: in one read
+        when its length is declared and it is not compressed, else a chunk at a time. On any
+        failure what was read is let go of before the exception leaves."""
         declared = response.length_remaining  # None: chunked, or ends when the server closes
         if declared is not None and declared > self.max_bytes:
             raise FetchError(too_big(declared, self.max_bytes), transient=False)
-        if declared is not None:
-            data = response.read(declared, decode_content=False)
-            if len(data) < declared:
-                raise FetchError("connection dropped mid-body after {} of {} bytes".format(
-                    len(data), declared), transient=True)
-        else:
-            chunks, size = [], 0
+        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("identity", ""):
+            if encoding not in ("gzip", "x-gzip", "deflate"):
+                raise FetchError("the server sent a body in Content-Encoding {!r}, which the job "
+                                 "does not decode".format(encoding[:40]), transient=False)
+            return self._decoded(response, encoding, claim, watch)
+        if declared is None:
+            return self._chunked(response, claim, watch)
+        self._hold(claim, declared * _READ_COPIES, watch)
+        data = response.read(declared, decode_content=False)
+        claim.shrink(declared * _READ_COPIES - len(data))
+        if len(data) < declared:
+            received, data = len(data), b""  # not kept alive by the exception's traceback
+            raise FetchError("connection dropped mid-body after {} of {} bytes".format(
+                received, declared), transient=True)
+        return data
+
+    def _chunked(self, response, claim: Claim, watch: Watch) -> bytes:
+        """A body of undeclared length, CHUNK by CHUNK."""
+        chunks: List[bytes] = []
+        size = 0
+        try:
             while True:
-                chunk = response.read(CHUNK, decode_content=False)
+                chunk = self._chunk(response, claim, watch)
                 if not chunk:
-                    break
+                    return self._join(chunks, claim, watch)
                 chunks.append(chunk)
                 size += len(chunk)
                 if size > self.max_bytes:
                     raise FetchError(too_big(size, self.max_bytes, at_least=True), transient=False)
-            data = b"".join(chunks)
-        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
-        if encoding not in ("identity", ""):
-            data = self._decode(data, encoding)
+        finally:
+            chunks.clear()
+
+    def _decoded(self, response, encoding: str, claim: Claim, watch: Watch) -> bytes:
+        """The body without its Content-Encoding (asked for identity, a server may still
+        compress), decompressed as it arrives, never more than --max-bytes of it: a small gzip
+        body may expand a thousandfold. The compressed bytes are held a chunk at a time."""
+        # 16 + MAX_WBITS: gzip; 32 + MAX_WBITS: gzip or zlib, whichever the header says.
+        decoder = zlib.decompressobj(16 + zlib.MAX_WBITS if "gzip" in encoding else 32 + zlib.MAX_WBITS)
+        pieces: List[bytes] = []
+        size = received = 0
+        try:
+            while True:
+                raw = self._chunk(response, claim, watch)
+                received += len(raw)
+                if received > self.max_bytes:
+                    raise FetchError(too_big(received, self.max_bytes, at_least=True), transient=False)
+                if not raw:
+                    break
+                if decoder.eof:  # bytes after the end of the stream: read to the end, unused
+                    claim.shrink(len(raw))
+                    continue
+                # The chunk stays claimed while it is decompressed, with room for the copy of its
+                # unconsumed rest that each call makes, and for each piece made from it.
+                self._hold(claim, len(raw), watch)
+                while raw:
+                    self._hold(claim, CHUNK, watch)
+                    try:
+                        piece = decoder.decompress(raw, CHUNK)
+                    except zlib.error as exc:
+                        raise FetchError("bad {} body: {}".format(encoding, exc), transient=False) from None
+                    claim.shrink(CHUNK - len(piece))
+                    raw = decoder.unconsumed_tail
+                    pieces.append(piece)
+                    size += len(piece)
+                    if size > self.max_bytes:
+                        raise FetchError(too_big(size, self.max_bytes, at_least=True), transient=False)
+                claim.shrink(claim.held - size)  # the compressed chunk and its copies are gone
+            rest = decoder.flush()
+            self._hold(claim, len(rest), watch)
+            pieces.append(rest)
+            if size + len(rest) > self.max_bytes:
+                raise FetchError(too_big(size + len(rest), self.max_bytes, at_least=True),
+                                 transient=False)
+            return self._join(pieces, claim, watch)
+        finally:
+            pieces.clear()
+
+    def _chunk(self, response, claim: Claim, watch: Watch) -> bytes:
+        """The next CHUNK of the body (b"" at its end), claimed before it is read."""
+        self._hold(claim, CHUNK * _READ_COPIES, watch)
+        chunk = response.read(CHUNK, decode_content=False)
+        claim.shrink(CHUNK * _READ_COPIES - len(chunk))
+        return chunk
+
+    def _join(self, parts: List[bytes], claim: Claim, watch: Watch) -> bytes:
+        """PARTS as one bytes object, claimed while both are held; PARTS is emptied."""
+        if len(parts) <= 1:
+            return parts[0] if parts else b""
+        size = sum(map(len, parts))
+        self._hold(claim, size, watch)
+        data = b"".join(parts)
+        parts.clear()
+        claim.shrink(size)
         return data
 
-    def _decode(self, data: bytes, encoding: str) -> bytes:
-        """DATA without its Content-Encoding (asked for identity, a server may still compress),
-        never more than --max-bytes of it: a small gzip body may expand a thousandfold."""
-        if encoding not in ("gzip", "x-gzip", "deflate"):
-            raise FetchError("the server sent a body in Content-Encoding {!r}, which the job does "
-                             "not decode".format(encoding[:40]), transient=False)
+    def _hold(self, claim: Claim, nbytes: int, watch: Watch) -> None:
+        """NBYTES more in CLAIM: at once when there is room, else waiting for it with the try's
+        deadline stopped (the server is not slow: the job is full)."""
         try:
-            # 16 + MAX_WBITS: gzip; 32 + MAX_WBITS: gzip or zlib, whichever the header says.
-            decoder = zlib.decompressobj(16 + zlib.MAX_WBITS if "gzip" in encoding else 32 + zlib.MAX_WBITS)
-            decoded = decoder.decompress(data, self.max_bytes + 1)
-        except zlib.error as exc:
-            raise FetchError("bad {} body: {}".format(encoding, exc), transient=False) from None
-        if len(decoded) > self.max_bytes:
-            raise FetchError(too_big(len(decoded), self.max_bytes, at_least=True), transient=False)
-        return decoded
+            if not claim.try_grow(nbytes):
+                with watch.paused():
+                    claim.grow(nbytes)
+        except NeverFits as exc:
+            raise FetchError(does_not_fit(exc), transient=False) from None
 
     def late(self) -> FetchError:
         # Permanent: a server this slow is as slow on the next try, and a transient failure
@@ -252,6 +339,12 @@ def too_big(size: int, limit: int, at_least: bool = False) -> str:
     """The reason for a body of SIZE bytes (AT_LEAST: and more) over the limit of --max-bytes."""
     return "body of {}{:.1f} MB is over the limit of {:.1f} MB (--max-bytes)".format(
         "over " if at_least else "", size / 1e6, limit / 1e6)
+
+
+def does_not_fit(exc: NeverFits) -> str:
+    """The reason for a body that the job's memory for photos could never hold."""
+    return "body needs {} MB to be held, more than the job's memory for photos ({} MB, --memory)".format(
+        megabytes(exc.need), megabytes(exc.total))
 
 
 def redirect_target(url: str, location: str) -> str:
