@@ -5,7 +5,7 @@ suggest."""
 import math
 import os
 import time
-from typing import Dict, IO, List, Optional, Sequence
+from typing import Dict, IO, List, Optional, Sequence, Tuple
 
 from luminance import results
 from luminance.arguments import duration
@@ -60,12 +60,12 @@ def follow(results_dir: str, dags: Sequence[int], out: IO[str]) -> Optional[dag.
         time.sleep(POLL)
 
 
-def suggest(per_photo: float, records: int) -> List[int]:
-    """[--chunk for jobs of about TARGET_MINUTES, --chunk that also spreads RECORDS over at
-    least SPREAD_JOBS jobs]: the second is the advice, the smaller of the two."""
+def suggest(per_photo: float, records: int) -> Tuple[int, int, int]:
+    """(--chunk for jobs of about TARGET_MINUTES, --chunk that spreads RECORDS over SPREAD_JOBS
+    jobs, the advice: the smaller of the two)."""
     target = max(1, int(TARGET_MINUTES * 60 / per_photo)) if per_photo else records
     spread = max(1, math.ceil(records / SPREAD_JOBS))
-    return [target, min(target, spread)]
+    return target, spread, min(target, spread)
 
 
 def _photo_seconds(results_dir: str, chunks: List[Chunk]) -> Optional[float]:
@@ -101,12 +101,12 @@ def test_report(jobs: Dict, results_dir: str, chunks: List[Chunk], chunk_size: i
     if used_disk:
         lines.append("test: disk used at most {:.0f} MB of --request-disk {}".format(
             max(used_disk) / 1024, disk))
-    target, advice = suggest(per_photo, records)
-    jobs_then = math.ceil(records / advice)
-    lines.append("test: --chunk {}: {} jobs of about {} each for these {} records (jobs of about "
-                 "{} minutes would be --chunk {}: {} job{}; at least {} jobs spread the run over "
-                 "the pool) (this run: --chunk {}, jobs of about {})".format(
-                     advice, jobs_then, duration(per_photo * advice), records, TARGET_MINUTES,
-                     target, math.ceil(records / target), "" if records <= target else "s",
-                     SPREAD_JOBS, chunk_size, duration(per_photo * chunk_size)))
+    target, spread, advice = suggest(per_photo, records)
+    lines.append("test: --chunk {}: {} jobs of about {} each for the {} records (jobs of about {} "
+                 "minutes: --chunk {}, {} job{}; the run over at least {} jobs: --chunk {})"
+                 .format(advice, math.ceil(records / advice), duration(per_photo * advice),
+                         records, TARGET_MINUTES, target, math.ceil(records / target),
+                         "" if records <= target else "s", SPREAD_JOBS, spread))
+    lines.append("test: this run's --chunk {} makes jobs of about {}".format(
+        chunk_size, duration(per_photo * chunk_size)))
     return lines
