@@ -68,7 +68,7 @@ def _paths(results: str, workdir: str) -> Dict[str, str]:
 
 
 def dag_path(results: str) -> str:
-    return os.path.join(results, DAG_FILE)
+    return os.path.normpath(os.path.join(results, DAG_FILE))
 
 
 def _script(*words: str) -> str:
@@ -112,16 +112,22 @@ def describe(batch: Batch, submit_file: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def config() -> str:
-    """photodemo.dag.config: DAGMan's settings for this DAG (its CONFIG line)."""
-    return "\n".join([
+def config(max_jobs: int = 0) -> str:
+    """photodemo.dag.config: DAGMan's settings for this DAG (its CONFIG line), so that a rescue
+    or a condor_submit_dag by hand runs with them too; at most MAX_JOBS node jobs (0: any)."""
+    lines = [
         "# DAGMan settings for photodemo.dag (written by ./submit).",
         "# Read the node jobs' events every second: a node's next step is not delayed by the",
         "# default 5 s between reads.",
         "DAGMAN_USER_LOG_SCAN_INTERVAL = 1",
         "# At most {} idle node jobs in the queue at once (-maxidle).".format(MAX_IDLE),
         "DAGMAN_MAX_JOBS_IDLE = {}".format(MAX_IDLE),
-    ]) + "\n"
+    ]
+    if max_jobs:
+        lines += ["# --max-running: at most {} node jobs in the queue at once (-maxjobs): the load on"
+                  .format(max_jobs), "# the photo server is this many jobs' --workers connections.",
+                  "DAGMAN_MAX_JOBS_SUBMITTED = {}".format(max_jobs)]
+    return "\n".join(lines) + "\n"
 
 
 def final_description(python: str, aggregate: str, results: str, manifest: str,
@@ -147,7 +153,7 @@ def final_description(python: str, aggregate: str, results: str, manifest: str,
 def write(batch: Batch, submit_file: str, final: str) -> str:
     """Write photodemo.dag, its config and the FINAL node's description; the DAG's path."""
     paths = _paths(batch.results, batch.workdir)
-    write_atomically(os.path.join(batch.workdir, paths["config"]), config())
+    write_atomically(os.path.join(batch.workdir, paths["config"]), config(batch.max_running))
     write_atomically(os.path.join(batch.workdir, FINAL_SUBMIT), final)
     path = os.path.join(batch.workdir, paths["dag"])
     write_atomically(path, describe(batch, submit_file))
@@ -164,14 +170,11 @@ def find_condor_submit_dag() -> Optional[str]:
     return shutil.which("condor_submit_dag")
 
 
-def submit(workdir: str, results: str, max_jobs: int = 0, force: bool = False,
+def submit(workdir: str, results: str, force: bool = False,
            command: Optional[str] = None) -> Submitted:
     """condor_submit_dag the run's DAG from WORKDIR (its rescue DAG, where one exists, unless
-    FORCE); at most MAX_JOBS node jobs at once (0: no limit)."""
-    argv = [command or find_condor_submit_dag() or "condor_submit_dag", "-batch-name", "photodemo",
-            "-maxidle", str(MAX_IDLE)]
-    if max_jobs:
-        argv += ["-maxjobs", str(max_jobs)]
+    FORCE); its throttles are in its config."""
+    argv = [command or find_condor_submit_dag() or "condor_submit_dag", "-batch-name", "photodemo"]
     if force:
         argv.append("-force")
     argv.append(_paths(results, workdir)["dag"])

@@ -192,7 +192,8 @@ def _pool_options(p: argparse.ArgumentParser) -> None:
                       help="wait before a node's retry, and before releasing a held job, times "
                            "the number of tries (default: %(default)s)")
     pool.add_argument("--max-running", type=whole_number(1), metavar="N",
-                      help="at most N jobs of the run in the queue at once (DAGMan's -maxjobs), "
+                      help="at most N jobs of the run in the queue at once (DAGMan's -maxjobs, in "
+                           "the DAG's config), "
                            "so at most N running: bounds the load on the photo server (default: "
                            "no limit)")
     pool.add_argument("--container", metavar="IMAGE",
@@ -328,7 +329,7 @@ def _plan(args: argparse.Namespace) -> Plan:
                          "--no-transfer-osdf)")
     _writable_dir(args.results, "results directory")
     _writable_dir(".", "current directory")
-    page = args.page or os.path.join(args.results, dag.PAGE)
+    page = os.path.normpath(args.page or os.path.join(args.results, dag.PAGE))
     if args.page is not None:
         _writable_dir(os.path.dirname(os.path.abspath(page)), "--page's directory")
     split = args.split
@@ -409,7 +410,7 @@ def _missing(p: Plan, record: Optional[runs.Record]) -> Tuple[List[Chunk], bool]
         print("nothing to rerun: every chunk has a complete results file")
         return [], False
     rescue = dag.rescue_covers(args.results, {chunk.start for chunk in chunks})
-    print("running {} job{}: {}{}".format(
+    print("rerunning {} job{}: {}{}".format(
         len(chunks), "" if len(chunks) == 1 else "s",
         judge.listing([str(c.start) for c in chunks]),
         " (DAGMan's rescue DAG)" if rescue else ""))
@@ -461,7 +462,7 @@ def _run(args: argparse.Namespace, argv: List[str], record: Optional[runs.Record
               file=out)
         return EXIT_OK
     out.flush()
-    submitted = dag.submit(batch.workdir, args.results, batch.max_running, force=not rescue,
+    submitted = dag.submit(batch.workdir, args.results, force=not rescue,
                            command=submitter)
     out.write(submitted.output)
     if submitted.returncode != 0 or submitted.cluster is None:
@@ -513,7 +514,7 @@ def _follow_run(args: argparse.Namespace, record: Optional[runs.Record],
     verdicts = judge.inspect(args.results, tested or everything)
     for line in judge.report(args.results, verdicts, []):
         print(line, file=out)
-    page = args.page or os.path.join(args.results, dag.PAGE)
+    page = os.path.normpath(args.page or os.path.join(args.results, dag.PAGE))
     if tested:
         jobs = dag.node_jobs(args.results, record.dags[-1])
         for line in watch.test_report(jobs, args.results, tested, args.chunk, records,
