@@ -117,9 +117,6 @@ def config(max_jobs: int = 0) -> str:
     or a condor_submit_dag by hand runs with them too; at most MAX_JOBS node jobs (0: any)."""
     lines = [
         "# DAGMan settings for photodemo.dag (written by ./submit).",
-        "# Read the node jobs' events every second: a node's next step is not delayed by the",
-        "# default 5 s between reads.",
-        "DAGMAN_USER_LOG_SCAN_INTERVAL = 1",
         "# At most {} idle node jobs in the queue at once (-maxidle).".format(MAX_IDLE),
         "DAGMAN_MAX_JOBS_IDLE = {}".format(MAX_IDLE),
     ]
@@ -177,7 +174,12 @@ def submit(workdir: str, results: str, force: bool = False,
     argv = [command or find_condor_submit_dag() or "condor_submit_dag", "-batch-name", "photodemo"]
     if force:
         argv.append("-force")
-    argv.append(_paths(results, workdir)["dag"])
+    paths = _paths(results, workdir)
+    argv.append(paths["dag"])
+    try:  # the last DAG's: what --wait shows must be this one's
+        os.remove(os.path.join(workdir, paths["status"]))
+    except FileNotFoundError:
+        pass
     proc = subprocess.run(argv, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           universal_newlines=True)
     match = re.search(r"submitted to cluster (\d+)", proc.stdout)

@@ -420,7 +420,7 @@ def _missing(p: Plan, record: Optional[runs.Record]) -> Tuple[List[Chunk], bool]
 def _run(args: argparse.Namespace, argv: List[str], record: Optional[runs.Record]) -> int:
     out = sys.stdout
     if args.wait and not args.local and not args.test and _only(argv, "--wait"):
-        return _follow_run(args, record, None)
+        return _follow_run(args, record)
     p = _plan(args)
     chunks, rescue = p.everything, False
     if args.missing:
@@ -471,7 +471,7 @@ def _run(args: argparse.Namespace, argv: List[str], record: Optional[runs.Record
         return EXIT_FAILED
     runs.add_dag(batch.workdir, submitted.cluster)
     if args.wait or args.test:
-        return _follow_run(args, runs.load(batch.workdir), batch.chunks if args.test else None)
+        return _follow_run(args, runs.load(batch.workdir), p, batch if args.test else None)
     print("the DAG runs on its own: log out if you like; the page will be {}".format(p.page),
           file=out)
     print("watch:   ./submit --wait   or   condor_q -dag -nobatch   (held jobs: condor_q -hold)",
@@ -497,9 +497,10 @@ def _final(batch: Batch, p: Plan) -> str:
         condor.check_name(p.page, workdir, "page"))
 
 
-def _follow_run(args: argparse.Namespace, record: Optional[runs.Record],
-                tested: Optional[List[Chunk]]) -> int:
-    """--wait and --test: follow the run's DAG to its end, then say what every chunk is at."""
+def _follow_run(args: argparse.Namespace, record: Optional[runs.Record], p: Optional[Plan] = None,
+                tested: Optional[Batch] = None) -> int:
+    """--wait and --test: follow the run's DAG to its end, then say what every chunk is at (of
+    the TESTED batch's chunks only, with what they measured, for --test)."""
     out = sys.stdout
     if record is None or not record.dags:
         raise UsageError("--wait: no DAG of a run here ({} names none); submit one first"
@@ -509,16 +510,19 @@ def _follow_run(args: argparse.Namespace, record: Optional[runs.Record],
     except KeyboardInterrupt:
         print("\nstopped watching; the DAG goes on: condor_q -dag -nobatch", file=out)
         return EXIT_INTERRUPTED
-    records = sum(1 for _ in iter_records(_read_manifest(args.manifest)))
-    everything = plan(records, args.chunk)
-    verdicts = judge.inspect(args.results, tested or everything)
+    if p is None:  # --wait alone: the run's plan, from its manifest
+        records = sum(1 for _ in iter_records(_read_manifest(args.manifest)))
+        everything = plan(records, args.chunk)
+    else:
+        records, everything = p.records, p.everything
+    verdicts = judge.inspect(args.results, tested.chunks if tested else everything)
     for line in judge.report(args.results, verdicts, []):
         print(line, file=out)
     page = os.path.normpath(args.page or os.path.join(args.results, dag.PAGE))
     if tested:
         jobs = dag.node_jobs(args.results, record.dags[-1])
-        for line in watch.test_report(jobs, args.results, tested, args.chunk, records,
-                                      args.request_memory, args.request_disk or "?"):
+        for line in watch.test_report(jobs, args.results, tested.chunks, args.chunk, records,
+                                      tested.memory, tested.disk):
             print(line, file=out)
         print("next: ./submit --missing   (runs the other chunks, --chunk {}), or start over "
               "with the --chunk above".format(args.chunk), file=out)
