@@ -278,6 +278,9 @@ def test_the_dag_retries_a_transient_chunk_and_writes_the_page_with_nobody_waiti
     assert attempts(directory, "chunk0") == attempts(directory, "chunk40") == 1
     first, second = node_spans(directory, "chunk20")
     assert second[0] - first[1] >= 10, (first, second)
+    with open(os.path.join(directory, "photodemo.dag.dagman.out")) as stream:
+        log = stream.read()  # DAGMan itself waited out the back-off (SCRIPT DEFER), no slot held
+    assert "Deferring PRE script of node chunk20 for 10 seconds (exit status was 75)" in log
     for start, document in read_all(directory, (0, 20, 40)).items():
         assert len(document["photos"]) == 20 and not document["failures"]
     # The retry was sent the first attempt's results and kept them: every photo that came
