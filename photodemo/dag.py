@@ -26,7 +26,7 @@ import time
 from typing import Dict, List, NamedTuple, Optional, Sequence, Set
 
 from luminance.files import write_atomically
-from luminance.jobs import LOG_DIR, Chunk, results_start
+from luminance.jobs import LOG_DIR, Chunk
 
 from photodemo import condor, eventlog, judge
 from photodemo.batch import Batch, keep_logs, relative_to, write_pending
