@@ -51,7 +51,9 @@ PRE_DEFER = 75
 RETURN_REMOVED = -1002
 # How often DAGMan rewrites the node status file, in seconds (its minimum interval).
 STATUS_INTERVAL = 5
-# Idle node jobs DAGMan keeps in the queue at most: the access point's schedd serves every user.
+# Idle node jobs DAGMan keeps in the queue at most (-maxidle): DAGMan's own default, written in
+# the DAG's config so that rescues and hand submissions keep it; it adapts submission to the
+# pool's load (HTCondor manual, "DAGMan Throttling").
 MAX_IDLE = 1000
 
 
