@@ -16,7 +16,7 @@ from luminance.errors import ManifestError, UsageError
 from luminance.files import write_atomically
 from luminance.jobs import SLICE_NAME, Chunk
 from luminance.limits import DEFAULT_MEMORY_MB
-from luminance.manifest import UNDECODABLE, iter_records, offset_directive, open_manifest
+from luminance.manifest import UNDECODABLE, iter_records, offset_directive
 
 __all__ = ["Batch", "DEFAULT_MEMORY", "DEFAULT_MAX_RETRIES", "DEFAULT_BACKOFF", "SLICES_DIR", "SPLIT_THRESHOLD", "MAX_SLICES", "write_slices",
            "remove_slices", "keep_logs", "write_pending"]
@@ -84,8 +84,10 @@ def relative_to(path: str, directory: str) -> str:
     return full
 
 
-def write_slices(manifest: str, chunks: List[Chunk], workdir: str) -> Dict[int, str]:
-    """Write each chunk's slice of MANIFEST under WORKDIR/slices; {start: path}.
+def write_slices(lines: Sequence[str], manifest: str, chunks: List[Chunk],
+                 workdir: str) -> Dict[int, str]:
+    """Write each chunk's slice of MANIFEST (its LINES, as read) under WORKDIR/slices; {start:
+    path}.
 
     A slice is an offset directive (the chunk's first record number and line number in the whole
     manifest), then the manifest's lines from the chunk's first record through its last, copied
@@ -101,8 +103,6 @@ def write_slices(manifest: str, chunks: List[Chunk], workdir: str) -> Dict[int, 
         os.makedirs(directory, exist_ok=True)
     except OSError as exc:
         raise UsageError("{}: cannot create: {}".format(directory, exc.strerror or exc)) from None
-    with open_manifest(manifest) as stream:
-        lines = stream.readlines()
     written = {}
     current, buffer, last_index = None, [], -1
     for record in iter_records(lines):

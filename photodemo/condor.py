@@ -1,33 +1,36 @@
-"""The HTCondor back end: a Batch written as a submit description (submit.sub), and condor_submit.
+"""The HTCondor job of one chunk: a Batch written as a submit description (submit.sub).
 
-The description keeps the tutorial's shape and comments (`results-START.json START COUNT`,
-`Input = manifest.txt`, `log/job.output.START`), with one `queue start,count from (...)` item list
-instead of one block per chunk, plus what a real pool needs: the pex's own sandbox (PEX_ROOT),
-the chunk's current results file sent with the job (a rerun keeps what it measured), holds with
-readable reasons and bounded, delayed releases instead of silent reruns, and placement on the
-machines the pex can run on. `describe` joins one section per concern, each a function below.
+submit.sub is the node description every node of the run's DAG (dag.py) shares, the chunk given
+by the node's VARS (START, COUNT). It keeps the tutorial's shape and comments
+(`results-START.json START COUNT`, `Input = manifest.txt`, `log/job.output.START`), plus what a
+real pool needs: the pex's own sandbox (PEX_ROOT), the chunk's current results file sent with the
+job and brought back on exit and on eviction (a rerun or a resumed job keeps what it measured),
+the holds DAGMan does not cover with readable reasons and bounded releases (RELEASES), and
+placement on the machines the pex can run on. It also runs alone, every chunk in one cluster:
+`condor_submit submit.sub -queue 'start,count from chunks.txt'`. `describe` joins one section
+per concern, each a function below.
 """
 
 import os
 import re
-import shutil
-import subprocess
 import textwrap
 from typing import List, NamedTuple, Optional
 
-from luminance.errors import EXIT_TRANSIENT, EXIT_UNSUITABLE, UsageError
+from luminance.errors import EXIT_UNSUITABLE, UsageError
 from luminance.files import write_atomically
-from luminance.jobs import ERROR_NAME, LOG_DIR, OUTPUT_NAME, RESULTS_NAME, SLICE_NAME
+from luminance.jobs import ERROR_NAME, LOG_DIR, OUTPUT_NAME, RESULTS_NAME, SLICE_NAME, Chunk
 from photodemo.batch import Batch, relative_to
 
-__all__ = ["SUBMIT_FILE", "USER_LOG", "TRANSFERS_FILE", "describe", "items", "write",
-           "find_condor_submit", "condor_submit", "Submitted", "check_line", "check_size",
-           "requirements", "HOLD_REASONS", "releasable"]
+__all__ = ["SUBMIT_FILE", "USER_LOG", "TRANSFERS_FILE", "CHUNKS_FILE", "describe", "items",
+           "write", "check_line", "check_size", "requirements", "Release", "RELEASES",
+           "release_expression", "check_name"]
 
 SUBMIT_FILE = "submit.sub"
 # --transfer-osdf: the queue's items, `START COUNT URL, URL, ...` a line (a line per job can hold
 # thousands of URLs; outside submit.sub, which stays readable).
 TRANSFERS_FILE = "transfers.txt"
+# Without transfers: the queue's items, `START COUNT` a line, for submit.sub run alone.
+CHUNKS_FILE = "chunks.txt"
 OBJECTS = "$(objects)"
 USER_LOG = "job.log"
 RESULTS = RESULTS_NAME.format(start="$(start)")
@@ -50,27 +53,55 @@ OS_CHECK = ('(isUndefined(TARGET.OSGVO_OS_STRING) || '
 
 # Hold reason codes photodemo releases (HTCondor manual, "Hold Reason Codes").
 HOLD_JOB_POLICY, HOLD_TRANSFER_OUTPUT, HOLD_TRANSFER_INPUT = 3, 12, 13
-# What each hold means, and what photodemo does about it (the README's troubleshooting says the same).
-HOLD_REASONS = {
-    (HOLD_JOB_POLICY, EXIT_TRANSIENT): "some photos failed transiently after the job's own "
-                                       "retries; released after the back-off, the rerun keeps "
-                                       "every photo measured",
-    (HOLD_JOB_POLICY, EXIT_UNSUITABLE): "the worker had no Python the payload can use; released "
-                                        "at once, to run on another machine",
-    (HOLD_TRANSFER_OUTPUT, None): "HTCondor could not bring the results file back; released "
-                                  "after the back-off",
-    (HOLD_TRANSFER_INPUT, None): "HTCondor could not send the job its files (pex, manifest, "
-                                 "results; with --transfer-osdf, its photos); released after the "
-                                 "back-off",
-}
 
 
-def releasable(hold_code: Optional[int], hold_subcode: Optional[int], holds: int,
-               max_retries: int) -> bool:
-    """Whether submit.sub's periodic_release (`_retries`) releases a job held with HOLD_CODE and
-    HOLD_SUBCODE for the HOLDS-th time: one of HOLD_REASONS, up to MAX_RETRIES times."""
-    reason = (hold_code, hold_subcode if hold_code == HOLD_JOB_POLICY else None)
-    return reason in HOLD_REASONS and holds <= max_retries
+class Release(NamedTuple):
+    """A hold photodemo releases: its code (and subcode, None for any), whether after the
+    back-off (x the job's holds) or at once, and what it means (docs/ospool.md's hold table)."""
+
+    code: int
+    subcode: Optional[int]
+    backoff: bool
+    meaning: str
+
+
+# The holds DAGMan cannot handle itself: a held job stalls its node, and a retried node is a new
+# job that has forgotten the machine it failed on. Transient photo failures (exit 3) are not
+# held: the node's POST script sees them and DAGMan retries the node (dag.py).
+RELEASES = (
+    Release(HOLD_JOB_POLICY, EXIT_UNSUITABLE, False,
+            "the worker had no Python the payload can use (exit {}); released at once, to run "
+            "on another machine (requirements leave out the machines it failed on)"
+            .format(EXIT_UNSUITABLE)),
+    Release(HOLD_TRANSFER_OUTPUT, None, True,
+            "HTCondor could not bring the results file back; released after the back-off"),
+    Release(HOLD_TRANSFER_INPUT, None, True,
+            "HTCondor could not send the job its files (pex, manifest, results; with "
+            "--transfer-osdf, its photos); released after the back-off"),
+)
+
+
+def _matches(release: Release) -> str:
+    code = "HoldReasonCode =?= {}".format(release.code)
+    if release.subcode is None:
+        return code
+    return "({} && HoldReasonSubCode =?= {})".format(code, release.subcode)
+
+
+def release_expression(max_retries: int, backoff: int) -> str:
+    """submit.sub's periodic_release, from RELEASES: up to MAX_RETRIES holds, each after BACKOFF
+    seconds x the job's holds where the release says so."""
+    later = "time() - EnteredCurrentStatus > {} * NumHolds".format(backoff)
+    terms = [_matches(r) if not r.backoff else "({} && {})".format(_matches(r), later)
+             for r in RELEASES]
+    return "NumHolds <= {} && ({})".format(max_retries, " || ".join(terms))
+
+
+def remove_expression(max_retries: int) -> str:
+    """submit.sub's periodic_remove: a job held by one of RELEASES more than MAX_RETRIES times
+    leaves the queue, so that its node ends (DAGMan would wait on it for ever)."""
+    return "JobStatus == 5 && NumHolds > {} && ({})".format(
+        max_retries, " || ".join(_matches(r) for r in RELEASES))
 
 
 def check_size(value: str, option: str) -> str:
@@ -95,7 +126,7 @@ def check_line(value: str, option: str, quoted: bool = False) -> str:
     return value.strip()
 
 
-def _name(path: str, workdir: str, what: str) -> str:
+def check_name(path: str, workdir: str, what: str) -> str:
     name = relative_to(path, workdir)
     if _UNSAFE_PATH.search(name):
         raise UsageError("{}: {} path cannot be written in an HTCondor submit file (it holds "
@@ -122,13 +153,13 @@ def requirements(batch: Batch) -> Optional[str]:
 
 
 def _program(batch: Batch) -> List[str]:
-    executable = _name(batch.payload, batch.workdir, "payload")
+    executable = check_name(batch.payload, batch.workdir, "payload")
     options = "".join(" " + option for option in batch.options)
     if batch.split:
         stdin = SLICE_NAME.format(start="$(start)")
         comment = "# Each job reads only its own slice of the manifest on stdin (written by ./submit)."
     else:
-        stdin = _name(batch.manifest, batch.workdir, "manifest")
+        stdin = check_name(batch.manifest, batch.workdir, "manifest")
         comment = ("# Each job reads the whole manifest on stdin and picks its own records "
                    "(START COUNT).")
     return [
@@ -141,8 +172,8 @@ def _program(batch: Batch) -> List[str]:
         "input = {}".format(stdin),
         "",
         "# The job's stdout (one [YEAR, LUMINANCE] line per photo) and stderr (one line per failed",
-        "# photo), and HTCondor's own event log for the whole run (condor_watch_q, ./submit --wait",
-        "# and --missing read it).",
+        "# photo), and HTCondor's own event log for the whole run (condor_watch_q reads it; DAGMan",
+        "# follows its nodes in its own log).",
         "output = {}".format(OUTPUT_NAME.format(start="$(start)")),
         "error = {}".format(ERROR_NAME.format(start="$(start)")),
         "log = {}".format(USER_LOG),
@@ -155,16 +186,18 @@ def _program(batch: Batch) -> List[str]:
 
 
 def _files(batch: Batch) -> List[str]:
-    results = _name(batch.results, batch.workdir, "results")
+    results = check_name(batch.results, batch.workdir, "results")
     current = RESULTS if results == "." else "{}/{}".format(results, RESULTS)
     lines = [
         "",
         "# Workers share no file system with this machine: send the pex, the input and the chunk's",
         "# results file, bring the results file back. ./submit writes a 'pending' results file for",
-        "# every chunk that has none, so the file always exists: a rerun (a release, --missing)",
-        "# starts from what earlier runs measured and keeps it.",
+        "# every chunk that has none, so the file always exists: a rerun (a release, a retry,",
+        "# --missing) starts from what earlier runs measured and keeps it. An evicted job (SIGTERM)",
+        "# writes what it measured and HTCondor keeps its sandbox's results file (ON_EXIT_OR_EVICT):",
+        "# the job resumes from it on the next machine.",
         "should_transfer_files = YES",
-        "when_to_transfer_output = ON_EXIT",
+        "when_to_transfer_output = ON_EXIT_OR_EVICT",
         "transfer_input_files = {}".format(current),
         "transfer_output_files = {}".format(RESULTS),
     ]
@@ -193,30 +226,25 @@ def _resources(batch: Batch) -> List[str]:
 
 
 def _retries(batch: Batch) -> List[str]:
-    """Holds with a reason and bounded, delayed releases: HTCondor's idiom for a rerun."""
+    """The holds DAGMan does not cover (RELEASES): a reason, bounded and delayed releases."""
     if batch.max_retries == 0:
         return ["", "# No reruns (--max-retries 0): every exit is final."]
-    t, u = EXIT_TRANSIENT, EXIT_UNSUITABLE
-    later = "time() - EnteredCurrentStatus > {} * NumHolds".format(batch.backoff)
+    u = EXIT_UNSUITABLE
     return [
         "",
-        "# Exit {} (some photos failed transiently after the job's own retries) and exit {} (the".format(t, u),
-        "# worker has no Python the payload can use) hold the job with a reason (condor_q -hold).",
-        "# photodemo releases it up to {} times: after {} s x the number of holds for exit {}, and"
-        .format(batch.max_retries, batch.backoff, t),
-        "# after failed file transfers (hold codes {} and {}); at once for exit {}, to run on".format(
-            HOLD_TRANSFER_OUTPUT, HOLD_TRANSFER_INPUT, u),
-        "# another machine (requirements leave out the machine it failed on). Other exits are final.",
-        "on_exit_hold = ExitCode =?= {} || ExitCode =?= {}".format(t, u),
-        'on_exit_hold_reason = ifThenElse(ExitCode =?= {}, "photodemo: the worker has no Python '
-        'the payload can use (exit {})", "photodemo: photos failed transiently (exit {}), see '
-        'the job\'s error log")'.format(u, u, t),
+        "# Exit {} (the worker has no Python the payload can use) holds the job with a reason".format(u),
+        "# (condor_q -hold); it is released at once, up to {} times, to run on another machine"
+        .format(batch.max_retries),
+        "# (requirements leave out the machine it failed on); failed file transfers (hold codes",
+        "# {} and {}) after {} s x the number of holds. Held more often, the job leaves the queue"
+        .format(HOLD_TRANSFER_OUTPUT, HOLD_TRANSFER_INPUT, batch.backoff),
+        "# and its DAG node ends. Other exits end the job: the node's POST script judges them.",
+        "on_exit_hold = ExitCode =?= {}".format(u),
+        'on_exit_hold_reason = "photodemo: the worker has no Python the payload can use (exit {})"'
+        .format(u),
         "on_exit_hold_subcode = ExitCode",
-        "periodic_release = NumHolds <= {} && ((HoldReasonCode =?= {} && HoldReasonSubCode =?= {}) "
-        "|| ({} && ((HoldReasonCode =?= {} && HoldReasonSubCode =?= {}) || HoldReasonCode =?= {} "
-        "|| HoldReasonCode =?= {})))".format(
-            batch.max_retries, HOLD_JOB_POLICY, u, later, HOLD_JOB_POLICY, t,
-            HOLD_TRANSFER_OUTPUT, HOLD_TRANSFER_INPUT),
+        "periodic_release = {}".format(release_expression(batch.max_retries, batch.backoff)),
+        "periodic_remove = {}".format(remove_expression(batch.max_retries)),
         "# Remember the machine of each run, for the requirements above (MachineAttrMachine0).",
         "job_machine_attrs = Machine",
         "job_machine_attrs_history_length = {}".format(min(batch.max_retries + 1, 10)),
@@ -244,82 +272,58 @@ def _placement(batch: Batch) -> List[str]:
             why.append("and --requirements")
         lines += [""] + ["# " + line for line in textwrap.wrap("Only on " + "; ".join(why) + ".", 94)]
         lines.append("requirements = {}".format(expression))
-    if batch.max_running > 0:
-        lines += ["", "# At most {} jobs of this run in the queue at once (so at most {} running):"
-                  .format(batch.max_running, batch.max_running),
-                  "# the load on the photo server is this many jobs' --workers connections.",
-                  "max_materialize = {}".format(batch.max_running)]
     return lines
 
 
 def describe(batch: Batch) -> str:
     """The text of submit.sub for BATCH (paths relative to the submit directory, batch.workdir)."""
+    items_file = TRANSFERS_FILE if batch.transfers is not None else CHUNKS_FILE
+    variables = "start,count,objects" if batch.transfers is not None else "start,count"
     lines = [
-        "# photodemo: average luminance of archive photos, {} jobs of up to {} records each."
-        .format(len(batch.chunks), max(chunk.count for chunk in batch.chunks)),
-        "# Written by ./submit; submit it with `condor_submit {}`.".format(SUBMIT_FILE),
+        "# photodemo: average luminance of archive photos, one job per chunk of up to {} records."
+        .format(max(chunk.count for chunk in batch.chunks)),
+        "# Written by ./submit: the job of each node of photodemo.dag, its chunk (START COUNT) in",
+        "# the node's VARS. Alone, one job per chunk in one cluster:",
+        "#   condor_submit {} -queue '{} from {}'".format(SUBMIT_FILE, variables, items_file),
         "",
     ]
     lines += _program(batch) + _files(batch) + _resources(batch) + _retries(batch)
     lines += _placement(batch)
-    if batch.transfers is not None:
-        items(batch)  # every check before the first write
-        lines += ["", "# One job per chunk of the manifest: START COUNT OBJECTS, a line each in {} "
-                  "(ProcId N".format(TRANSFERS_FILE),
-                  "# runs the Nth line).",
-                  "queue start,count,objects from {}".format(TRANSFERS_FILE)]
-        return "\n".join(lines) + "\n"
-    lines += ["", "# One job per chunk of the manifest: START COUNT (ProcId N runs the Nth line).",
-              "queue start,count from ("]
-    lines += ["  {} {}".format(chunk.start, chunk.count) for chunk in batch.chunks]
-    lines.append(")")
+    items(batch)  # every check before the first write
     return "\n".join(lines) + "\n"
 
 
-def items(batch: Batch) -> Optional[str]:
-    """The text of transfers.txt for BATCH (--transfer-osdf), or None without transfers."""
-    if batch.transfers is None:
-        return None
+def items(batch: Batch) -> str:
+    """The queue's items for submit.sub run alone: transfers.txt (`START COUNT OBJECTS`, with
+    --transfer-osdf) or chunks.txt (`START COUNT`)."""
     lines = []
     for chunk in batch.chunks:
-        urls = batch.transfers.get(chunk.start, ())
-        for url in urls:  # transfers.collect lets none through; a bad one would break the list
-            if _UNSAFE_PATH.search(url):
-                raise UsageError("{}: cannot be written in an HTCondor transfer list".format(url))
-        lines.append(" ".join(["{} {}".format(chunk.start, chunk.count)] + [", ".join(urls)]).rstrip())
+        lines.append(" ".join(["{} {}".format(chunk.start, chunk.count)] + [objects(batch, chunk)]).rstrip())
     return "\n".join(lines) + "\n"
 
 
-def write(workdir: str, text: str, transfers: Optional[str] = None) -> str:
-    """Write TEXT (from describe) as WORKDIR/submit.sub and TRANSFERS (from items) as its
-    transfers.txt, atomically (a stale transfers.txt is removed), and create the log/ directory
+def objects(batch: Batch, chunk: Chunk) -> str:
+    """The OSDF objects HTCondor transfers into CHUNK's sandbox, as a transfer list ("" without)."""
+    if batch.transfers is None:
+        return ""
+    urls = batch.transfers.get(chunk.start, ())
+    for url in urls:  # transfers.collect lets none through; a bad one would break the list
+        if _UNSAFE_PATH.search(url):
+            raise UsageError("{}: cannot be written in an HTCondor transfer list".format(url))
+    return ", ".join(urls)
+
+
+def write(batch: Batch, text: str) -> str:
+    """Write TEXT (from describe) as submit.sub and its items (chunks.txt or transfers.txt) in
+    batch.workdir, atomically (the other items file is removed), and create the log/ directory
     condor_submit expects; the path of submit.sub."""
+    workdir = batch.workdir
     os.makedirs(os.path.join(workdir, LOG_DIR), exist_ok=True)
-    listing = os.path.join(workdir, TRANSFERS_FILE)
-    if transfers is not None:
-        write_atomically(listing, transfers)
-    elif os.path.exists(listing):
-        os.remove(listing)
+    name = TRANSFERS_FILE if batch.transfers is not None else CHUNKS_FILE
+    other = CHUNKS_FILE if batch.transfers is not None else TRANSFERS_FILE
+    write_atomically(os.path.join(workdir, name), items(batch))
+    if os.path.exists(os.path.join(workdir, other)):
+        os.remove(os.path.join(workdir, other))
     path = os.path.join(workdir, SUBMIT_FILE)
     write_atomically(path, text)
     return path
-
-
-def find_condor_submit() -> Optional[str]:
-    return shutil.which("condor_submit")
-
-
-class Submitted(NamedTuple):
-    returncode: int
-    output: str
-    cluster: Optional[str]
-
-
-def condor_submit(workdir: str, command: Optional[str] = None) -> Submitted:
-    """Run `condor_submit submit.sub` in WORKDIR; its exit code, output and the cluster id."""
-    command = command or find_condor_submit() or "condor_submit"
-    proc = subprocess.run([command, SUBMIT_FILE], cwd=workdir, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, universal_newlines=True)
-    match = re.search(r"submitted to cluster (\d+)", proc.stdout)
-    output = re.sub(r"(submitted to cluster \d+\.)(?=\S)", "\\1\n", proc.stdout)
-    return Submitted(proc.returncode, output, match.group(1) if match else None)

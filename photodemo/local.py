@@ -37,15 +37,19 @@ from luminance.files import copy_atomically
 from luminance.jobs import LOG_DIR, Chunk
 from luminance.output import parse_failure_line, parse_photo_line
 
+from photodemo import judge as verdicts
 from photodemo.batch import Batch, keep_logs
 
 __all__ = ["Outcome", "Runner", "Progress", "attempt", "judge", "summary", "exit_code", "default_jobs"]
 
 
 
-DONE = "done"
-TRANSIENT = "transient"
-FAILED = "failed"
+# How a job ended: its chunk's verdict (judge.py, the states every reader of a run uses), or,
+# where the job never produced a results file to judge, how it stopped.
+DONE = verdicts.COMPLETE
+TRANSIENT = verdicts.TRANSIENT
+INCOMPLETE = verdicts.INCOMPLETE
+FAILED = verdicts.FAILED
 INTERRUPTED = "interrupted"
 NOT_RUN = "not run"
 
@@ -204,9 +208,12 @@ def judge(batch: Batch, chunk: Chunk, attempts: int, code: int, produced: bool,
         return Outcome(chunk, FAILED, attempts, code, elapsed=elapsed, reason=str(exc),
                        error_log=error_log)
     transient = len(results.transient_failures(document))
-    state = TRANSIENT if code == EXIT_TRANSIENT or transient else DONE
+    verdict = verdicts.judge(path, chunk)  # the rule a DAG node's POST script applies
+    state = DONE if verdict.state == verdicts.COMPLETE else \
+        TRANSIENT if verdict.state == verdicts.TRANSIENT else INCOMPLETE
     return Outcome(chunk, state, attempts, code, len(document["photos"]),
-                   len(document["failures"]), transient, elapsed, error_log=error_log)
+                   len(document["failures"]), transient, elapsed, error_log=error_log,
+                   reason=verdict.detail)
 
 
 class Runner:
@@ -439,7 +446,7 @@ def exit_code(outcomes: List[Outcome]) -> int:
         return EXIT_INTERRUPTED
     if FAILED in states:
         return EXIT_FAILED
-    if TRANSIENT in states:
+    if TRANSIENT in states or INCOMPLETE in states:
         return EXIT_TRANSIENT
     return EXIT_OK
 
@@ -449,7 +456,7 @@ def summary(outcomes: List[Outcome], elapsed: float) -> List[str]:
     counts = {}
     for outcome in outcomes:
         counts[outcome.state] = counts.get(outcome.state, 0) + 1
-    order = (DONE, TRANSIENT, FAILED, INTERRUPTED, NOT_RUN)
+    order = (DONE, TRANSIENT, INCOMPLETE, FAILED, INTERRUPTED, NOT_RUN)
     states = ", ".join("{} {}".format(counts[state], "with transient failures" if state == TRANSIENT
                                       else state) for state in order if state in counts)
     photos = sum(o.photos for o in outcomes)
@@ -467,4 +474,6 @@ def summary(outcomes: List[Outcome], elapsed: float) -> List[str]:
         elif outcome.state == TRANSIENT:
             lines.append("transient failures remain: job {} ({} records) — see {}".format(
                 outcome.chunk.start, outcome.transient, outcome.error_log))
+        elif outcome.state == INCOMPLETE:
+            lines.append("incomplete: job {}: {}".format(outcome.chunk.start, outcome.reason))
     return lines

@@ -1,61 +1,51 @@
-"""Following a run on HTCondor (`./submit --wait`, `--test`): one progress line from job.log, then
-what happened, and for --test what the first jobs measured and the --chunk they suggest."""
+"""Following a run's DAG (`./submit --wait`, `--test`): one progress line from DAGMan's node
+status file until DAGMan is done; for --test, what the first jobs measured and the --chunk they
+suggest."""
 
+import math
 import os
 import time
-from typing import Dict, IO, List, Optional
+from typing import Dict, IO, List, Optional, Sequence, Tuple
 
 from luminance import results
 from luminance.arguments import duration
 from luminance.errors import ResultsError
 from luminance.jobs import Chunk
 
-from photodemo import condor, eventlog, rescue
+from photodemo import dag
 
-__all__ = ["follow", "summary", "test_report", "TARGET_MINUTES", "releasable"]
+__all__ = ["follow", "progress_line", "test_report", "suggest", "TARGET_MINUTES", "SPREAD_JOBS"]
 
-POLL = 2.0  # seconds between reads of the event log
+POLL = 2.0  # seconds between reads of the node status file
 TARGET_MINUTES = 20  # OSPool's guidance: jobs of 10-30 minutes (more is fine, much less is waste)
+# A run over fewer jobs than this leaves the pool's parallelism unused: --test's advice spreads
+# a small run over this many jobs, shorter than TARGET_MINUTES.
+SPREAD_JOBS = 20
 
 
-def releasable(job: eventlog.Job, max_retries: int) -> bool:
-    """Whether submit.sub's periodic_release will release this held job (condor.releasable)."""
-    return condor.releasable(job.hold_code, job.hold_subcode, job.holds, max_retries)
+def progress_line(status: Optional[dag.Status], began: float) -> str:
+    if status is None:
+        return "DAG: submitted, DAGMan starting | {}".format(duration(time.monotonic() - began))
+    queued = len(status.in_queue)
+    parts = ["{} of {} nodes done".format(status.done, status.total),
+             "{} in progress".format(queued)]
+    if status.held:
+        parts.append("{} held".format(status.held))
+    if status.failed:
+        parts.append("{} failed".format(status.failed))
+    return "DAG: {} | {}".format(", ".join(parts), duration(time.monotonic() - began))
 
 
-def _finished(job: Optional[eventlog.Job], max_retries: int) -> bool:
-    if job is None:
-        return False  # not materialized yet (max_materialize) or not logged yet
-    if job.status == eventlog.HELD:
-        return not releasable(job, max_retries)
-    return not job.active
-
-
-def _line(jobs: Dict[int, eventlog.Job], total: int, cluster: int, began: float) -> str:
-    counts = {state: 0 for state in (eventlog.DONE, eventlog.RUNNING, eventlog.IDLE,
-                                     eventlog.HELD, eventlog.REMOVED)}
-    for job in jobs.values():
-        counts[job.status] += 1
-    counts[eventlog.IDLE] += total - len(jobs)
-    shown = ", ".join("{} {}".format(n, state) for state, n in counts.items()
-                      if n or state in (eventlog.DONE, eventlog.RUNNING))
-    return "cluster {}: {} job{}: {} | {}".format(cluster, total, "" if total == 1 else "s",
-                                                  shown, duration(time.monotonic() - began))
-
-
-def follow(log: str, cluster: int, chunks: List[Chunk], max_retries: int,
-           out: IO[str]) -> Dict[int, eventlog.Job]:
-    """Read LOG until every job of CLUSTER (one per chunk) is done, removed or held for good;
-    {proc: Job}. One progress line: redrawn on a terminal, a new line on change otherwise."""
+def follow(results_dir: str, dags: Sequence[int], out: IO[str]) -> Optional[dag.Status]:
+    """Read the DAG's node status file in RESULTS_DIR until none of the DAGMan jobs DAGS is in
+    the queue (DAGMan's own event log); the last status. One progress line: redrawn on a
+    terminal, a new line on change otherwise."""
     tty = out.isatty()
-    began, shown, seen_size = time.monotonic(), "", -1
-    jobs: Dict[int, eventlog.Job] = {}
+    began, shown = time.monotonic(), ""
     while True:
-        size = eventlog.size(log)
-        if size != seen_size:
-            seen_size = size
-            jobs = {proc: job for (_, proc), job in eventlog.jobs(log, [cluster]).items()}
-        line = _line(jobs, len(chunks), cluster, began)
+        active = dag.dagman_active(results_dir, dags)
+        status = dag.status(results_dir)
+        line = progress_line(status, began)
         if tty:
             out.write("\r\x1b[K" + line)
             out.flush()
@@ -63,37 +53,19 @@ def follow(log: str, cluster: int, chunks: List[Chunk], max_retries: int,
             out.write(line + "\n")
             out.flush()
         shown = line
-        if all(_finished(jobs.get(proc), max_retries) for proc in range(len(chunks))):
+        if not active:
             if tty:
                 out.write("\n")
-            return jobs
+            return status
         time.sleep(POLL)
 
 
-def summary(jobs: Dict[int, eventlog.Job], verdicts: List[rescue.Verdict], chunks: List[Chunk],
-            max_retries: int) -> List[str]:
-    """What the run ended with: chunks complete, every hold with its reason, failed exits."""
-    complete = sum(1 for v in verdicts if v.state == rescue.COMPLETE)
-    lines = ["{} of {} chunks complete".format(complete, len(chunks))]
-    for proc, chunk in enumerate(chunks):
-        job = jobs.get(proc)
-        if job is None:
-            continue
-        if job.status == eventlog.HELD:
-            lines.append("held: job {} (chunk {}, {} hold{}): {}; then: condor_release {} or "
-                         "condor_rm {} and ./submit --missing".format(
-                             job.id, chunk.start, job.holds, "" if job.holds == 1 else "s",
-                             job.hold_reason, job.id, job.id))
-        elif job.status == eventlog.DONE and job.exit_code not in (0, None):
-            lines.append("failed: job {} (chunk {}) exit {}: see {}".format(
-                job.id, chunk.start, job.exit_code, chunk.error_name))
-        elif job.holds:
-            lines.append("job {} (chunk {}) was held {} time{} and released".format(
-                job.id, chunk.start, job.holds, "" if job.holds == 1 else "s"))
-    for verdict in verdicts:
-        if verdict.state != rescue.COMPLETE and verdict.detail:
-            lines.append("{}: {}".format(verdict.state, verdict.detail))
-    return lines
+def suggest(per_photo: float, records: int) -> Tuple[int, int, int]:
+    """(--chunk for jobs of about TARGET_MINUTES, --chunk that spreads RECORDS over SPREAD_JOBS
+    jobs, the advice: the smaller of the two)."""
+    target = max(1, int(TARGET_MINUTES * 60 / per_photo)) if per_photo else records
+    spread = max(1, math.ceil(records / SPREAD_JOBS))
+    return target, spread, min(target, spread)
 
 
 def _photo_seconds(results_dir: str, chunks: List[Chunk]) -> Optional[float]:
@@ -111,8 +83,8 @@ def _photo_seconds(results_dir: str, chunks: List[Chunk]) -> Optional[float]:
     return elapsed / photos if photos else None
 
 
-def test_report(jobs: Dict[int, eventlog.Job], results_dir: str, chunks: List[Chunk],
-                chunk_size: int, memory: str = "?", disk: str = "?") -> List[str]:
+def test_report(jobs: Dict, results_dir: str, chunks: List[Chunk], chunk_size: int,
+                records: int, memory: str = "?", disk: str = "?") -> List[str]:
     """--test: the rate, memory and disk the test jobs measured, and a --chunk to use."""
     lines = []
     per_photo = _photo_seconds(results_dir, chunks)
@@ -129,7 +101,12 @@ def test_report(jobs: Dict[int, eventlog.Job], results_dir: str, chunks: List[Ch
     if used_disk:
         lines.append("test: disk used at most {:.0f} MB of --request-disk {}".format(
             max(used_disk) / 1024, disk))
-    suggested = max(1, int(TARGET_MINUTES * 60 / per_photo)) if per_photo else chunk_size
-    lines.append("test: --chunk {} gives jobs of about {} minutes (this run: --chunk {}, about {})"
-                 .format(suggested, TARGET_MINUTES, chunk_size, duration(per_photo * chunk_size)))
+    target, spread, advice = suggest(per_photo, records)
+    lines.append("test: --chunk {}: {} jobs of about {} each for the {} records (jobs of about {} "
+                 "minutes: --chunk {}, {} job{}; the run over at least {} jobs: --chunk {})"
+                 .format(advice, math.ceil(records / advice), duration(per_photo * advice),
+                         records, TARGET_MINUTES, target, math.ceil(records / target),
+                         "" if records <= target else "s", SPREAD_JOBS, spread))
+    lines.append("test: this run's --chunk {} makes jobs of about {}".format(
+        chunk_size, duration(per_photo * chunk_size)))
     return lines

@@ -12,7 +12,7 @@ from luminance.errors import UsageError
 
 from photodemo.batch import (MAX_SLICES, Batch, keep_logs, relative_to, remove_slices,
                              write_pending, write_slices)
-from photodemo import rescue
+from photodemo import judge
 
 MANIFEST = """# archive, part 1
 http://h/a.jpg 1880
@@ -28,6 +28,12 @@ http://h/g.jpg 2001
 """
 
 
+def lines_of(manifest):
+    """The manifest's lines as ./submit reads them, once (open_manifest)."""
+    with open_manifest(str(manifest)) as stream:
+        return stream.readlines()
+
+
 def records_of(path):
     with open_manifest(str(path)) as stream:
         return list(iter_records(stream))
@@ -39,7 +45,7 @@ def test_slices_hold_exactly_their_records_with_global_numbers(tmp_path, size):
     manifest.write_text(MANIFEST)
     everything = records_of(manifest)
     chunks = plan(len(everything), size)
-    written = write_slices(str(manifest), chunks, str(tmp_path))
+    written = write_slices(lines_of(manifest), str(manifest), chunks, str(tmp_path))
     assert sorted(written) == [chunk.start for chunk in chunks]
     for chunk in chunks:
         path = tmp_path / "slices" / "manifest.{}.txt".format(chunk.start)
@@ -52,7 +58,7 @@ def test_a_slice_keeps_bytes_that_are_not_utf8_as_they_came(tmp_path):
     # The job reports such a line as a malformed record naming its byte: the slice must hold it.
     manifest = tmp_path / "manifest.txt"
     manifest.write_bytes(b"\xef\xbb\xbfhttp://h/a.jpg 1880\nhttp://h/caf\xe9.jpg 1901\nhttp://h/b.jpg 1902\n")
-    write_slices(str(manifest), plan(3, 2), str(tmp_path))
+    write_slices(lines_of(manifest), str(manifest), plan(3, 2), str(tmp_path))
     assert (tmp_path / "slices" / "manifest.0.txt").read_bytes().endswith(b"http://h/caf\xe9.jpg 1901\n")
     assert [(r.url, r.error) for r in records_of(tmp_path / "slices" / "manifest.0.txt")] == [
         ("http://h/a.jpg", None), ("http://h/caf\\xe9.jpg", "not UTF-8 (byte 0xe9 at column 13)")]
@@ -62,7 +68,7 @@ def test_slices_for_some_chunks_only(tmp_path):
     manifest = tmp_path / "manifest.txt"
     manifest.write_text(MANIFEST)
     chunks = plan(7, 2)
-    written = write_slices(str(manifest), [chunks[1], chunks[3]], str(tmp_path))
+    written = write_slices(lines_of(manifest), str(manifest), [chunks[1], chunks[3]], str(tmp_path))
     assert sorted(written) == [2, 6]
     assert sorted(os.listdir(tmp_path / "slices")) == ["manifest.2.txt", "manifest.6.txt"]
 
@@ -71,7 +77,7 @@ def test_a_manifest_shorter_than_the_plan_is_an_error(tmp_path):
     manifest = tmp_path / "manifest.txt"
     manifest.write_text(MANIFEST)
     with pytest.raises(ManifestError, match="manifest.txt: has 7 records"):
-        write_slices(str(manifest), plan(9, 4), str(tmp_path))
+        write_slices(lines_of(manifest), str(manifest), plan(9, 4), str(tmp_path))
 
 
 def test_input_and_arguments_of_a_job(tmp_path):
@@ -96,14 +102,14 @@ def test_too_many_slices_are_refused_before_any_is_written(tmp_path):
     manifest = tmp_path / "manifest.txt"
     manifest.write_text("".join("http://h/{}.jpg 1900\n".format(n) for n in range(MAX_SLICES + 1)))
     with pytest.raises(UsageError, match="20001 jobs would need 20001 slice files"):
-        write_slices(str(manifest), plan(MAX_SLICES + 1, 1), str(tmp_path))
+        write_slices(lines_of(manifest), str(manifest), plan(MAX_SLICES + 1, 1), str(tmp_path))
     assert not os.path.exists(tmp_path / "slices")
 
 
 def test_old_slices_are_removed_the_kept_ones_stay(tmp_path):
     manifest = tmp_path / "manifest.txt"
     manifest.write_text(MANIFEST)
-    write_slices(str(manifest), plan(7, 1), str(tmp_path))
+    write_slices(lines_of(manifest), str(manifest), plan(7, 1), str(tmp_path))
     (tmp_path / "slices" / "notes.txt").write_text("mine")
     assert remove_slices(str(tmp_path), {2, 6}) == 5
     assert sorted(os.listdir(tmp_path / "slices")) == ["manifest.2.txt", "manifest.6.txt",
@@ -127,7 +133,7 @@ def test_pending_results_are_written_only_where_none_is(tmp_path):
     (tmp_path / "results-0.json").write_text("kept")
     assert write_pending(str(tmp_path), chunks) == 1
     assert (tmp_path / "results-0.json").read_text() == "kept"
-    assert rescue.judge(str(tmp_path / "results-10.json"), chunks[1]).state == rescue.PENDING
+    assert judge.judge(str(tmp_path / "results-10.json"), chunks[1]).state == judge.PENDING
 
 
 def test_pending_results_are_read_by_aggregate_beside_finished_ones(tmp_path, capsys):

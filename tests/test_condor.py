@@ -35,8 +35,26 @@ def write_manifest(path, records, comments=False):
 
 
 def job_ads(workdir):
+    """The jobs of submit.sub run alone, as its header says: one per line of its items file."""
     text = (workdir / "submit.sub").read_text()
+    if (workdir / "transfers.txt").exists():
+        text += "queue start,count,objects from transfers.txt\n"
+    else:
+        text += "queue start,count from chunks.txt\n"
     return list(htcondor.Submit(text).jobs())
+
+
+def node_ads(workdir):
+    """The job of every node of photodemo.dag: submit.sub with the node's VARS."""
+    ads = []
+    for line in (workdir / "photodemo.dag").read_text().splitlines():
+        if line.startswith("VARS "):
+            description = htcondor.Submit((workdir / "submit.sub").read_text())
+            for pair in line.split()[2:]:
+                name, value = pair.split("=", 1)
+                description[name] = value.strip('"')
+            ads += list(description.jobs())
+    return ads
 
 
 def covered(ads):
@@ -81,7 +99,7 @@ def test_seed_manifest_makes_28_jobs_as_the_tutorial(workdir, capsys):
         assert ad["RequestDisk"] == 50 * 1024  # KiB: twice the (tiny) pex plus 50 MB
         assert ad["Environment"] == "PEX_ROOT=.pex"
         assert ad["ShouldTransferFiles"] == "YES"
-        assert ad["WhenToTransferOutput"] == "ON_EXIT"
+        assert ad["WhenToTransferOutput"] == "ON_EXIT_OR_EVICT"  # an evicted job keeps its results
         assert "TransferOutputRemaps" not in ad  # results land in the submit directory
         assert "ContainerImage" not in ad
     out = capsys.readouterr().out
@@ -98,50 +116,72 @@ def test_chunk_edges_cover_every_record_once(workdir, records, jobs, comments):
     ads = job_ads(workdir)
     assert len(ads) == jobs
     assert_covers_once(covered(ads), records)
+    assert [ad["Args"] for ad in node_ads(workdir)] == [ad["Args"] for ad in ads]
     assert all(ad["In"] == "manifest.txt" for ad in ads)  # inside the submit directory: relative
 
 
-def test_transient_and_unsuitable_exits_hold_with_a_reason_others_are_final(workdir):
+def test_only_an_unsuitable_worker_holds_other_exits_are_judged_by_the_dag(workdir):
     write_manifest(workdir / "manifest.txt", 3)
     assert submit.main(["--dry-run", "--max-retries", "2"]) == 0
     ad = job_ads(workdir)[0]
-    assert "JobMaxRetries" not in ad  # no silent reruns: holds instead
+    assert "JobMaxRetries" not in ad  # no silent reruns: DAGMan's RETRY, or a hold
 
     def exit_with(code):
         ad["ExitCode"] = code
         return ad.eval("OnExitHold"), ad.eval("OnExitHoldReason"), ad.eval("OnExitHoldSubCode")
 
-    for code in (0, 1, 2, 4):
-        assert exit_with(code)[0] is False  # final: done, a bug, a usage error
-    held, reason, subcode = exit_with(3)
-    assert held is True and subcode == 3 and "transiently (exit 3)" in reason
+    for code in (0, 1, 2, 3, 4):
+        assert exit_with(code)[0] is False  # the node's POST script judges the results
     held, reason, subcode = exit_with(5)
     assert held is True and subcode == 5 and "no Python the payload can use (exit 5)" in reason
 
 
-def released(ad, code, subcode=0, holds=1, held_for=0):
-    """PeriodicRelease of AD held with CODE/SUBCODE for the HOLDS-th time, HELD_FOR seconds ago."""
+def released(ad, code, subcode=0, holds=1, held_for=0, attribute="PeriodicRelease"):
+    """ATTRIBUTE of AD held with CODE/SUBCODE for the HOLDS-th time, HELD_FOR seconds ago."""
     ad["HoldReasonCode"], ad["HoldReasonSubCode"], ad["NumHolds"] = code, subcode, holds
     ad["EnteredCurrentStatus"] = classad.ExprTree("time() - {}".format(held_for))
-    return ad.eval("PeriodicRelease")
+    ad["JobStatus"] = 5
+    return ad.eval(attribute)
 
 
 def test_holds_are_released_after_the_backoff_a_bounded_number_of_times(workdir):
     write_manifest(workdir / "manifest.txt", 3)
     assert submit.main(["--dry-run", "--max-retries", "2", "--backoff", "60"]) == 0
     ad = job_ads(workdir)[0]
-    assert released(ad, 3, 3, holds=1, held_for=30) is False  # the back-off first
-    assert released(ad, 3, 3, holds=1, held_for=61) is True
-    assert released(ad, 3, 3, holds=2, held_for=100) is False  # grows with each hold
-    assert released(ad, 3, 3, holds=2, held_for=121) is True
-    assert released(ad, 3, 3, holds=3, held_for=10 ** 6) is False  # bounded: held for good
     for code in (12, 13):  # failed output / input transfer
-        assert released(ad, code, 0, holds=1, held_for=59) is False
+        assert released(ad, code, 0, holds=1, held_for=59) is False  # the back-off first
         assert released(ad, code, 0, holds=1, held_for=61) is True
-        assert released(ad, code, 0, holds=3, held_for=10 ** 6) is False
+        assert released(ad, code, 0, holds=2, held_for=100) is False  # grows with each hold
+        assert released(ad, code, 0, holds=2, held_for=121) is True
+        assert released(ad, code, 0, holds=3, held_for=10 ** 6) is False  # bounded
+        assert released(ad, code, 0, holds=3, attribute="PeriodicRemove") is True  # node ends
+        assert released(ad, code, 0, holds=2, attribute="PeriodicRemove") is False
     assert released(ad, 3, 5, holds=1, held_for=0) is True  # unsuitable worker: at once, elsewhere
+    assert released(ad, 3, 3, holds=1, held_for=10 ** 6) is False  # exit 3 is DAGMan's RETRY
     assert released(ad, 1, 0, holds=1, held_for=10 ** 6) is False  # condor_hold by the user
+    assert released(ad, 1, 0, holds=9, attribute="PeriodicRemove") is False  # ... left to them
     assert released(ad, 3, 1, holds=1, held_for=10 ** 6) is False  # someone else's policy
+
+
+def test_the_release_rule_is_the_table_of_releases(workdir):
+    """periodic_release is made from condor.RELEASES (docs/ospool.md's hold table): each row is
+    released, with or without the back-off as it says, and nothing else."""
+    from photodemo import condor
+    write_manifest(workdir / "manifest.txt", 3)
+    assert submit.main(["--dry-run", "--max-retries", "1", "--backoff", "60"]) == 0
+    ad = job_ads(workdir)[0]
+    for release in condor.RELEASES:
+        subcode = release.subcode if release.subcode is not None else 7
+        assert released(ad, release.code, subcode, held_for=0) is (not release.backoff)
+        assert released(ad, release.code, subcode, held_for=61) is True
+    rows = {(r.code, r.subcode) for r in condor.RELEASES}
+    for code in range(0, 50):
+        for subcode in (0, 3, 5):
+            if (code, subcode) not in rows and (code, None) not in rows:
+                assert released(ad, code, subcode, held_for=10 ** 6) is False, (code, subcode)
+    docs = open(os.path.join(HERE, "..", "docs", "ospool.md")).read()
+    for release in condor.RELEASES:
+        assert release.meaning in docs
 
 
 def machine(arch="X86_64", name="worker-1", **attributes):
@@ -207,12 +247,12 @@ def test_no_retries(workdir):
     assert "OnExitHold" not in ad and "PeriodicRelease" not in ad
 
 
-def test_max_running_materializes_that_many_jobs(workdir):
+def test_max_running_is_dagmans_maxjobs(workdir):
     write_manifest(workdir / "manifest.txt", 30)
     assert submit.main(["--dry-run", "--chunk", "5", "--max-running", "2"]) == 0
-    text = (workdir / "submit.sub").read_text()
-    assert "max_materialize = 2" in text
-    assert len(job_ads(workdir)) == 6
+    config = (workdir / "photodemo.dag.config").read_text()
+    assert "DAGMAN_MAX_JOBS_SUBMITTED = 2" in config.splitlines()
+    assert len(job_ads(workdir)) == len(node_ads(workdir)) == 6
 
 
 def test_each_job_is_sent_its_current_results_file(workdir):

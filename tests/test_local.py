@@ -50,7 +50,7 @@ print("/* Running on host: fake */", flush=True)
 time.sleep(behaviour.get("sleep", 0))
 document = results.new_document({{"host": "fake", "start": start, "count": count,
                                   "records": count, "complete": True}})
-for record in range(start, start + count):
+for record in range(start, start + count - behaviour.get("short", 0)):
     if code == 3 and record == start:
         document["failures"].append(results.failure(record, record + 1, "u", "HTTP 503", True))
         print("stdin:%d: u: HTTP 503 (transient)" % (record + 1), file=sys.stderr)
@@ -119,7 +119,7 @@ def test_each_job_runs_in_a_fresh_worker_like_sandbox(fake, tmp_path, capsys, mo
         assert not os.path.exists(probe["cwd"])  # sandboxes are removed
         log = (tmp_path / chunk.output_name).read_text()
         assert log.startswith("/* Running on host: fake */") and log.count("[1900") == chunk.count
-    assert "3 jobs in" in out and "3 done" in out and "next: ./aggregate out > scatter.html" in out
+    assert "3 jobs in" in out and "3 complete" in out and "next: ./aggregate out > scatter.html" in out
     others = {fake.probe(0)["cwd"], fake.probe(10)["cwd"], fake.probe(20)["cwd"]}
     assert len(others) == 3
 
@@ -185,6 +185,19 @@ def test_a_rerun_that_sends_back_less_never_loses_the_chunks_photos(fake, tmp_pa
     again = results.read(str(tmp_path / "results-10.json"))
     assert again["photos"] == first["photos"] and again["failures"] == first["failures"]
     assert fake.attempts(10) == 2
+
+
+def test_a_job_that_exits_0_with_records_missing_is_incomplete_as_missing_says(fake, capsys):
+    """One judge: --local calls a job complete only when --missing (and a DAG node's POST
+    script) would."""
+    fake.control({10: {"short": 3}})
+    assert submit.main(["--local", "--chunk", "10"]) == local.EXIT_TRANSIENT
+    out = capsys.readouterr().out
+    assert "3 jobs in" in out and "2 complete, 1 incomplete" in out
+    assert "incomplete: job 10: ./results-10.json: 3 of 10 records have no entry" in out
+    fake.control({})
+    assert submit.main(["--local", "--missing", "--dry-run"]) == 0
+    assert "rerunning 1 job: 10" in capsys.readouterr().out
 
 
 def test_a_failed_job_is_named_with_its_error_log(fake, tmp_path, capsys):

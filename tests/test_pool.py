@@ -1,8 +1,10 @@
 """./submit on a real HTCondor pool: the personal pool of ../shared/htcondor (real daemons, real
-starters and sandboxes, file transfer, jobs as an unprivileged user with no PATH and no HOME).
+starters and sandboxes, file transfer, DAGMan, jobs as an unprivileged user with no PATH and no
+HOME).
 
 One pool per test session (skipped, with the reason, where it cannot start); the real pex; photos
-from a real HTTP server on 127.0.0.1. Marked `pool` (deselect with `-m "not pool"`). Back-offs
+from a real HTTP server on 127.0.0.1; submit directories outside /tmp (DAGMan refuses node logs
+there), as users submit from their home. Marked `pool` (deselect with `-m "not pool"`). Back-offs
 are a few seconds (--backoff) so the whole module takes a few minutes.
 """
 
@@ -10,6 +12,7 @@ import glob
 import json
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import sys
@@ -33,6 +36,8 @@ POOL_USER = "condorpool"  # the user personal-pool runs jobs as, when started by
 OLD_PYTHON = (sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.6.*"))) or ["(none)"])[-1]
 
 pytestmark = [pytest.mark.pool, pytest.mark.slow]
+# DAGMan refuses a node log under /tmp: the pool and its submit directories live here.
+POOL_PARENT = "/var/tmp"
 
 # A job wrapper that, while the pool's `old-python` flag file exists, gives the job a PATH with
 # only a python3 3.6: a worker like an EL8 one.
@@ -83,6 +88,7 @@ def _code_copy(base):
     shutil.copytree(os.path.join(ROOT, "photodemo"), os.path.join(code, "photodemo"), ignore=ignore)
     shutil.copytree(os.path.join(ROOT, "payload"), os.path.join(code, "payload"), ignore=ignore)
     shutil.copy(os.path.join(ROOT, "submit"), os.path.join(code, "submit"))
+    shutil.copy(os.path.join(ROOT, "aggregate"), os.path.join(code, "aggregate"))
     subprocess.run(["chmod", "-R", "a+rX", code], check=True)
 
 
@@ -122,7 +128,7 @@ def pool():
     if not os.path.isfile(PERSONAL_POOL):
         _unavailable("no personal HTCondor pool at {} (set PHOTODEMO_SHARED to the folder "
                     "holding htcondor/)".format(PERSONAL_POOL))
-    base = tempfile.mkdtemp(prefix="photodemo-pool-")
+    base = tempfile.mkdtemp(prefix="photodemo-pool-", dir=POOL_PARENT)
     os.chmod(base, 0o755)  # the pool's user must reach it
     _code_copy(base)
     config = _old_python_config(base)
@@ -185,8 +191,8 @@ def test_jobs_run_in_sandboxes_and_bring_back_the_values_computed_here(pool, pex
     directory = pool.submit_dir(pex, lines)
     done = pool.submit(directory, "--chunk", "20", "--wait")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "3 job(s) submitted to cluster" in done.stdout
-    assert "3 of 3 chunks complete" in done.stdout and "next: ./aggregate" in done.stdout
+    assert "1 job(s) submitted to cluster" in done.stdout  # DAGMan's
+    assert ".: 3 chunks: 3 complete" in done.stdout and "page: scatter.html" in done.stdout
     for start, document in read_all(directory, (0, 20, 40)).items():
         assert [p["record"] for p in document["photos"]] == list(range(start, start + 20))
         for entry in document["photos"]:
@@ -194,29 +200,154 @@ def test_jobs_run_in_sandboxes_and_bring_back_the_values_computed_here(pool, pex
             assert entry["luminance"] == pytest.approx(expected, abs=1e-6)
     scratch = {line for e in events(directory) if e.code == eventlog.EXECUTE
                for line in e.detail if line.startswith("CondorScratchDir")}
-    assert len(scratch) == 3  # one fresh sandbox per job
+    assert len(scratch) == 3  # one fresh sandbox per job (the FINAL node runs on the AP)
     cross_check(os.path.join(directory, "job.log"))
 
 
-def test_transient_failures_are_held_with_the_reason_released_and_end_complete(pool, pex, server):
-    _, lines = archive(server, 20, fail_first=1, fail_status=503)
+def wait_for_file(path, timeout=240):
+    """Wait until PATH exists (nothing else run meanwhile); the seconds it took."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        if os.path.exists(path):
+            return time.monotonic() - began
+        time.sleep(0.5)
+    raise AssertionError("{}: not written in {} s".format(path, timeout))
+
+
+def page_photos(directory):
+    """The aggregate step's status line (the FINAL node's stderr) and the page's text."""
+    with open(os.path.join(directory, "log", "aggregate.error")) as stream:
+        status = stream.read().strip().splitlines()[-1]
+    with open(os.path.join(directory, "scatter.html")) as stream:
+        return status, stream.read()
+
+
+def node_spans(directory, node):
+    """(submitted, terminated) times in seconds of each job DAGMan ran for NODE (nodes.log)."""
+    clusters, spans = [], {}
+    for event in eventlog.events(os.path.join(directory, "photodemo.dag.nodes.log")):
+        when = time.mktime(time.strptime(event.time.split(".")[0], "%Y-%m-%d %H:%M:%S"))
+        if event.code == eventlog.SUBMIT and 'DAGNodeName = "{}";'.format(node) in \
+                " ".join(event.detail):
+            clusters.append(event.cluster)
+            spans[event.cluster] = [when, None]
+        elif event.code == eventlog.TERMINATED and event.cluster in spans:
+            spans[event.cluster][1] = when
+    return [spans[cluster] for cluster in clusters]
+
+
+def attempts(directory, node):
+    return len(node_spans(directory, node))
+
+
+def plotted(text):
+    """The years of the points the page plots, sorted (its plot data, x = year)."""
+    match = re.search(r'"x":\[([^\]]*)\]', text)
+    return sorted(int(year) for year in match.group(1).split(",")) if match else []
+
+
+def dag_done(pool, directory, timeout=240):
+    """Wait until the run's DAGMan jobs have left the queue (DAGMan's own event log)."""
+    record = json.load(open(os.path.join(directory, "submit.json")))
+    log = os.path.join(directory, "photodemo.dag.dagman.log")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        jobs = eventlog.jobs(log, record["dags"])
+        if len(jobs) == len(record["dags"]) and not any(job.active for job in jobs.values()):
+            return jobs
+        time.sleep(1)
+    raise AssertionError("DAGMan still runs after {} s".format(timeout))
+
+
+def test_the_dag_retries_a_transient_chunk_and_writes_the_page_with_nobody_waiting(pool, pex,
+                                                                                   server):
+    photos, lines = archive(server, 60)
+    for n in range(20, 40):  # the second chunk's photos answer 503 to their first request
+        server.add("/p{}.jpg".format(n), photos[n], fail_first=1, fail_status=503)
     directory = pool.submit_dir(pex, lines)
-    done = pool.submit(directory, "--chunk", "10", "--retries", "0", "--backoff", "2", "--wait")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "2 of 2 chunks complete" in done.stdout
-    assert "was held 1 time and released" in done.stdout
-    held = [e for e in events(directory) if e.code == eventlog.HELD_EVENT]
-    assert len(held) == 2
-    for event in held:
-        assert event.detail == ("photodemo: photos failed transiently (exit 3), see the job's "
-                                "error log", "Code 3 Subcode 3")
-    assert sum(1 for e in events(directory) if e.code == eventlog.RELEASED) == 2
-    for document in read_all(directory, (0, 10)).values():
-        assert len(document["photos"]) == 10 and not document["failures"]  # nothing lost
-    cross_check(os.path.join(directory, "job.log"))
-    # The rerun was sent the first run's results and kept them: the photos that came through the
-    # first time were fetched only once.
-    assert all(server.hits["/p{}.jpg".format(n)] == 1 for n in range(1, 20, 2)), server.hits
+    began = time.monotonic()
+    submitted = pool.submit(directory, "--chunk", "20", "--retries", "0", "--backoff", "10")
+    assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+    assert "the DAG runs on its own: log out if you like" in submitted.stdout
+    returned = time.monotonic() - began
+    waited = wait_for_file(os.path.join(directory, "scatter.html"))
+    status, text = page_photos(directory)
+    assert status == "60 photos from 3 files; 0 failed; 0 chunks missing"
+    assert plotted(text) == list(range(1900, 1960))  # all 60 values on the page
+    # chunk20's node ran twice, the retry submitted after the 10 s back-off; the others once.
+    assert attempts(directory, "chunk0") == attempts(directory, "chunk40") == 1
+    first, second = node_spans(directory, "chunk20")
+    assert second[0] - first[1] >= 10, (first, second)
+    with open(os.path.join(directory, "photodemo.dag.dagman.out")) as stream:
+        log = stream.read()  # DAGMan itself waited out the back-off (SCRIPT DEFER), no slot held
+    assert "Deferring PRE script of node chunk20 for 10 seconds (exit status was 75)" in log
+    for start, document in read_all(directory, (0, 20, 40)).items():
+        assert len(document["photos"]) == 20 and not document["failures"]
+    # The retry was sent the first attempt's results and kept them: every photo that came
+    # through the first time was fetched once; the 503s twice.
+    assert all(server.hits["/p{}.jpg".format(n)] == 1 for n in list(range(20)) + list(range(40, 60)))
+    assert all(server.hits["/p{}.jpg".format(n)] == 2 for n in range(20, 40))
+    sys.stdout.write("\n[timing] ./submit returned in {:.1f} s; the page appeared {:.1f} s later\n"
+                     .format(returned, waited))
+
+
+def test_a_removed_job_leaves_a_page_listing_its_chunk_and_missing_completes_the_run(pool, pex,
+                                                                                    server):
+    photos, lines = archive(server, 30)
+    for n in range(10, 20):  # the second chunk's job runs long enough to be removed
+        server.add("/p{}.jpg".format(n), photos[n], delay=2)
+    directory = pool.submit_dir(pex, lines)
+    began = time.monotonic()
+    first = pool.submit(directory, "--chunk", "10", "--workers", "1", "--backoff", "2")
+    assert first.returncode == 0, first.stdout + first.stderr
+    jobs = wait_for(directory, lambda jobs: any(
+        job.status == eventlog.RUNNING and job.slot for job in jobs.values()
+        if job.cluster == max(j.cluster for j in jobs.values())) and len(jobs) >= 2)
+    ad = pool.run(["condor_q", "-af", "ClusterId", "DAGNodeName"], directory).stdout.split("\n")
+    node = {line.split()[1]: line.split()[0] for line in ad if len(line.split()) == 2}
+    assert "chunk10" in node, ad
+    assert pool.run(["condor_rm", node["chunk10"]], directory).returncode == 0
+    dag_done(pool, directory)
+    first_page = time.monotonic() - began
+    status, _ = page_photos(directory)
+    assert status.endswith("; 1 chunks missing") or "1 chunk" in status, status
+    waiting = pool.submit(directory, "--missing", "--dry-run")
+    assert "  incomplete: " in waiting.stdout or "not run yet" in waiting.stdout or \
+        "transient" in waiting.stdout, waiting.stdout
+    os.remove(os.path.join(directory, "scatter.html"))
+    began = time.monotonic()
+    rest = pool.submit(directory, "--missing")
+    assert rest.returncode == 0, rest.stdout + rest.stderr
+    assert "3 chunks: 2 complete" in rest.stdout
+    assert "running 1 job: 10 (DAGMan's rescue DAG)" in rest.stdout
+    again = pool.submit(directory, "--missing")  # DAGMan runs: nothing is submitted twice
+    assert "nothing to submit now: DAGMan" in again.stdout, again.stdout + again.stderr
+    waited = wait_for_file(os.path.join(directory, "scatter.html"))
+    status, _ = page_photos(directory)
+    assert status == "30 photos from 3 files; 0 failed; 0 chunks missing"
+    sys.stdout.write("\n[timing] first page {:.1f} s after ./submit; --missing to the whole page "
+                     "{:.1f} s\n".format(first_page, waited))
+
+
+def test_an_evicted_job_keeps_what_it_measured(pool, pex, server):
+    photos, lines = archive(server, 12)
+    for n in range(12):
+        server.add("/p{}.jpg".format(n), photos[n], delay=1)
+    directory = pool.submit_dir(pex, lines)
+    first = pool.submit(directory, "--chunk", "12", "--workers", "1")
+    assert first.returncode == 0, first.stdout + first.stderr
+    deadline = time.monotonic() + 120
+    while sum(server.hits.values()) < 5 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    jobs = eventlog.jobs(os.path.join(directory, "job.log"))
+    job = next(job for job in jobs.values() if job.status == eventlog.RUNNING)
+    assert pool.run(["condor_vacate_job", job.id], directory).returncode == 0
+    dag_done(pool, directory)
+    document = read_all(directory, (0,))[0]
+    assert len(document["photos"]) == 12
+    assert sum(1 for e in events(directory) if e.code == eventlog.EVICTED) >= 1
+    fetched_twice = [n for n in range(12) if server.hits["/p{}.jpg".format(n)] > 1]
+    assert len(fetched_twice) <= 1, server.hits  # at most the photo in flight at the eviction
 
 
 def wait_for(directory, predicate, timeout=120):
@@ -227,29 +358,6 @@ def wait_for(directory, predicate, timeout=120):
             return jobs
         time.sleep(1)
     raise AssertionError("job.log: not reached in {} s: {}".format(timeout, events(directory)))
-
-
-def test_missing_never_resubmits_a_chunk_whose_job_is_idle_or_held(pool, pex, server):
-    _, lines = archive(server, 10)
-    directory = pool.submit_dir(pex, lines)
-    # No machine has 1000 CPUs: both jobs stay idle.
-    first = pool.submit(directory, "--chunk", "5", "--requirements", "TARGET.Cpus > 1000")
-    assert first.returncode == 0, first.stdout + first.stderr
-    jobs = wait_for(directory, lambda jobs: len(jobs) == 2)
-    cluster = next(iter(jobs))[0]
-    assert pool.run(["condor_hold", "{}.1".format(cluster)], directory).returncode == 0
-    wait_for(directory, lambda jobs: jobs[(cluster, 1)].status == eventlog.HELD)
-    again = pool.submit(directory, "--missing")
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert ".: 2 chunks: 0 complete, 1 held, 1 idle" in again.stdout
-    assert "job {}.1 held: via condor_hold".format(cluster) in again.stdout
-    assert "nothing to rerun now: 2 chunks still with HTCondor" in again.stdout
-    queue = pool.run(["condor_q", "-af", "ClusterId"], directory).stdout.split()
-    assert queue == [str(cluster)] * 2  # nothing submitted twice
-    assert pool.run(["condor_rm", str(cluster)], directory).returncode == 0
-    wait_for(directory, lambda jobs: all(job.status == eventlog.REMOVED for job in jobs.values()))
-    rerun = pool.submit(directory, "--missing", "--dry-run")
-    assert "rerunning 2 jobs: 0, 5" in rerun.stdout, rerun.stdout + rerun.stderr
 
 
 def test_a_worker_without_a_usable_python_leaves_no_job_on_hold_without_a_reason(pool, pex, server):
@@ -340,9 +448,9 @@ def test_max_running_runs_one_job_at_a_time(pool, pex, server):
     spans = {}
     for event in events(directory):
         if event.code in (eventlog.EXECUTE, eventlog.TERMINATED):
-            spans.setdefault(event.proc, []).append(event.time)
+            spans.setdefault(event.cluster, []).append(event.time)
     ordered = sorted(spans.values())
-    assert len(ordered) == 3
+    assert len(ordered) == 4  # one cluster a node: three chunks, then the page
     for before, after in zip(ordered, ordered[1:]):
         assert before[-1] <= after[0]  # each job ended before the next one started
 
@@ -354,13 +462,13 @@ def test_test_mode_measures_a_few_jobs_and_missing_submits_the_rest(pool, pex, s
     assert tried.returncode == 0, tried.stdout + tried.stderr
     assert "manifest.txt: 30 records -> 1 job (of 3): 1 x 10 records" in tried.stdout
     assert " s per photo " in tried.stdout and "memory used at most" in tried.stdout
-    assert "gives jobs of about 20 minutes" in tried.stdout
+    assert "test: --chunk 2: 15 jobs of about" in tried.stdout  # spread over the pool
     assert "next: ./submit --missing" in tried.stdout
     rest = pool.submit(directory, "--missing", "--wait")  # --chunk 10 from the run record
     assert rest.returncode == 0, rest.stdout + rest.stderr
-    assert "rerunning 2 jobs: 10, 20" in rest.stdout and "2 of 2 chunks complete" in rest.stdout
+    assert "rerunning 2 jobs: 10, 20" in rest.stdout and ".: 3 chunks: 3 complete" in rest.stdout
     record = json.load(open(os.path.join(directory, "submit.json")))
-    assert [starts for starts in record["clusters"].values()] == [[0], [10, 20]]
+    assert len(record["dags"]) == 2
     sys.stdout.write("\n--- ./submit --test 1 ---\n" + tried.stdout + "\n--- --missing --wait ---\n"
                      + rest.stdout)  # the README's captured output (pytest -s)
 
@@ -384,7 +492,8 @@ def test_transferred_files_are_read_from_the_sandbox_and_recorded_by_their_urls(
     plan = pool.submit(directory, "--chunk", "3", "--transfer-osdf", "--dry-run")
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert "transfer: HTCondor fetches 5 OSDF objects" in plan.stdout
-    dry = pool.run(["condor_submit", "-dry-run", "-", "submit.sub"], directory)
+    dry = pool.run(["condor_submit", "-dry-run", "-", "submit.sub", "-queue",
+                    "start,count,objects from transfers.txt"], directory)
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert 'stringListIMember("osdf",TARGET.HasFileTransferPluginMethods)' in dry.stdout
     listing = os.path.join(directory, "transfers.txt")
@@ -393,7 +502,8 @@ def test_transferred_files_are_read_from_the_sandbox_and_recorded_by_their_urls(
     assert text.count(private) == 5
     with open(listing, "w") as stream:
         stream.write(text.replace(private, staged))
-    submitted = pool.run(["condor_submit", "submit.sub"], directory)
+    submitted = pool.run(["condor_submit", "submit.sub", "-queue",
+                          "start,count,objects from transfers.txt"], directory)
     assert submitted.returncode == 0, submitted.stdout + submitted.stderr
     assert "2 job(s) submitted" in submitted.stdout
     jobs = wait_for(directory, lambda jobs: len(jobs) == 2 and all(

@@ -1,4 +1,4 @@
-"""The run record (submit.json): what it keeps of a command line, its clusters, a damaged one named."""
+"""The run record (submit.json): what it keeps of a command line, its DAGs, a damaged one named."""
 
 import json
 import os
@@ -8,31 +8,45 @@ import pytest
 
 from luminance.errors import UsageError
 
-from photodemo import runs
+from photodemo import runs, submit
+
+MODES = submit.mode_options(submit.parser())
 
 
 def test_only_the_options_that_shape_the_jobs_are_recorded():
     argv = ["--chunk", "50", "--missing", "--jobs", "4", "--local", "--test=2", "--wait",
             "--dry-run", "--manifest", "m.txt", "--jobs=3", "--test", "1"]
-    assert runs.plan_options(argv) == ["--chunk", "50", "--manifest", "m.txt"]
+    assert runs.plan_options(argv, MODES) == ["--chunk", "50", "--manifest", "m.txt"]
 
 
-def test_a_run_and_its_clusters_round_trip(tmp_path):
+def test_the_modes_are_submits_how_to_run_group():
+    """A mode option added to ./submit's group is left out of the record without a second list."""
+    assert MODES == {"--dry-run": False, "--local": False, "--jobs": True, "--missing": False,
+                     "--test": True, "--wait": False}
+    p = submit.parser()
+    group = next(g for g in p._action_groups if g.title == submit.MODE_GROUP)
+    group.add_argument("--later", type=int)
+    assert runs.plan_options(["--later", "3", "--chunk", "5"], submit.mode_options(p)) == \
+        ["--chunk", "5"]
+
+
+def test_a_run_and_its_dags_round_trip(tmp_path):
     assert runs.load(str(tmp_path)) is None
-    runs.start(str(tmp_path), ["--chunk", "5", "--local"])
-    runs.add_cluster(str(tmp_path), 12, [0, 5, 10])
-    runs.add_cluster(str(tmp_path), 13, [5])
+    runs.start(str(tmp_path), ["--chunk", "5", "--local"], MODES)
+    runs.add_dag(str(tmp_path), 12)
+    runs.add_dag(str(tmp_path), 13)
     record = runs.load(str(tmp_path))
     assert record.options == ["--chunk", "5"]
-    assert record.chunk_of() == {(12, 0): 0, (12, 1): 5, (12, 2): 10, (13, 0): 5}
+    assert record.dags == [12, 13]
     assert json.loads((tmp_path / runs.RUN_FILE).read_text())["format"] == runs.FORMAT
 
 
 @pytest.mark.parametrize("text, message", [
     ("{", "unreadable run record"),
     ('{"format": "other"}', "not a photodemo run record"),
-    ('{"format": "photodemo-run/1", "options": "--chunk 5", "clusters": {}}', "damaged run record"),
-    ('{"format": "photodemo-run/1", "options": [], "clusters": {"x": [0]}}', "damaged run record (clusters)"),
+    ('{"format": "photodemo-run/2", "options": "--chunk 5", "dags": []}', "damaged run record"),
+    ('{"format": "photodemo-run/2", "options": [], "dags": ["x"]}', "damaged run record (options, dags)"),
+    ('{"format": "photodemo-run/1", "options": [], "clusters": {}}', "not a photodemo run record"),
 ])
 def test_a_damaged_record_is_named(tmp_path, text, message):
     (tmp_path / runs.RUN_FILE).write_text(text)

@@ -1,4 +1,4 @@
-"""./submit's command line: options, the plan, condor_submit, and bad input (one line, exit 2)."""
+"""./submit's command line: options, the plan, condor_submit_dag, and bad input (one line, exit 2)."""
 
 import json
 import os
@@ -15,12 +15,12 @@ from photodemo import submit
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
-FAKE_CONDOR_SUBMIT = """#!{python}
+FAKE_CONDOR_SUBMIT_DAG = """#!{python}
 import os, sys
-with open("condor_submit.called", "w") as stream:
+with open("condor_submit_dag.called", "w") as stream:
     stream.write(repr((sys.argv[1:], os.getcwd(), os.path.isdir("log"), os.path.isfile("submit.sub"))))
-print("Submitting job(s)...")
-print("3 job(s) submitted to cluster 181587.")
+print("Submitting job(s).")
+print("1 job(s) submitted to cluster 181587.")
 sys.exit(int(os.environ.get("FAKE_CONDOR_EXIT", "0")))
 """
 
@@ -38,14 +38,14 @@ def workdir(tmp_path, monkeypatch):
 
 @pytest.fixture
 def condor(tmp_path, monkeypatch):
-    """A stand-in condor_submit first on PATH, recording how it was called."""
+    """A stand-in condor_submit_dag first on PATH, recording how it was called."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    script = bin_dir / "condor_submit"
-    script.write_text(FAKE_CONDOR_SUBMIT.format(python=sys.executable))
+    script = bin_dir / "condor_submit_dag"
+    script.write_text(FAKE_CONDOR_SUBMIT_DAG.format(python=sys.executable))
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", "{}{}{}".format(bin_dir, os.pathsep, os.environ.get("PATH", "")))
-    return tmp_path / "condor_submit.called"
+    return tmp_path / "condor_submit_dag.called"
 
 
 def written(directory):
@@ -68,31 +68,39 @@ def test_help_explains_every_option_and_the_exit_codes(capsys):
     assert "exit codes:" in text and "130" in text
 
 
-def test_condor_submit_is_run_and_relayed(workdir, condor, capsys):
+def test_condor_submit_dag_is_run_and_relayed(workdir, condor, capsys):
     assert submit.main(["--chunk", "10", "--project", "ConnectTrain"]) == 0
     args, cwd, had_log, had_submit = eval(condor.read_text())
-    assert args == ["submit.sub"] and cwd == str(workdir) and had_log and had_submit
+    assert args == ["-batch-name", "photodemo", "-force", "photodemo.dag"]
+    assert cwd == str(workdir) and had_log and had_submit
     out = capsys.readouterr().out
-    assert "3 job(s) submitted to cluster 181587." in out
-    assert "condor_watch_q" in out and "condor_q -hold 181587" in out
-    assert "./aggregate" in out
+    assert "1 job(s) submitted to cluster 181587." in out
+    assert "log out if you like; the page will be scatter.html" in out
+    assert "./submit --wait" in out and "condor_q -dag" in out
     assert "./submit --missing" in out
     record = json.loads((workdir / "submit.json").read_text())
-    assert record["options"] == ["--chunk", "10", "--project", "ConnectTrain"]
-    assert record["clusters"] == {"181587": [0, 10, 20]}
+    assert record == {"format": "photodemo-run/2", "options": ["--chunk", "10", "--project",
+                                                               "ConnectTrain"], "dags": [181587]}
+    dag = (workdir / "photodemo.dag").read_text().splitlines()
+    assert [line for line in dag if line.startswith("VARS")] == [
+        'VARS chunk{0} start="{0}" count="{1}"'.format(start, count)
+        for start, count in ((0, 10), (10, 10), (20, 5))]
+    assert "RETRY chunk20 3 UNLESS-EXIT 2" in dag and "FINAL aggregate aggregate.sub" in dag
+    assert any(line.startswith("SCRIPT DEFER 75 300 PRE chunk0 ") for line in dag)
 
 
-def test_condor_submit_failing_is_reported(workdir, condor, capsys, monkeypatch):
+def test_condor_submit_dag_failing_is_reported(workdir, condor, capsys, monkeypatch):
     monkeypatch.setenv("FAKE_CONDOR_EXIT", "1")
     assert submit.main([]) == 4
-    assert "condor_submit submit.sub failed (exit 1); submit.sub is kept" in capsys.readouterr().err
+    assert "condor_submit_dag photodemo.dag failed (exit 1); the DAG is kept" in \
+        capsys.readouterr().err
 
 
 def test_no_condor_submit_names_the_alternatives(workdir, capsys, monkeypatch):
     monkeypatch.setenv("PATH", str(workdir / "nowhere"))
     assert submit.main([]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "condor_submit" in err[0]
+    assert len(err) == 1 and "condor_submit_dag" in err[0]
     assert "--dry-run" in err[0] and "--local" in err[0]
     assert written(workdir) == []
 
@@ -102,9 +110,22 @@ def test_dry_run_prints_the_plan(workdir, capsys):
     out = capsys.readouterr().out
     assert "manifest.txt: 25 records -> 3 jobs: 2 x 10 + 1 x 5 records" in out
     assert "results: results-0.json .. results-20.json in ." in out
-    assert "wrote submit.sub (3 jobs)" in out
-    assert written(workdir) == ["log", "results-0.json", "results-10.json", "results-20.json",
-                                "submit.json", "submit.sub"]  # pending results: inputs of the jobs
+    assert "wrote submit.sub, photodemo.dag (3 nodes and the page)" in out
+    assert written(workdir) == ["aggregate.sub", "chunks.txt", "log", "photodemo.dag",
+                                "photodemo.dag.config", "results-0.json", "results-10.json",
+                                "results-20.json", "submit.json", "submit.sub"]
+    # pending results: inputs of the jobs
+
+
+def test_the_retired_stash_is_named_once_with_the_osdf_docs(workdir, capsys):
+    (workdir / "stash.txt").write_text("".join(
+        "http://stash.osgconnect.net/public/x/p{}.jpg 1900\n".format(n) for n in range(7)))
+    assert submit.main(["--dry-run", "--manifest", "stash.txt"]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if "stash.osgconnect.net" in line]
+    assert len(notes) == 1
+    assert notes[0].startswith("note: 7 records are on stash.osgconnect.net, the OSG Connect "
+                               "storage that was retired")
+    assert submit.OSDF_DOCS in notes[0]
 
 
 def test_pending_results_name_the_runs_metric(workdir):
@@ -157,9 +178,11 @@ def test_missing_resubmits_only_what_lacks_a_complete_file(workdir, capsys):
     assert submit.main(["--dry-run", "--missing", "--chunk", "10"]) == 0
     out = capsys.readouterr().out
     assert ".: 3 chunks: 1 complete, 1 missing, 1 corrupt" in out
-    assert "rerunning 2 jobs: 0, 20" in out
-    queue = (workdir / "submit.sub").read_text().split("queue start,count from (")[1]
-    assert queue.split() == ["0", "10", "20", "5", ")"]
+    assert "running 2 jobs: 0, 20" in out
+    assert (workdir / "chunks.txt").read_text() == "0 10\n20 5\n"
+    nodes = [line.split()[1] for line in (workdir / "photodemo.dag").read_text().splitlines()
+             if line.startswith("JOB ")]
+    assert nodes == ["chunk0", "chunk20"]
 
 
 def test_missing_with_nothing_left_submits_nothing(workdir, capsys):

@@ -22,8 +22,13 @@ def manifest(workdir, urls):
                                                   for n, url in enumerate(urls)))
 
 
+QUEUE = "queue start,count,objects from transfers.txt\n"
+
+
 def job_ads(workdir):
-    return list(htcondor.Submit((workdir / "submit.sub").read_text()).jobs())
+    """submit.sub run alone, as its header says: one job per line of transfers.txt."""
+    alone = QUEUE if (workdir / "transfers.txt").exists() else "queue start,count from chunks.txt\n"
+    return list(htcondor.Submit((workdir / "submit.sub").read_text() + alone).jobs())
 
 
 def worker(methods):
@@ -59,10 +64,13 @@ def test_each_job_transfers_its_chunks_objects_with_htcondors_osdf_plugin(workdi
     assert not worker("https,osdf,pelican").matches(ads[1])  # stash:// needs its method too
     assert worker("https,http").matches(ads[2])
     text = (workdir / "submit.sub").read_text()
-    items = list(htcondor.Submit(text).itemdata())  # ProcId N runs the Nth chunk
+    items = list(htcondor.Submit(text + QUEUE).itemdata())  # ProcId N runs the Nth chunk
     assert [(item["start"], item["count"]) for item in items] == [("0", "5"), ("5", "5"), ("10", "2")]
     assert items[2]["objects"] == ""
-    assert "queue start,count,objects from transfers.txt" in text
+    assert "condor_submit submit.sub -queue 'start,count,objects from transfers.txt'" in text
+    dag = (workdir / "photodemo.dag").read_text()  # each node is given its own objects
+    assert 'VARS chunk10 start="10" count="2" objects=""' in dag
+    assert 'VARS chunk0 start="0" count="5" objects="{}"'.format(", ".join(urls[:4])) in dag
     assert "transfer_input_files = results-$(start).json, $(objects)" in text
 
 
@@ -124,7 +132,7 @@ def test_the_plan_says_when_private_objects_need_the_option(workdir, capsys):
     out = capsys.readouterr().out
     assert "note: 2 records are in private OSDF directories (/ospool/apNN/data/...): the jobs " \
            "cannot read them without your token; --transfer-osdf has HTCondor transfer them" in out
-    assert "queue start,count from (" in (workdir / "submit.sub").read_text()
+    assert (workdir / "chunks.txt").exists() and not (workdir / "transfers.txt").exists()
     manifest(workdir, ["osdf:///ospool/uw-shared/public/MyProject/c.jpg"])
     assert submit.main(["--dry-run"]) == 0
     assert "note:" not in capsys.readouterr().out

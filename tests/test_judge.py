@@ -1,11 +1,11 @@
-"""--missing: which chunks a run still lacks, from the results' entries and HTCondor's event log."""
+"""The one chunk judge: how far a results file covers its chunk; what the DAG still runs."""
 
 import os
 
 from luminance import results
 from luminance.jobs import plan
 
-from photodemo import rescue
+from photodemo import judge
 from photodemo.batch import write_pending
 
 
@@ -36,15 +36,15 @@ def test_every_state(tmp_path):
     write_results(tmp_path, 30, 10, complete=False, photos=7)
     write_results(tmp_path, 40, 20)  # written by a run with another chunk size
     write_pending(str(tmp_path), plan(70, 10)[6:])
-    verdicts = rescue.inspect(str(tmp_path), chunks + plan(70, 10)[6:])
-    assert [v.state for v in verdicts] == [rescue.COMPLETE, rescue.TRANSIENT, rescue.CORRUPT,
-                                            rescue.INCOMPLETE, rescue.MISMATCH, rescue.MISSING,
-                                            rescue.PENDING]
-    assert [c.start for c in rescue.to_rerun(verdicts)] == [10, 20, 30, 40, 50, 60]
+    verdicts = judge.inspect(str(tmp_path), chunks + plan(70, 10)[6:])
+    assert [v.state for v in verdicts] == [judge.COMPLETE, judge.TRANSIENT, judge.CORRUPT,
+                                            judge.INCOMPLETE, judge.MISMATCH, judge.MISSING,
+                                            judge.PENDING]
+    assert [c.start for c in judge.to_rerun(verdicts)] == [10, 20, 30, 40, 50, 60]
     assert "2 records failed transiently" in verdicts[1].detail
     assert "results-20.json" in verdicts[2].detail and "invalid JSON" in verdicts[2].detail
     assert "3 of 10 records have no entry" in verdicts[3].detail
-    lines = rescue.report(str(tmp_path), verdicts, [])
+    lines = judge.report(str(tmp_path), verdicts, [])
     assert lines[0].endswith("7 chunks: 1 complete, 1 missing, 1 not run yet, 1 corrupt, "
                              "1 for another chunk, 1 incomplete, 1 transient failures")
     assert "  missing: results-50.json" in lines
@@ -52,17 +52,17 @@ def test_every_state(tmp_path):
 
 def test_completeness_comes_from_the_entries_not_the_files_claims(tmp_path):
     write_results(tmp_path, 0, 10, complete=True, photos=9)  # claims complete, lacks a record
-    assert rescue.inspect(str(tmp_path), plan(10, 10))[0].state == rescue.INCOMPLETE
+    assert judge.inspect(str(tmp_path), plan(10, 10))[0].state == judge.INCOMPLETE
     document = results.read(str(tmp_path / "results-0.json"))
     document["photos"].append(dict(document["photos"][0], record=57))  # outside the range
     results.write(str(tmp_path / "results-0.json"), document)
-    assert rescue.inspect(str(tmp_path), plan(10, 10))[0].state == rescue.INCOMPLETE
+    assert judge.inspect(str(tmp_path), plan(10, 10))[0].state == judge.INCOMPLETE
     document["photos"][-1]["record"] = 9
     results.write(str(tmp_path / "results-0.json"), document)
-    assert rescue.inspect(str(tmp_path), plan(10, 10))[0].state == rescue.COMPLETE
+    assert judge.inspect(str(tmp_path), plan(10, 10))[0].state == judge.COMPLETE
     document["job"]["count"] = 10 ** 18  # a count that would cover every other chunk
     results.write(str(tmp_path / "results-0.json"), document)
-    assert rescue.inspect(str(tmp_path), plan(10, 10))[0].state == rescue.MISMATCH
+    assert judge.inspect(str(tmp_path), plan(10, 10))[0].state == judge.MISMATCH
 
 
 def test_a_failure_that_is_permanent_is_complete(tmp_path):
@@ -70,63 +70,34 @@ def test_a_failure_that_is_permanent_is_complete(tmp_path):
     document["photos"].append(results.photo(0, 1, "http://h/0.jpg", 1900, 0.5, 1, 1, "L", 9))
     document["failures"].append(results.failure(1, 2, "http://h/1.jpg", "HTTP 404", False))
     results.write(str(tmp_path / "results-0.json"), document)
-    assert rescue.inspect(str(tmp_path), plan(2, 2))[0].state == rescue.COMPLETE
+    assert judge.inspect(str(tmp_path), plan(2, 2))[0].state == judge.COMPLETE
 
 
 def test_a_fifo_in_place_of_a_results_file_is_corrupt_not_a_hang(tmp_path):
     os.mkfifo(str(tmp_path / "results-0.json"))
-    verdict = rescue.inspect(str(tmp_path), plan(3, 3))[0]  # would wait for a writer for ever
-    assert verdict.state == rescue.CORRUPT and "not a regular file" in verdict.detail
+    verdict = judge.inspect(str(tmp_path), plan(3, 3))[0]  # would wait for a writer for ever
+    assert verdict.state == judge.CORRUPT and "not a regular file" in verdict.detail
 
 
 def test_strays_are_files_of_no_chunk(tmp_path):
     write_results(tmp_path, 0, 10)
     write_results(tmp_path, 5, 5)
     (tmp_path / "results-x.json").write_text("{}")
-    assert rescue.strays(str(tmp_path), plan(20, 10)) == [str(tmp_path / "results-5.json")]
+    assert judge.strays(str(tmp_path), plan(20, 10)) == [str(tmp_path / "results-5.json")]
 
 
-LOG = """000 (007.000.000) 2026-11-29 21:58:02 Job submitted from host: <127.0.0.1:1>
-...
-000 (007.001.000) 2026-11-29 21:58:02 Job submitted from host: <127.0.0.1:1>
-...
-000 (007.002.000) 2026-11-29 21:58:02 Job submitted from host: <127.0.0.1:1>
-...
-001 (007.001.000) 2026-11-29 21:58:10 Job executing on host: <127.0.0.1:2>
-...
-001 (007.002.000) 2026-11-29 21:58:10 Job executing on host: <127.0.0.1:2>
-...
-012 (007.002.000) 2026-11-29 21:58:15 Job was held.
-\tphotodemo: photos failed transiently (exit 3), see the job's error log
-\tCode 3 Subcode 3
-...
-000 (008.000.000) 2026-11-29 21:59:02 Job submitted from host: <127.0.0.1:1>
-...
-005 (008.000.000) 2026-11-29 21:59:10 Job terminated.
-\t(1) Normal termination (return value 0)
-...
-"""
-
-
-def test_chunks_whose_job_is_in_the_queue_are_left_to_htcondor(tmp_path):
-    log = tmp_path / "job.log"
-    log.write_text(LOG)
-    chunk_of = {(7, 0): 0, (7, 1): 10, (7, 2): 20, (8, 0): 30}
-    queued = rescue.queued(str(log), chunk_of, max_retries=3)
-    assert {start: state for start, (state, _) in queued.items()} == {
-        0: rescue.IDLE, 10: rescue.RUNNING, 20: rescue.HELD}
-    assert "job 7.2 held: photodemo: photos failed transiently" in queued[20][1]
-    assert "hold 1 of 3: photodemo releases it" in queued[20][1]
-    verdicts = rescue.inspect(str(tmp_path), plan(40, 10), queued)
-    assert [c.start for c in rescue.to_rerun(verdicts)] == [30]  # no results file: rerun
-    lines = rescue.report(str(tmp_path), verdicts, [])
-    assert lines[0].endswith("4 chunks: 0 complete, 1 held, 1 running, 1 idle, 1 missing")
-    assert rescue.queued(str(log), chunk_of, max_retries=0)[20][1].endswith(
-        "(for good: `condor_release 7.2` to retry, or `condor_rm 7.2` and --missing)")
+def test_chunks_whose_node_dagman_still_runs_are_left_to_it(tmp_path):
+    in_queue = {0: (judge.QUEUED, "node chunk0 ready"), 10: (judge.RUNNING, "node chunk10 submitted"),
+                20: (judge.HELD, "node chunk20 submitted, its job held (condor_q -hold)")}
+    verdicts = judge.inspect(str(tmp_path), plan(40, 10), in_queue)
+    assert [c.start for c in judge.to_rerun(verdicts)] == [30]  # no results file: rerun
+    lines = judge.report(str(tmp_path), verdicts, [])
+    assert lines[0].endswith("4 chunks: 0 complete, 1 held, 1 running, 1 queued, 1 missing")
+    assert "  held: node chunk20 submitted, its job held (condor_q -hold)" in lines
 
 
 def test_a_job_that_recorded_its_own_error_is_rerun(tmp_path):
     document = results.new_document(dict(job(0, 5, complete=False), error="manifest.txt: cannot read"))
     results.write(str(tmp_path / "results-0.json"), document)
-    verdict = rescue.inspect(str(tmp_path), plan(5, 5))[0]
-    assert verdict.state == rescue.FAILED and "cannot read" in verdict.detail
+    verdict = judge.inspect(str(tmp_path), plan(5, 5))[0]
+    assert verdict.state == judge.FAILED and "cannot read" in verdict.detail

@@ -1,13 +1,12 @@
-"""Rescue (`./submit --missing`): which chunks of a run still need a job, and which must be left alone.
+"""The judge of a chunk: how far its results file covers it, in one set of states.
 
-Like DAGMan's rescue DAG, for photodemo. Two sources, in this order:
-- HTCondor's event log (`job.log`) and the run record: a chunk whose latest job is still idle,
-  running or held is in HTCondor's hands and is never submitted twice;
-- the results files: a chunk is complete when its results-START.json holds, for every record of
-  the chunk's range, a photo or a permanent failure. That is computed from the entries, never
-  taken from the file's own `complete`/`count`. Every other chunk (no file, a pending or corrupt
-  file, a failed or interrupted job, transient failures) is rerun; every valid file is kept, and
-  the rerun starts from it.
+One rule for every reader: the DAG's POST script (is this node done, retried or failed?),
+`./submit --missing` and `--wait` (what is each chunk at?) and `--local` (how did this job end?).
+A chunk is complete when its results-START.json holds, for every record of the chunk's range, a
+photo or a permanent failure: computed from the entries, never taken from the file's own
+`complete`/`count`. Every other chunk (no file, a pending or corrupt file, a failed or interrupted
+job, transient failures) needs another job; every valid file is kept, and that job starts from it.
+A chunk whose node HTCondor still runs (the DAG's node status file) is left to it.
 """
 
 import glob
@@ -18,9 +17,9 @@ from luminance import results
 from luminance.errors import ResultsError
 from luminance.jobs import RESULTS_GLOB, Chunk, results_start
 
-from photodemo import condor, eventlog
-
-__all__ = ["Verdict", "inspect", "to_rerun", "report", "strays", "listing", "judge", "queued"]
+__all__ = ["Verdict", "inspect", "to_rerun", "report", "strays", "listing", "judge", "STATES",
+           "COMPLETE", "MISSING", "PENDING", "CORRUPT", "FAILED", "INCOMPLETE", "MISMATCH",
+           "TRANSIENT", "QUEUED", "RUNNING", "HELD"]
 
 COMPLETE = "complete"
 MISSING = "missing"
@@ -30,10 +29,12 @@ FAILED = "failed"
 INCOMPLETE = "incomplete"
 MISMATCH = "for another chunk"
 TRANSIENT = "transient failures"
-IDLE, RUNNING, HELD = eventlog.IDLE, eventlog.RUNNING, eventlog.HELD  # a queued job's state
-IN_QUEUE = (IDLE, RUNNING, HELD)
+# A chunk whose DAG node HTCondor still works on (node status file): waiting for its turn or its
+# back-off, its job queued, or its POST script judging it.
+QUEUED, RUNNING, HELD = "queued", "running", "held"
+IN_QUEUE = (HELD, RUNNING, QUEUED)
 # Report order: what a user should look at first.
-STATES = (HELD, RUNNING, IDLE, MISSING, PENDING, CORRUPT, MISMATCH, FAILED, INCOMPLETE, TRANSIENT)
+STATES = IN_QUEUE + (MISSING, PENDING, CORRUPT, MISMATCH, FAILED, INCOMPLETE, TRANSIENT)
 
 
 class Verdict(NamedTuple):
@@ -74,35 +75,6 @@ def judge(path: str, chunk: Chunk) -> Verdict:
             path, transient, "" if transient == 1 else "s"))
     return Verdict(chunk, INCOMPLETE, "{}: {} of {} records have no entry (interrupted?)".format(
         path, left, chunk.count))
-
-
-def _hold_detail(job: eventlog.Job, max_retries: int) -> str:
-    text = "job {} held: {}".format(job.id, job.hold_reason or "no reason given")
-    if condor.releasable(job.hold_code, job.hold_subcode, job.holds, max_retries):
-        return text + " (hold {} of {}: photodemo releases it)".format(job.holds, max_retries)
-    return text + " (for good: `condor_release {0}` to retry, or `condor_rm {0}` and " \
-                  "--missing)".format(job.id)
-
-
-def queued(log: str, chunk_of: Dict[Tuple[int, int], int],
-           max_retries: int) -> Dict[int, Tuple[str, str]]:
-    """{chunk start: (state, detail)} for every chunk whose latest job is still in the queue,
-    from the event log LOG and CHUNK_OF, {(cluster, proc): chunk start} (the run record)."""
-    found: Dict[int, Tuple[str, str]] = {}
-    latest: Dict[int, Tuple[int, int]] = {}
-    clusters = sorted({cluster for cluster, _ in chunk_of})
-    for key, job in sorted(eventlog.jobs(log, clusters).items()):
-        start = chunk_of.get(key)
-        if start is None:
-            continue
-        latest[start] = key
-        if not job.active:
-            found.pop(start, None)
-        elif job.status == eventlog.HELD:
-            found[start] = (HELD, _hold_detail(job, max_retries))
-        else:
-            found[start] = (job.status, "job {} {}".format(job.id, job.status))
-    return found
 
 
 def inspect(directory: str, chunks: List[Chunk],
