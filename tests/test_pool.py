@@ -403,11 +403,13 @@ def test_a_rerun_on_a_worker_without_a_usable_python_keeps_the_chunks_photos(poo
     try:
         rerun = pool.submit(directory, "--missing")
         assert "rerunning 1 job: 0" in rerun.stdout, rerun.stdout + rerun.stderr
-        # --max-retries 0 (from the run record): the exit-5 job ends, not held and released.
-        jobs = wait_for(directory, lambda jobs: len(jobs) == 2 and not any(j.active for j in jobs.values()))
+        # job.log holds each run's chunk job and its FINAL node's ./aggregate: the rerun's chunk
+        # job is the third. --max-retries 0 (from the run record): the exit-5 job ends, not held.
+        jobs = wait_for(directory, lambda jobs: len(jobs) == 4 and not any(j.active for j in jobs.values()))
     finally:
         os.remove(pool.flag)
-    assert max(jobs.values(), key=lambda job: job.cluster).exit_code == 5  # the worker's python3: 3.6
+    rerun_job = sorted(jobs.items())[2][1]
+    assert rerun_job.exit_code == 5 and not rerun_job.holds  # the worker's python3: 3.6
     again = results.read(os.path.join(directory, "results-0.json"))
     assert again["photos"] == earlier["photos"] and again["failures"] == earlier["failures"]
     assert again["job"]["python"].startswith("3.6.") and again["job"]["error"].startswith("this pex has no ")
