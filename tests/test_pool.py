@@ -93,9 +93,11 @@ def _code_copy(base):
 
 
 def _old_python_config(base):
-    """Pool configuration for the old-python flag (a copy of a 3.6 the pool's user can run)."""
+    """Pool configuration: DAGMan's pace, and the old-python flag (a copy of a 3.6 the pool's user can run)."""
     config = os.path.join(base, "pool.config")
-    lines = []
+    # DAGMan reads its nodes' events every DAGMAN_USER_LOG_SCAN_INTERVAL (5 s by default): on a
+    # loopback pool that wait, not the jobs, is most of a DAG test.
+    lines = ["DAGMAN_USER_LOG_SCAN_INTERVAL = 1"]
     if os.path.isdir(OLD_PYTHON):
         copy = os.path.join(base, "python3.6")
         shutil.copytree(OLD_PYTHON, copy, symlinks=True,
