@@ -92,7 +92,7 @@ def _code_copy(base):
     subprocess.run(["chmod", "-R", "a+rX", code], check=True)
 
 
-def _old_python_config(base):
+def _pool_config(base):
     """Pool configuration: DAGMan's pace, and the old-python flag (a copy of a 3.6 the pool's user can run)."""
     config = os.path.join(base, "pool.config")
     # DAGMan reads its nodes' events every DAGMAN_USER_LOG_SCAN_INTERVAL (5 s by default): on a
@@ -133,7 +133,7 @@ def pool():
     base = tempfile.mkdtemp(prefix="photodemo-pool-", dir=POOL_PARENT)
     os.chmod(base, 0o755)  # the pool's user must reach it
     _code_copy(base)
-    config = _old_python_config(base)
+    config = _pool_config(base)
     started = subprocess.run([PERSONAL_POOL, "start", os.path.join(base, "pool"), "--slots", "2",
                               "--config", config], stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, universal_newlines=True, timeout=300)
