@@ -1,5 +1,6 @@
-"""docs/results.md against the formats it describes: every field of a results file and every key
-of `./aggregate --json` is documented there."""
+"""The docs against what they describe: every field of a results file and every key of
+`./aggregate --json` is documented in docs/results.md, and every relative link and anchor of
+README.md and docs/*.md leads somewhere."""
 
 import json
 import os
@@ -56,3 +57,44 @@ def test_every_key_of_the_json_export_is_documented(tmp_path, capsys):
 def test_every_csv_column_is_documented(tmp_path):
     page = open(os.path.join(ROOT, "docs", "results.md"), encoding="utf-8").read()
     assert "`{}`".format(", ".join(aggregate.TABLE_FIELDS)) in page
+
+
+_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def _slug(heading):
+    """GitHub's anchor for a heading: lowercase, punctuation dropped, spaces to '-'."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def _anchors(path):
+    with open(path, encoding="utf-8") as page:
+        text = re.sub(r"^```.*?^```", "", page.read(), flags=re.MULTILINE | re.DOTALL)
+    return {_slug(line.lstrip("#")) for line in text.splitlines() if re.match(r"#{1,6} ", line)}
+
+
+def _pages():
+    yield os.path.join(ROOT, "README.md")
+    docs = os.path.join(ROOT, "docs")
+    for name in sorted(os.listdir(docs)):
+        if name.endswith(".md"):
+            yield os.path.join(docs, name)
+
+
+def test_every_relative_link_and_anchor_of_the_docs_exists():
+    broken = []
+    for page in _pages():
+        with open(page, encoding="utf-8") as source:
+            text = source.read()
+        for target in _LINK.findall(text):
+            if re.match(r"[a-z]+:", target):
+                continue  # http(s), mailto: not ours to check offline
+            path, _, anchor = target.partition("#")
+            linked = os.path.normpath(os.path.join(os.path.dirname(page), path)) if path else page
+            where = "{}: {}".format(os.path.relpath(page, ROOT), target)
+            if not os.path.exists(linked):
+                broken.append(where + " (no such file)")
+            elif anchor and (not linked.endswith(".md") or anchor not in _anchors(linked)):
+                broken.append(where + " (no such heading)")
+    assert broken == []
