@@ -1,7 +1,6 @@
 """The wheels the pex carries: stored once per distinct file, and only those that fit the running
 Python assembled and used; which wheels fit follows packaging.tags."""
 
-import io
 import os
 import shutil
 import subprocess

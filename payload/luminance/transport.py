@@ -129,7 +129,7 @@ class Transport:
             response.release_conn()  # read to the end: the connection goes back to the pool
             response = None
             return body
-        except FetchError as exc:
+        except FetchError:
             claim.release()  # what was read is dropped (_read lets go of it)
             if watch.expired:
                 raise self.late() from None
