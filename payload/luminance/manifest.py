@@ -27,9 +27,9 @@ from typing import IO, Iterable, Iterator, List, NamedTuple, Optional
 
 from luminance.errors import ManifestError
 
-__all__ = ["Record", "parse_year", "MIN_YEAR", "max_year", "UNDECODABLE", "printable", "parse_line", "iter_records", "read_records", "count_records",
-           "format_record", "offset_directive", "sandbox_name", "UNKNOWN_YEARS", "SCHEMES",
-           "FEDERATION_SCHEMES"]
+__all__ = ["Record", "parse_year", "MIN_YEAR", "max_year", "UNDECODABLE", "printable", "parse_line",
+           "iter_records", "read_records", "count_records", "format_record",
+           "offset_directive", "sandbox_name", "UNKNOWN_YEARS", "SCHEMES", "FEDERATION_SCHEMES"]
 
 UNKNOWN_YEARS = ("?", "unknown", "n.d.")
 FEDERATION_SCHEMES = ("osdf", "pelican", "stash")  # objects of a Pelican federation: pelican.py

@@ -180,7 +180,8 @@ def _parse_iso(text: str) -> datetime:
 
 
 def _shown(value: Any) -> str:
-    text = json.dumps(value) if isinstance(value, (str, int, float, bool, type(None))) else type(value).__name__
+    scalar = isinstance(value, (str, int, float, bool, type(None)))
+    text = json.dumps(value) if scalar else type(value).__name__
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -265,8 +266,8 @@ def validate(document: Any, name: str = "results") -> Dict[str, Any]:
             try:
                 values = get(item)
             except (KeyError, TypeError):
-                raise ResultsError("{}: {}[{}] lacks one of {}".format(name, key, number, ", ".join(fields))) \
-                    from None
+                raise ResultsError("{}: {}[{}] lacks one of {}".format(
+                    name, key, number, ", ".join(fields))) from None
             if tuple(map(type, values)) not in allowed:
                 raise ResultsError("{}: {}[{}] has a field of the wrong type ({})".format(
                     name, key, number, ", ".join("{} {}".format(field, type(value).__name__)
@@ -284,7 +285,8 @@ def read(path: str) -> Dict[str, Any]:
     try:
         document = json.loads(text)
     except ValueError as exc:  # also a number of more digits than int() converts
-        raise ResultsError("{}: corrupt results file (invalid JSON: {})".format(path, str(exc)[:200])) from None
+        raise ResultsError("{}: corrupt results file (invalid JSON: {})".format(
+            path, str(exc)[:200])) from None
     except RecursionError:
         raise ResultsError("{}: corrupt results file (JSON nested too deeply)".format(path)) from None
     return validate(document, path)
@@ -299,7 +301,8 @@ def _read_text(path: str) -> str:
     except OSError as exc:
         raise ResultsError("{}: cannot read results: {}".format(path, exc.strerror or exc)) from None
     if len(data) > MAX_FILE_BYTES:  # it grew while we read
-        raise ResultsError("{}: more than a results file may hold ({} MiB)".format(path, MAX_FILE_BYTES >> 20))
+        raise ResultsError("{}: more than a results file may hold ({} MiB)".format(
+            path, MAX_FILE_BYTES >> 20))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

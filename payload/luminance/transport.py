@@ -140,7 +140,8 @@ class Transport:
             claim.release()
             if watch.expired:
                 raise self.late() from None
-            raise _failure(exc, self.timeout, self.connect_timeout) from None  # UnicodeError and ssl's errors among them
+            # UnicodeError and ssl's errors among them
+            raise _failure(exc, self.timeout, self.connect_timeout) from None
         except Evicted:
             claim.release()
             raise
