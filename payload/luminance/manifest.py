@@ -51,7 +51,7 @@ _TRANSFERABLE_URL = re.compile(r"^[A-Za-z]+://[A-Za-z0-9._+@~/:-]*$")
 class Record(NamedTuple):
     """One manifest record. `error` says why the line is malformed; None for a good record."""
 
-    index: int  # 0-based record number in the whole manifest
+    index: int  # type: ignore[assignment]  # 0-based record number in the whole manifest; hides tuple.index
     line: int  # 1-based line number in the whole manifest
     url: Optional[str]
     year: Optional[int]

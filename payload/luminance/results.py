@@ -33,7 +33,7 @@ import operator
 import os
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union, cast
 
 from luminance.errors import ResultsError
 from luminance.files import Refused, open_regular, write_atomically
@@ -72,7 +72,7 @@ class Job(NamedTuple):
     host: Optional[str] = None
     site: Optional[str] = None
     start: int = 0
-    count: int = 0
+    count: int = 0  # type: ignore[assignment]  # the file's JSON key; hides tuple.count, unused here
     records: Optional[int] = None
     metric: Optional[str] = None
     manifest: Optional[str] = None
@@ -103,9 +103,9 @@ class Job(NamedTuple):
         for field in ("start", "count"):
             if type(data.get(field)) is not int:
                 raise ResultsError("{}: results document has no valid \"job\" (start, count)".format(name))
-        values = {}
+        values: Dict[str, Any] = {}
         for field, (types, low, high) in _JOB_CHECKS.items():
-            value = data.get(field)
+            value: Any = data.get(field)
             if type(value) not in types or (type(value) in (int, float) and not low <= value <= high) or \
                     (field in ("started", "ended") and type(value) is str and epoch(value) is None):
                 raise ResultsError("{}: job.{} is not {} ({})".format(
@@ -149,9 +149,10 @@ def epoch(value: Union[str, _Number, None]) -> Optional[float]:
             value = (stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)).timestamp()
         except (ValueError, OverflowError, OSError):
             return None
-    if type(value) in (int, float) and 0 <= value <= MAX_EPOCH:
-        return float(value)
-    return None
+    if type(value) not in (int, float):  # bool is no time
+        return None
+    number = cast(_Number, value)  # what the type() test above narrows to, which mypy cannot see
+    return float(number) if 0 <= number <= MAX_EPOCH else None
 
 
 # The job writes ISO 8601 times of datetime.isoformat(); Python 3.6, which the job meets on EL8
