@@ -105,7 +105,7 @@ class _Table:
     """The merged photo table, written as photos arrive to a temporary file (memory-bounded).
 
     Files are read highest chunk first; each file's rows are one segment, and the segments are
-    copied out lowest chunk first, so that the table runs in record order as before."""
+    copied out lowest chunk first, so that the table runs in record order."""
 
     def __init__(self, fmt: str):
         self.fmt = fmt
