@@ -32,6 +32,7 @@ lint: $(STAMP)
 	@status=0; $(VENV)/bin/ruff check . || status=1; \
 	(cd payload && ../$(VENV)/bin/mypy $(TYPED:payload/%=%)) || status=1; exit $$status
 
+# The lint and type gate runs first: a finding fails `make test` (and CI, which runs it).
 test: $(STAMP) lint
 	$(PY) -m pytest
 
