@@ -39,7 +39,8 @@ def write_results(directory: str, records: int, chunk: int, seed: int = 1) -> No
         for record in range(part.start, part.stop):
             url = URL.format(1 + record % 9, record)
             if rng.random() < 0.005:
-                document["failures"].append(results.failure(record, record + 1, url, "HTTP 404 Not Found", False))
+                document["failures"].append(
+                    results.failure(record, record + 1, url, "HTTP 404 Not Found", False))
                 continue
             year = None if rng.random() < 0.02 else int(rng.triangular(1860, 2002, 1995))
             luminance = min(max(rng.gauss(0.42 - 0.0006 * ((year or 1930) - 1930), 0.09), 0.0), 1.0)
@@ -78,7 +79,8 @@ def render_ms(path: str) -> Optional[str]:
                                          tail="document.body.dataset.renderMs = String(Math.round("
                                               "performance.now() - window.photodemoT0));"))
         proc = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-                               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                               "--disable-background-networking", "--disable-component-update",
+                               "--disable-sync",
                                "--no-first-run", "--user-data-dir=" + profile, "--window-size=1280,900",
                                "--dump-dom", "file://" + watched],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True,

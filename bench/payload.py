@@ -242,17 +242,20 @@ def fixed_cost_rows(pex, tmp, sandbox, steady, ceiling_rate, steady_ratio):
         middle = median_cost(runs)
         out.append(("(4a) fixed cost of a cold job, {}".format(name),
                     "{:.2f} s wall, {:.2f} s CPU (medians of {}; wall: {})".format(
-                        middle.wall, middle.cpu, len(runs), ", ".join("{:.2f}".format(c.wall) for c in runs))))
+                        middle.wall, middle.cpu, len(runs),
+                        ", ".join("{:.2f}".format(c.wall) for c in runs))))
     if not older:
         out.append(("(4a) fixed cost of a cold job, zip payload", "skipped: git could not build {}".format(
             ZIP_PAYLOAD_COMMIT)))
     fixed = median_cost(costs["pex"]).wall
-    out.append(("(4b) per-photo steady state, 50 ms latency", "{:.2f} x the ceiling (target >= 0.95): "
-                "{:.2f} ms a photo against {:.2f} ms".format(steady_ratio, 1000 / steady, 1000 / ceiling_rate)))
+    out.append(("(4b) per-photo steady state, 50 ms latency",
+                "{:.2f} x the ceiling (target >= 0.95): {:.2f} ms a photo against {:.2f} ms".format(
+                    steady_ratio, 1000 / steady, 1000 / ceiling_rate)))
     from photodemo import watch
     chunk = recommended_chunk(1 / steady)
     for photos, what in ((TUTORIAL_CHUNK, "the tutorial's chunk"),
-                         (chunk, "the ~{}-minute chunk ./submit --test recommends".format(watch.TARGET_MINUTES))):
+                         (chunk, "the ~{}-minute chunk ./submit --test recommends".format(
+                             watch.TARGET_MINUTES))):
         ratio = job_ratio(photos, fixed, 1 / steady, 1 / ceiling_rate)
         out.append(("(4c) whole job, {} photos (computed)".format(photos),
                     "{:.3f} x the ceiling{} ({}: (4a)'s {:.2f} s once, then (4b))".format(
@@ -338,7 +341,8 @@ def median_round(rounds):
 
 def _ratios(rounds):
     return "{:.2f} x (1) (median of rounds: {})".format(
-        statistics.median(run.ratio for run in rounds), ", ".join("{:.2f}".format(run.ratio) for run in rounds))
+        statistics.median(run.ratio for run in rounds),
+        ", ".join("{:.2f}".format(run.ratio) for run in rounds))
 
 
 def rows(pex):
@@ -418,7 +422,8 @@ def memory_rows(pex):
 
         scans = manifest("scans", [server.add("/scan{}.tif".format(n), scan.getvalue(), "image/tiff")
                                    for n in range(32)])
-        bombs = manifest("bombs", [server.add("/bomb{}.jpg".format(n), bomb, headers={"Content-Encoding": "gzip"})
+        gzipped = {"Content-Encoding": "gzip"}
+        bombs = manifest("bombs", [server.add("/bomb{}.jpg".format(n), bomb, headers=gzipped)
                                    for n in range(64)])
         smalls = manifest("small", [server.add("/small{}.jpg".format(n), small) for n in range(200)])
         root = os.path.join(tmp, "pex-root")

@@ -105,7 +105,7 @@ class _Table:
     """The merged photo table, written as photos arrive to a temporary file (memory-bounded).
 
     Files are read highest chunk first; each file's rows are one segment, and the segments are
-    copied out lowest chunk first, so that the table runs in record order as before."""
+    copied out lowest chunk first, so that the table runs in record order."""
 
     def __init__(self, fmt: str):
         self.fmt = fmt
@@ -130,7 +130,8 @@ class _Table:
         row = self._fields(item) + (host,)
         if self.fmt == "csv":
             # url and mode are texts (results.validate); the host is the same for a whole file.
-            if self._risky_host or item["url"].startswith(FORMULA_STARTS) or item["mode"].startswith(FORMULA_STARTS):
+            if (self._risky_host or item["url"].startswith(FORMULA_STARTS)
+                    or item["mode"].startswith(FORMULA_STARTS)):
                 row = tuple(csv_cell(value) for value in row)
             self.writer.writerow(row)  # None (unknown year) is an empty cell
         else:
@@ -165,8 +166,10 @@ class _Table:
         out.write(', "photos": [')
         self._copy_rows(out)
         out.write('\n], "failures": [')
-        fields = operator.itemgetter(*results.FAILURE_FIELDS)  # the schema's fields, not whatever else a file held
-        out.write(",".join("\n  " + json.dumps(dict(zip(results.FAILURE_FIELDS, fields(item))), ensure_ascii=False)
+        # the schema's fields, not whatever else a file held
+        fields = operator.itemgetter(*results.FAILURE_FIELDS)
+        out.write(",".join("\n  " + json.dumps(dict(zip(results.FAILURE_FIELDS, fields(item))),
+                                               ensure_ascii=False)
                            for item in merge.failures.sorted()))
         out.write('\n], "summary": ')
         out.write(json.dumps(summary.to_json(), ensure_ascii=False, allow_nan=False, indent=1))

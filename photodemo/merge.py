@@ -332,7 +332,8 @@ class RunFacts:
         self.sites: Dict[str, Tally] = {}
 
     def add(self, job: results.Job, photos: int, failed: int) -> None:
-        for tallies, name, unknown in ((self.hosts, job.host, UNKNOWN_HOST), (self.sites, job.site, UNKNOWN_SITE)):
+        for tallies, name, unknown in ((self.hosts, job.host, UNKNOWN_HOST),
+                                       (self.sites, job.site, UNKNOWN_SITE)):
             tallies.setdefault(name or unknown, Tally()).add(photos, failed, job.elapsed)
         self.versions[(str(job.payload_version), str(job.python))] += 1
         started, ended = results.epoch(job.started), results.epoch(job.ended)
@@ -616,8 +617,8 @@ class Merge:
         self.ranges.add_job(job)
         if self.sink is not None:
             self.sink(None, job)
-        counted, duplicates, outside, bad = self.counted.add(document["photos"], job.host, job.start, job.stop,
-                                                             self.failures, self.sink)
+        counted, duplicates, outside, bad = self.counted.add(
+            document["photos"], job.host, job.start, job.stop, self.failures, self.sink)
         failed = 0
         for item in document["failures"]:
             if not job.start <= item["record"] < job.stop or item["record"] >= results.MAX_RECORDS:

@@ -31,7 +31,8 @@ except ImportError:
         from hashlib import sha256
 
 
-__all__ = ["csp", "METRIC_NOTES", "LINK_SCHEMES", "render", "instrument", "script_json", "plot_json", "link_target"]
+__all__ = ["csp", "METRIC_NOTES", "LINK_SCHEMES", "render", "instrument", "script_json", "plot_json",
+           "link_target"]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CSP = ("default-src 'none'; script-src {scripts}; style-src {styles}; img-src data:; base-uri 'none'; "
@@ -179,7 +180,8 @@ def _cards(summary: Summary) -> str:
               "of {} records{}".format(_n(coverage.records),
                                        " in the manifest" if coverage.manifest else " up to the last chunk"),
               warn=coverage.chunks_missing > 0),
-        _card("metric", _e(metric if metric is not None else "unknown"), _e(METRIC_NOTES.get(metric, ("",))[0])),
+        _card("metric", _e(metric if metric is not None else "unknown"),
+              _e(METRIC_NOTES.get(metric, ("",))[0])),
     ]))
 
 
@@ -225,7 +227,8 @@ def _coverage(summary: Summary) -> str:
         items.append("<li>{}</li>".format(_e(skipped.problem)))
     if not items:
         return ""
-    return '<section><h2>Coverage and warnings</h2><ul class="coverage">{}</ul></section>'.format("".join(items))
+    return ('<section><h2>Coverage and warnings</h2><ul class="coverage">{}</ul></section>'
+            .format("".join(items)))
 
 
 def _tidbits(summary: Summary) -> str:
@@ -259,8 +262,9 @@ def _tidbits(summary: Summary) -> str:
                         _n(len(rest)), _n(sum(row.jobs for row in rest)),
                         _n(sum(row.photos for row in rest)), _n(sum(row.failed for row in rest))))
     return ('<section><h2>Tidbits: where the jobs ran</h2><p class="facts">{}.</p>{}{}'
-            '<table class="hosts"><thead><tr><th>Host</th><th class="num">Jobs</th><th class="num">Photos</th>'
-            '<th class="num">Failed</th><th class="num">Job time</th><th class="num">Photos/s per job</th></tr></thead>'
+            '<table class="hosts"><thead><tr><th>Host</th><th class="num">Jobs</th>'
+            '<th class="num">Photos</th><th class="num">Failed</th><th class="num">Job time</th>'
+            '<th class="num">Photos/s per job</th></tr></thead>'
             '<tbody>{}</tbody></table></section>'.format(
                 "; ".join(facts), '<p class="versions">{}</p>'.format(versions) if versions else "",
                 _sites(summary.sites), "".join(rows)))
@@ -270,14 +274,15 @@ def _sites(sites: List[TallyRow]) -> str:
     """Photos and jobs per OSG site (the tutorial's `connect histogram`), most photos first."""
     if not sites:
         return ""
-    rows = "".join("<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>"
-                   "<td class=\"num\">{}</td></tr>".format(_e(row.name), _n(row.jobs), _n(row.photos),
-                                                         _n(row.failed), _seconds(row.elapsed))
+    rows = "".join("<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>"
+                   "<td class=\"num\">{}</td><td class=\"num\">{}</td></tr>".format(
+                       _e(row.name), _n(row.jobs), _n(row.photos), _n(row.failed), _seconds(row.elapsed))
                    for row in sites[:HOST_ROWS])
     more = '<tr class="more"><td>{} more sites</td><td></td><td></td><td></td><td></td></tr>'.format(
         _n(len(sites) - HOST_ROWS)) if len(sites) > HOST_ROWS else ""
-    return ('<table class="hosts sites"><thead><tr><th>Site</th><th class="num">Jobs</th><th class="num">Photos</th>'
-            '<th class="num">Failed</th><th class="num">Job time</th></tr></thead><tbody>{}{}</tbody></table>'
+    return ('<table class="hosts sites"><thead><tr><th>Site</th><th class="num">Jobs</th>'
+            '<th class="num">Photos</th><th class="num">Failed</th><th class="num">Job time</th></tr></thead>'
+            '<tbody>{}{}</tbody></table>'
             .format(rows, more))
 
 
@@ -292,7 +297,8 @@ def _years(summary: Summary) -> str:
                        _e(year), _n(row.n), row.mean, row.sd, row.min, row.max)
                    for year, row in rows)
     return ('<section><details id="years"><summary>Per-year statistics ({} years)</summary>'
-            '<table class="years"><thead><tr><th>Year</th><th class="num">Photos</th><th class="num">Mean</th>'
+            '<table class="years"><thead><tr><th>Year</th><th class="num">Photos</th>'
+            '<th class="num">Mean</th>'
             '<th class="num">SD</th><th class="num">Min</th><th class="num">Max</th></tr></thead><tbody>{}'
             '</tbody></table></details></section>'.format(_n(len(summary.years)), body))
 

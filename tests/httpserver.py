@@ -19,7 +19,8 @@
 A Pelican federation's caches are PhotoServers behind photodemo.federation's director.
 
 `server.proxied` lists the absolute URLs asked of it as an HTTP proxy, and "CONNECT host:port"
-for each tunnel asked of it as an HTTPS proxy. `latency` adds a delay to every request (the storage server's round trip); `directory` serves
+for each tunnel asked of it as an HTTPS proxy. `latency` adds a delay to every request (the storage
+server's round trip); `directory` serves
 files below it for paths not added; `tls=(certfile, keyfile)` serves HTTPS.
 """
 

@@ -115,11 +115,13 @@ def test_a_rerun_that_analyzed_a_failed_record_counts_it_as_a_photo(tmp_path, ca
 
 
 @pytest.mark.parametrize("name, content, problem", [
-    ("results-10.json", '{"schema": "photodemo-results/1", "job": {"start": 10, "cou', "corrupt results file"),
+    ("results-10.json", '{"schema": "photodemo-results/1", "job": {"start": 10, "cou',
+     "corrupt results file"),
     ("results-20.json", "", "empty results file"),
     ("results-30.json", "\x89PNG\r\n\x1a\n\x00\x00", "not a results file (not UTF-8 text)"),
     ("results-40.json", "<html>Gateway timeout</html>", "corrupt results file"),
-    ("results-50.json", json.dumps({"schema": "photodemo-results/7", "job": {}, "photos": [], "failures": []}),
+    ("results-50.json",
+     json.dumps({"schema": "photodemo-results/7", "job": {}, "photos": [], "failures": []}),
      "unknown results schema version 'photodemo-results/7'"),
     ("results-60.json", json.dumps({"schema": "photodemo-results/1", "job": {"start": 60, "count": 10},
                                     "photos": [{"record": 60}], "failures": []}), "photos[0] lacks"),
@@ -301,8 +303,8 @@ def test_untrusted_text_cannot_inject_markup(tmp_path, capsys):
     document = results.new_document(job(0, 3, host='<img src=x onerror="alert(1)">'))
     document["photos"].append(results.photo(0, 1, "http://x.org/a.jpg?" + evil, 1900, 0.5, 1, 1, "L", 1))
     document["photos"].append(results.photo(1, 2, "javascript:alert(1)//", 1901, 0.4, 1, 1, "L", 1))
-    document["failures"].append(results.failure(2, 3, "http://x.org/" + evil, "<script>alert(2)</script>" + evil,
-                                                False))
+    document["failures"].append(results.failure(2, 3, "http://x.org/" + evil,
+                                                "<script>alert(2)</script>" + evil, False))
     results.write(str(tmp_path / "results-0.json"), document)
     code, out, err = run(capsys, "--title", "</title><script>alert(3)</script>", tmp_path)
     assert code == 0
@@ -358,7 +360,8 @@ def poisoned(directory, start, count, victims, lum=0.99):
     """A results file for START..START+COUNT-1 that also holds photos of the records VICTIMS."""
     document = results.new_document(job(start, count))
     for record in list(victims) + list(range(start, start + count)):
-        document["photos"].append(results.photo(record, record + 1, URL.format(record), 1999, lum, 1, 1, "L", 1))
+        document["photos"].append(
+            results.photo(record, record + 1, URL.format(record), 1999, lum, 1, 1, "L", 1))
     path = os.path.join(str(directory), "results-{}.json".format(start))
     results.write(path, document)
     return path
@@ -392,8 +395,8 @@ def test_a_file_named_for_another_chunk_than_its_job_is_skipped(tmp_path, capsys
     os.replace(renamed, str(tmp_path / "results-20.json"))
     write(tmp_path, 0, 10)
     code, out, err = run(capsys, "--csv", tmp_path)
-    assert re.search(r"warning: .*results-20\.json: named for records from 20, but its job starts at record 0; "
-                     r"skipped", err)
+    assert re.search(r"warning: .*results-20\.json: named for records from 20, "
+                     r"but its job starts at record 0; skipped", err)
     rows = list(csv.DictReader(io.StringIO(out)))
     assert len(rows) == 20 and all(float(row["luminance"]) < 0.9 for row in rows)
 
@@ -421,11 +424,13 @@ def test_completeness_comes_from_the_entries_not_from_the_files_claims(tmp_path,
     for record in range(10, 15):
         short["photos"].append(results.photo(record, record + 1, URL.format(record), 1900, 0.5, 1, 1, "L", 1))
     results.write(str(tmp_path / "results-10.json"), short)
-    huge = results.new_document(dict(job(20, 10 ** 18), records=10 ** 18, rate=None))  # hides the chunks after it
+    # hides the chunks after it
+    huge = results.new_document(dict(job(20, 10 ** 18), records=10 ** 18, rate=None))
     for record in range(20, 30):
         huge["photos"].append(results.photo(record, record + 1, URL.format(record), 1900, 0.5, 1, 1, "L", 1))
     results.write(str(tmp_path / "results-20.json"), huge)
-    failed = results.new_document(dict(job(40, 10), complete=False, records=0, error="manifest.txt: cannot read"))
+    failed = results.new_document(dict(job(40, 10), complete=False, records=0,
+                                       error="manifest.txt: cannot read"))
     results.write(str(tmp_path / "results-40.json"), failed)
     manifest = tmp_path / "manifest.txt"
     manifest.write_text("".join("http://x/{}.jpg 1900\n".format(i) for i in range(60)))
@@ -433,10 +438,11 @@ def test_completeness_comes_from_the_entries_not_from_the_files_claims(tmp_path,
     assert code == 0
     assert re.search(r"results-10\.json: the file claims a complete job: it accounts for 5 of the 10 records "
                      r"10-19, the rest count as missing", err)
-    assert re.search(r"results-40\.json: the job could not run \(manifest.txt: cannot read\): it accounts for "
-                     r"0 of the 10 records 40-49", err)
+    assert re.search(r"results-40\.json: the job could not run \(manifest.txt: cannot read\): "
+                     r"it accounts for 0 of the 10 records 40-49", err)
     summary = json.loads(out)["summary"]
-    assert summary["coverage"]["missing"] == [[15, 20], [30, 60]] and summary["coverage"]["missing_records"] == 35
+    assert summary["coverage"]["missing"] == [[15, 20], [30, 60]]
+    assert summary["coverage"]["missing_records"] == 35
     assert status(err) == "25 photos from 4 files; 0 failed; 4 chunks missing"
     assert [os.path.basename(item["file"]) for item in summary["incomplete"]] == [
         "results-40.json", "results-20.json", "results-10.json"]
@@ -454,7 +460,8 @@ def crafted(name, job_fields=None, photo_fields=None, text=None):
             return
         document = results.new_document(job(50, 1))
         document["job"].update(job_fields or {})
-        document["photos"].append(dict(results.photo(50, 51, "u", 1900, 0.5, 1, 1, "L", 1), **(photo_fields or {})))
+        document["photos"].append(dict(results.photo(50, 51, "u", 1900, 0.5, 1, 1, "L", 1),
+                                       **(photo_fields or {})))
         path.write_text(json.dumps(document))
     return pytest.param(make, id=name + ":" + str(text or job_fields or photo_fields)[:30])
 
@@ -466,10 +473,13 @@ def crafted(name, job_fields=None, photo_fields=None, text=None):
     crafted("results-50.json", photo_fields={"record": 10 ** 30}),
     crafted("results-50.json", job_fields={"elapsed": 1e308}),
     crafted("results-50.json", job_fields={"started": 1e300, "ended": -1e300}),
-    crafted("results-50.json", job_fields={"started": "9999-12-31T23:59:59-23:59", "ended": "9999-12-31T23:59:59-23:59"}),
+    crafted("results-50.json", job_fields={"started": "9999-12-31T23:59:59-23:59",
+                                           "ended": "9999-12-31T23:59:59-23:59"}),
     crafted("results-50.json", job_fields={"count": 10 ** 400, "records": 10 ** 400, "rate": None}),
-    crafted("results-50.json", text='{"schema": "photodemo-results/1", "job": ' + "[" * 200000 + "]" * 200000 + "}"),
-    crafted("results-50.json", text='{"schema": "photodemo-results/1", "job": {"start": 5' + "0" * 20000 + "}}"),
+    crafted("results-50.json",
+            text='{"schema": "photodemo-results/1", "job": ' + "[" * 200000 + "]" * 200000 + "}"),
+    crafted("results-50.json",
+            text='{"schema": "photodemo-results/1", "job": {"start": 5' + "0" * 20000 + "}}"),
     crafted("results-50.json", text=json.dumps(results.new_document(job(50, 1))).replace('"elapsed": 10.0',
                                                                                          '"elapsed": NaN')),
     pytest.param(lambda d: os.mkfifo(str(d / "results-50.json")), id="fifo"),
@@ -480,12 +490,14 @@ def test_a_crafted_file_beside_good_ones_is_one_warning_and_the_page_and_json_ar
     write(tmp_path, 0, 10)
     make(tmp_path)
     for options in ([], ["--json"], ["--csv"]):
-        proc = subprocess.run([os.path.join(ROOT, "aggregate"), str(tmp_path)] + options, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+        proc = subprocess.run([os.path.join(ROOT, "aggregate"), str(tmp_path)] + options,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                              timeout=60)
         assert proc.returncode == 0, proc.stderr
         warnings = [line for line in proc.stderr.splitlines() if line.startswith("aggregate: warning: ")]
         assert len(warnings) == 1 and "results-50.json: " in warnings[0], proc.stderr
-        assert "Traceback" not in proc.stderr and re.match(r"1[01] photos from [12] files", status(proc.stderr))
+        assert "Traceback" not in proc.stderr
+        assert re.match(r"1[01] photos from [12] files", status(proc.stderr))
         if options == ["--json"]:
             table = json.loads(proc.stdout, parse_constant=lambda name: pytest.fail("JSON with " + name))
             assert len(table["photos"]) in (10, 11)
@@ -521,11 +533,12 @@ def test_csv_cells_a_spreadsheet_would_run_are_defused(tmp_path, capsys):
 
 
 def test_photos_and_jobs_are_counted_per_site_as_well_as_per_host(tmp_path, capsys):
-    for start, host, site in ((0, "a.ucsd.edu", "UCSD"), (10, "b.ucsd.edu", "UCSD"), (20, "c.wisc.edu", "CHTC"),
-                              (30, "laptop", None)):
+    for start, host, site in ((0, "a.ucsd.edu", "UCSD"), (10, "b.ucsd.edu", "UCSD"),
+                              (20, "c.wisc.edu", "CHTC"), (30, "laptop", None)):
         document = results.new_document(dict(job(start, 10, host=host), site=site))
         for record in range(start, start + 10 - (start == 20)):
-            document["photos"].append(results.photo(record, record + 1, URL.format(record), 1900, 0.5, 1, 1, "L", 1))
+            document["photos"].append(
+                results.photo(record, record + 1, URL.format(record), 1900, 0.5, 1, 1, "L", 1))
         if start == 20:
             document["failures"].append(results.failure(29, 30, "u", "HTTP 404", False))
         results.write(str(tmp_path / "results-{}.json".format(start)), document)

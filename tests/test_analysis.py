@@ -78,7 +78,8 @@ def test_a_url_that_makes_the_fetch_raise_is_that_photos_failure(tmp_path, serve
     # An escaped NUL in a file:// URL makes open() raise ValueError, which must not end the job:
     # whatever a fetch raises is that photo's failure, its type named when unexpected.
     server.add("/a.jpg", images.jpeg(32, 24, seed=1))
-    records = [Record(0, 1, "file://{}/a%00b.jpg".format(tmp_path), 1900)] + records_for(server, ["/a.jpg"], 1)
+    records = ([Record(0, 1, "file://{}/a%00b.jpg".format(tmp_path), 1900)]
+               + records_for(server, ["/a.jpg"], 1))
     entries, complete = run_job(records)
     assert complete and "luminance" in entries[1]
     assert "embedded null byte" in entries[0]["reason"] and not entries[0]["transient"]
@@ -88,7 +89,8 @@ def test_a_url_that_makes_the_fetch_raise_is_that_photos_failure(tmp_path, serve
 
     monkeypatch.setattr(Fetcher, "get", buggy)
     entries, complete = run_job(records)
-    assert complete and [entry["reason"] for entry in entries] == ["cannot fetch: RecursionError: a bug in the fetch"] * 2
+    assert complete
+    assert [entry["reason"] for entry in entries] == ["cannot fetch: RecursionError: a bug in the fetch"] * 2
 
 
 def test_a_measure_that_raises_anything_is_that_photos_failure(server, monkeypatch):

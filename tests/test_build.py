@@ -107,5 +107,6 @@ def test_build_freezes_another_job_that_runs_under_two_pythons(tmp_path):
                               universal_newlines=True, timeout=120)
         version = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
                                  stdout=subprocess.PIPE, universal_newlines=True).stdout.strip()
-        assert (proc.returncode, proc.stdout, proc.stderr) == (3, "xn--bcher-kva.example {}\n".format(version), "")
+        assert (proc.returncode, proc.stdout, proc.stderr) == \
+            (3, "xn--bcher-kva.example {}\n".format(version), "")
         assert os.listdir(str(run / ".pex" / "photodemo"))  # its libraries came from the store

@@ -1,7 +1,6 @@
 """The wheels the pex carries: stored once per distinct file, and only those that fit the running
 Python assembled and used; which wheels fit follows packaging.tags."""
 
-import io
 import os
 import shutil
 import subprocess
@@ -99,7 +98,8 @@ def test_activate_assembles_only_the_fitting_wheels(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "path", list(sys.path))
     pex = make_pex(tmp_path / "luminance.pex", [
         make_wheel(tmp_path, "demo_a-1.0-py3-none-any.whl", {"demo_a.py": "VALUE = 'pure'\n"}),
-        make_wheel(tmp_path, "demo_b-1.0-cp27-cp27mu-manylinux1_x86_64.whl", {"demo_b.py": "VALUE = 'old'\n"}),
+        make_wheel(tmp_path, "demo_b-1.0-cp27-cp27mu-manylinux1_x86_64.whl",
+                   {"demo_b.py": "VALUE = 'old'\n"}),
         make_wheel(tmp_path, "demo_b-1.0-py3-none-any.whl", {"demo_b.py": "VALUE = 'fallback'\n",
                                                              "demo_b_data/x.txt": "x"})])
     cache = tmp_path / "cache"

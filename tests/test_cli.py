@@ -49,7 +49,8 @@ def test_an_empty_results_path_is_a_usage_error_before_any_work(site, tmp_path, 
     server, manifest = site
     assert cli.main(["", "0", "10", "--manifest", str(manifest)]) == EXIT_USAGE
     err = capsys.readouterr().err
-    assert err == "luminance.pex: error: RESULTS is empty: name the results file to write, e.g. results-0.json\n"
+    assert err == ("luminance.pex: error: RESULTS is empty: name the results file to write, "
+                   "e.g. results-0.json\n")
     assert server.hits == {}
 
 

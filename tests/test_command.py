@@ -424,7 +424,7 @@ def _open_when_read(fifo, proc):
             return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
         except OSError:  # ENXIO: no reader yet
             if proc.poll() is not None or time.time() > deadline:
-                raise AssertionError("never read {}: {}".format(fifo, proc.communicate()))
+                raise AssertionError("never read {}: {}".format(fifo, proc.communicate())) from None
             time.sleep(0.02)
 
 

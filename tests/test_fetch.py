@@ -331,8 +331,10 @@ HOSTILE_URLS = [
     "http://127.0.0.1:99999/a.jpg", "http://127.0.0.1:-1/a.jpg", "http://\udcff.invalid/a.jpg",
     "http://" + "a" * 300 + ".invalid/a.jpg", "http://xn--a.invalid/a.jpg", "http://a\x00b.invalid/",
     "http://photos.invalid/a\x00b.jpg", "http://photos.invalid/a\r\nX-Evil: 1", "https://photos.invalid:0/a",
-    "http://user:pa ss@photos.invalid/a.jpg", "http://photos.invalid/\udcff.jpg", "http://photos.invalid/" + "a" * 70000,
-    "file:///\udcff.jpg", "file://[::1/a.jpg", "/tmp/\udcff\x00", "x" * 5000, "ftp://photos.invalid/a.jpg", "",
+    "http://user:pa ss@photos.invalid/a.jpg", "http://photos.invalid/\udcff.jpg",
+    "http://photos.invalid/" + "a" * 70000,
+    "file:///\udcff.jpg", "file://[::1/a.jpg", "/tmp/\udcff\x00", "x" * 5000, "ftp://photos.invalid/a.jpg",
+    "",
     "osdf://", "osdf:///", "osdf:///a\x00b", "osdf://[::1/a.jpg", "stash:///\udcff.jpg", "pelican://[::1/a",
     "pelican://photos.invalid:99999/ns/a.jpg", "pelican://exa mple.invalid/ns/a.jpg", "pelican://\udcff/ns/a",
     "pelican://photos.invalid/" + "a" * 70000, "osdf:///ns/%ZZ.jpg", "osdf:///ns/../..",
@@ -400,7 +402,8 @@ def test_a_gzip_body_is_decoded_within_the_limit(server):
 
 
 @pytest.mark.parametrize("header, seconds", [("7", 7.0), ("100000", transport.MAX_RETRY_AFTER),
-                                             ("soon", None), ("", None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)])
+                                             ("soon", None), ("", None),
+                                             ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)])
 def test_retry_after_values(header, seconds):
     assert transport.retry_after(header) == seconds
 
@@ -469,7 +472,8 @@ def test_the_job_gives_a_dripping_photo_up_at_its_deadline_and_keeps_the_others(
     manifest = tmp_path / "manifest.txt"
     manifest.write_text("{} 1900\n{} 1901\n".format(good, drip))
     began = time.monotonic()
-    code = cli.main([str(tmp_path / "results.json"), "0", "2", "--manifest", str(manifest), "--deadline", "1"])
+    code = cli.main([str(tmp_path / "results.json"), "0", "2", "--manifest", str(manifest),
+                     "--deadline", "1"])
     assert code == 0 and time.monotonic() - began < 10  # a permanent failure: no rerun of the job
     document = results.read(str(tmp_path / "results.json"))
     assert [photo["url"] for photo in document["photos"]] == [good]

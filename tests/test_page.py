@@ -133,14 +133,16 @@ def test_script_json_cannot_end_its_script_element():
 def test_the_page_forbids_every_fetch_and_every_script_but_its_own():
     summary = aggregate.Merge().summary()
     text = page.render(summary, {"mode": "scatter", "points": []}, "t")
-    meta = html.unescape(re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', text).group(1))
+    meta = html.unescape(
+        re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', text).group(1))
     assert meta.startswith("default-src 'none'; ")
     assert "http" not in meta and "connect-src" not in meta and "unsafe" not in meta
     scripts = re.findall(r"<script>(.*?)</script>", text, re.S)
     styles = re.findall(r"<style>(.*?)</style>", text, re.S)
     assert len(scripts) == len(styles) == 1  # the plot's script; the data block is not run
     digest = [base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() for text in scripts + styles]
-    assert "script-src 'sha256-{}';".format(digest[0]) in meta and "style-src 'sha256-{}';".format(digest[1]) in meta
+    assert "script-src 'sha256-{}';".format(digest[0]) in meta
+    assert "style-src 'sha256-{}';".format(digest[1]) in meta
 
 
 def crafted_summary(years, unknown=None):
@@ -201,11 +203,12 @@ def test_in_chromium_every_photo_is_plotted_without_errors_or_fetches(tmp_path, 
                 url += "?" + EVIL
             if record == 8:
                 url = "javascript:document.body.dataset.pwned='1'"
-            document["photos"].append(results.photo(record, record + 1, url, year, 0.1 + record / 80, 640, 480,
-                                                    "RGB", 1000))
+            document["photos"].append(
+                results.photo(record, record + 1, url, year, 0.1 + record / 80, 640, 480, "RGB", 1000))
         documents.append(document)
-    documents[1]["failures"].append(results.failure(60, 61, server.url("/gone.jpg"),
-                                                    '<img src=x onerror="document.body.dataset.pwned=1">', False))
+    documents[1]["failures"].append(
+        results.failure(60, 61, server.url("/gone.jpg"),
+                        '<img src=x onerror="document.body.dataset.pwned=1">', False))
     documents[1]["job"]["count"] = 31
     for document in documents:
         results.write(str(tmp_path / "results-{}.json".format(document["job"]["start"])), document)
@@ -226,11 +229,13 @@ def test_in_chromium_every_photo_is_plotted_without_errors_or_fetches(tmp_path, 
     # Every photo is one mark: 56 with a known year on the year axis, 4 in the unknown-year strip.
     assert figure["data-mode"] == "scatter" and figure["data-marks"] == "60"
     assert dom.classes[("circle", "pt")] == 56 and dom.classes[("circle", "pt u")] == 4
-    assert dom.classes.get(("circle", "mean-dot"), 0) + dom.classes.get(("circle", "mean-dot sparse"), 0) == 56
+    means = dom.classes.get(("circle", "mean-dot"), 0) + dom.classes.get(("circle", "mean-dot sparse"), 0)
+    assert means == 56
 
     harness = json.loads(body["data-harness"])
     plain, evil, script, last = harness["report"]
-    assert not plain["hidden"] and plain["lines"][:3] == ["1903", "luminance 0.137500", server.url("/photos/3.jpg")]
+    assert not plain["hidden"]
+    assert plain["lines"][:3] == ["1903", "luminance 0.137500", server.url("/photos/3.jpg")]
     assert evil["lines"][2] == server.url("/photos/7.jpg") + "?" + EVIL  # shown as text, not markup
     assert script["lines"][3].startswith("no link") and script["opened"] == evil["opened"]
     assert harness["opened"] == [server.url("/photos/3.jpg"), server.url("/photos/7.jpg") + "?" + EVIL,
@@ -249,20 +254,23 @@ def test_in_chromium_the_density_view_stands_for_every_photo(tmp_path, capsys):
         document = results.new_document({"host": "n", "start": start, "count": 1000, "metric": "luma"})
         for record in range(start, start + 1000):
             year = None if record % 100 == 0 else 1860 + record % 140
-            document["photos"].append(results.photo(record, record + 1, "http://x.org/{}.jpg".format(record), year,
-                                                    (record * 7919 % 1000) / 1000, 1, 1, "L", 1))
+            document["photos"].append(
+                results.photo(record, record + 1, "http://x.org/{}.jpg".format(record), year,
+                              (record * 7919 % 1000) / 1000, 1, 1, "L", 1))
         results.write(str(tmp_path / "results-{}.json".format(start)), document)
     text, err = render(tmp_path, capsys, "--max-points", "1000", tmp_path)
     hover = """
       var cell = document.querySelector("rect.cell"), box = cell.getBoundingClientRect();
-      cell.dispatchEvent(new MouseEvent("mousemove", { clientX: box.left + 1, clientY: box.top + 1, bubbles: true }));
+      cell.dispatchEvent(new MouseEvent("mousemove",
+                                        { clientX: box.left + 1, clientY: box.top + 1, bubbles: true }));
       var tip = document.getElementById("tip"), lines = [];
       for (var c = 0; c < tip.children.length; c++) lines.push(tip.children[c].textContent);
       document.body.dataset.harness = JSON.stringify({ hidden: tip.hidden, lines: lines });"""
     (tmp_path / "density.html").write_text(watched(text, hover))
     dom = _Dom(chromium(tmp_path, tmp_path / "density.html", "--dump-dom"))
     root, body, figure = dom.attrs["html"], dom.attrs["body"], dom.attrs["plot"]
-    assert body.get("data-ready") == "1" and root.get("data-errors") == "0" and root.get("data-blocked") == "0"
+    assert body.get("data-ready") == "1"
+    assert root.get("data-errors") == "0" and root.get("data-blocked") == "0"
     assert figure["data-mode"] == "density"
     assert (figure["data-known"], figure["data-unknown"]) == ("3960", "40")  # every photo in a cell
     assert int(figure["data-marks"]) == dom.classes[("rect", "cell")] < 4000

@@ -113,7 +113,8 @@ def test_link_and_namespace_headers():
     assert pelican.parse_links('<https://b:8443/x>; rel="duplicate"; pri=2; depth=2, '
                                '<https://a:8443/x>; rel="duplicate"; pri=1; depth=2, <https://c/x>') == \
         ["https://a:8443/x", "https://b:8443/x", "https://c/x"]
-    assert pelican.parse_namespace("namespace=/ospool/ap40, require-token=true, collections-url=https://o") == \
+    header = "namespace=/ospool/ap40, require-token=true, collections-url=https://o"
+    assert pelican.parse_namespace(header) == \
         {"namespace": "/ospool/ap40", "require-token": "true", "collections-url": "https://o"}
 
 

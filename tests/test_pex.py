@@ -112,7 +112,8 @@ def test_job_in_an_htcondor_like_sandbox(pex, site, tmp_path):
     assert "dropped mid-body" in failure("/cut.jpg")["reason"] and failure("/cut.jpg")["transient"]
     assert "timed out" in failure("/slow.jpg")["reason"] and failure("/slow.jpg")["transient"]
     assert "truncated" in failure("/truncated.jpg")["reason"] and not failure("/truncated.jpg")["transient"]
-    assert "not an image" in failure("/page.html")["reason"] and "text/html" in failure("/page.html")["reason"]
+    assert "not an image" in failure("/page.html")["reason"]
+    assert "text/html" in failure("/page.html")["reason"]
     assert "pixel limit" in failure("/big.jpg")["reason"]
     assert failures[19]["reason"] == "malformed manifest line: expected 'URL YEAR', got 3 fields"
     assert failures[20]["reason"] == "malformed manifest line: expected 'URL YEAR', got one field"
@@ -176,7 +177,8 @@ def test_usage_errors_exit_2_with_one_line(pex, tmp_path):
     assert proc.returncode == 2 and "START" in proc.stderr and "not a whole number" in proc.stderr
     proc = run_job(sandbox, os.devnull, "results.json", "0", "10", "--manifest", "missing.txt")
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "luminance.pex: error: missing.txt: cannot read manifest: No such file or directory"
+    assert proc.stderr.strip() == \
+        "luminance.pex: error: missing.txt: cannot read manifest: No such file or directory"
     # The job still leaves its results file (HTCondor would hold a job without it), saying why.
     document = results.read(str(sandbox / "results.json"))
     assert document["job"]["error"].startswith("missing.txt: cannot read manifest")
@@ -221,12 +223,14 @@ def test_hostile_photos_cost_only_themselves(pex, tmp_path, server):
     gs.chmod(0o755)
     seeds = hostile.seeds()
     files = {"/bomb.j2k": hostile.j2k(3000, 3000), "/bomb.webp": hostile.webp(9000, 9000),
-             "/scans.jpg": hostile.progressive_jpeg(1000), "/a.eps": images.encode(images.photo(16, 16), "EPS"),
+             "/scans.jpg": hostile.progressive_jpeg(1000),
+             "/a.eps": images.encode(images.photo(16, 16), "EPS"),
              "/a.qoi": seeds["qoi"], "/good.jpg": images.jpeg(40, 30, seed=1)}
     for path, data in files.items():
         server.add(path, data)
     manifest = tmp_path / "manifest.txt"
-    manifest.write_bytes(b"\xef\xbb\xbf" + "".join("{} 1900\n".format(server.url(path)) for path in files).encode()
+    lines = "".join("{} 1900\n".format(server.url(path)) for path in files)
+    manifest.write_bytes(b"\xef\xbb\xbf" + lines.encode()
                          + "file://{}/a%00.jpg 1901\n".format(tmp_path).encode() + b"x.jpg 1500\n")
     ad = tmp_path / ".job.ad"
     ad.write_text("RequestMemory = 300\n")
@@ -255,7 +259,8 @@ def test_a_rerun_in_the_sandbox_of_its_results_never_loses_photos(pex, tmp_path,
         server.add("/{}.jpg".format(name), images.jpeg(40, 30, seed=ord(name)))
     server.add("/c.jpg", status=503, content_type="text/plain")
     manifest = tmp_path / "manifest.txt"
-    manifest.write_text("".join("{} 190{}\n".format(server.url("/{}.jpg".format(n)), i) for i, n in enumerate("abc")))
+    manifest.write_text("".join("{} 190{}\n".format(server.url("/{}.jpg".format(n)), i)
+                                for i, n in enumerate("abc")))
     sandbox = sandbox_with(pex, tmp_path)
     first = run_job(sandbox, str(manifest), "results-0.json", "0", "3", "--retries", "0")
     assert first.returncode == 3, first.stderr
@@ -383,7 +388,8 @@ def test_no_python_keeps_earlier_results_and_refuses_a_directory(pex, tmp_path):
     proc = run_job(sandbox, os.devnull, "results.json", "0", "2", env={"PATH": str(empty)})
     assert proc.returncode == 5
     assert (sandbox / "results.json").read_bytes() == before
-    assert proc.stderr.splitlines()[1] == "luminance.pex: note: results.json: kept as it is (the results of an earlier run)"
+    assert proc.stderr.splitlines()[1] == \
+        "luminance.pex: note: results.json: kept as it is (the results of an earlier run)"
     # A directory as RESULTS: one clear line, nothing left inside it or beside it.
     (sandbox / "out").mkdir()
     proc = run_job(sandbox, os.devnull, "out", "0", "2", env={"PATH": str(empty)})
@@ -465,8 +471,9 @@ def machine_pex(tmp_path_factory):
     versions = sorted({name.split()[-1] for name in machine_pythons()} & {"3.9", "3.10", "3.11",
                                                                          "3.12", "3.13", "3.14"})
     out = tmp_path_factory.mktemp("machine-pex") / "luminance.pex"
-    proc = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.dirname(__file__)), "build.py"),
-                           "--python", ",".join(versions), "--arch", platform.machine(), "--output", str(out)],
+    build = os.path.join(os.path.dirname(os.path.dirname(__file__)), "build.py")
+    proc = subprocess.run([sys.executable, build, "--python", ",".join(versions),
+                           "--arch", platform.machine(), "--output", str(out)],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
     assert proc.returncode == 0, proc.stdout
     return str(out)
@@ -603,7 +610,8 @@ def _flip(path, member, where):
 def test_a_damaged_store_ends_in_exit_5_with_a_results_file(pex, tmp_path, member, where):
     sandbox = sandbox_with(pex, tmp_path)
     with zipfile.ZipFile(pex) as archive:
-        packs = [name for name in archive.namelist() if name.startswith(bundle.ZIP_PREFIX) and name.endswith(".xz")]
+        packs = [name for name in archive.namelist()
+                 if name.startswith(bundle.ZIP_PREFIX) and name.endswith(".xz")]
     name = bundle.INDEX if member == "index.json" else max(
         packs, key=lambda pack: zipfile.ZipFile(pex).getinfo(pack).compress_size)
     _flip(str(sandbox / "luminance.pex"), name, where)

@@ -16,7 +16,8 @@ def sample():
     document = results.new_document(results.Job(host="w1", start=200, count=2, records=2, metric="perceived",
                                                 started="2026-11-25T01:02:03+00:00", elapsed=9.5,
                                                 complete=True))
-    document["photos"].append(results.photo(200, 201, "http://h/a.jpg", 1880, 0.525493, 640, 480, "RGB", 1234))
+    document["photos"].append(
+        results.photo(200, 201, "http://h/a.jpg", 1880, 0.525493, 640, 480, "RGB", 1234))
     document["failures"].append(results.failure(201, 202, "http://h/b.jpg", "HTTP 503", True))
     return document
 
@@ -85,7 +86,8 @@ def test_a_job_record_of_the_wrong_types_or_sizes_is_named(tmp_path, field, valu
 def test_an_entry_of_the_wrong_types_is_named(tmp_path, key, field, value):
     document = sample()
     document[key][0][field] = value
-    with pytest.raises(ResultsError, match=r"{}\[0\] has a field of the wrong type \(.*{} ".format(key, field)):
+    wrong = r"{}\[0\] has a field of the wrong type \(.*{} ".format(key, field)
+    with pytest.raises(ResultsError, match=wrong):
         results.read(write_json(tmp_path, document))
 
 
@@ -138,7 +140,8 @@ def test_unwritable_directory_is_a_results_error(tmp_path):
      "unknown results schema version 'photodemo-results/9'"),
     ('{"schema": "photodemo-results/1", "job": {"start": 0}, "photos": [], "failures": []}',
      'no valid "job"'),
-    ('{"schema": "photodemo-results/1", "job": {"start": 0, "count": 1}, "photos": [{"record": 0}], "failures": []}',
+    ('{"schema": "photodemo-results/1", "job": {"start": 0, "count": 1}, "photos": [{"record": 0}], '
+     '"failures": []}',
      r"photos\[0\] lacks one of"),
     ('{"schema": "photodemo-results/1", "job": {"start": 0, "count": 1}, "photos": [7], "failures": []}',
      r"photos\[0\] lacks one of"),

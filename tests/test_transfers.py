@@ -12,7 +12,7 @@ with pytest.MonkeyPatch.context() as patch:  # a config-free HTCondor, read at i
 
 from luminance.jobs import Chunk
 
-from photodemo import condor, submit, transfers
+from photodemo import submit, transfers
 
 PRIVATE = "osdf:///ospool/ap40/data/alice/photos"
 

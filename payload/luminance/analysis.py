@@ -92,10 +92,10 @@ M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
 def _glibc() -> Optional[ctypes.CDLL]:
     try:
         libc = ctypes.CDLL(None)
-        libc.mallopt, libc.malloc_trim  # glibc's, else AttributeError
-        return libc
-    except (OSError, AttributeError):
+    except OSError:
         return None
+    # glibc has both; another libc (musl) lacks them, and then nothing is tuned
+    return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
 
 
 _LIBC = _glibc()

@@ -1,4 +1,5 @@
-"""The job's command line: `luminance.pex RESULTS START COUNT < manifest.txt`, like the tutorial's luminance2."""
+"""The job's command line: `luminance.pex RESULTS START COUNT < manifest.txt`, like the tutorial's
+luminance2."""
 
 import argparse
 import datetime

@@ -27,7 +27,10 @@ import signal
 import sys
 import textwrap
 import threading
-from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, List, Mapping, Optional, Sequence, Tuple
+
+if TYPE_CHECKING:  # typing.NoReturn is from 3.6.2; the payload starts on any 3.6
+    from typing import NoReturn
 
 from luminance.errors import (EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_MEANINGS,
                               EXIT_USAGE, PhotodemoError, UsageError)
@@ -67,7 +70,7 @@ class Parser(argparse.ArgumentParser):
     """
 
     def __init__(self, name: str, prog: str, description: str, exit_codes: Mapping[int, str],
-                 epilog: str = "", **options) -> None:
+                 epilog: str = "", **options: Any) -> None:
         self.name = name
         codes = exit_codes_help(exit_codes)
         # allow_abbrev=False: a prefix such as `--dry` is refused, not taken for an option, so
@@ -76,11 +79,11 @@ class Parser(argparse.ArgumentParser):
                          epilog=epilog.rstrip("\n") + "\n\n" + codes if epilog else codes,
                          formatter_class=argparse.RawDescriptionHelpFormatter, **options)
 
-    def error(self, message: str):
+    def error(self, message: str) -> "NoReturn":
         """A usage error as one line, instead of argparse's usage text and SystemExit(2)."""
         raise UsageError("{} (see {} --help)".format(message, self.prog))
 
-    def _print_message(self, message, file=None):
+    def _print_message(self, message: Optional[str], file: Any = None) -> None:
         # What --help and --version print. argparse (3.11+) drops an OSError here, which would
         # make `--help` into a closed pipe exit 0; the frame reports it like any other write.
         if message:
@@ -126,7 +129,7 @@ def run(parser: Parser, body: Callable[[argparse.Namespace], int],
             watch.stop()
 
 
-def _on_sigterm(signum, frame):
+def _on_sigterm(signum: int, frame: Any) -> None:
     if _signals:
         return  # the watch's repeat of a SIGTERM already raised: the cleanup goes on
     _signals.append(signum)
@@ -156,7 +159,7 @@ class _Watch:
             os.close(self._write)
             raise
         self._stopped = threading.Event()
-        self._main = threading.main_thread().ident
+        self._main = threading.get_ident()  # the main thread: set_wakeup_fd succeeds only there
         threading.Thread(target=self._run, name="sigterm-watch", daemon=True).start()
 
     def _run(self) -> None:

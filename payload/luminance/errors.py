@@ -4,7 +4,8 @@ EXIT_OK = 0  # every record handled; permanent failures (404, not an image) are 
 EXIT_INTERNAL = 1  # a bug: a traceback was printed
 EXIT_USAGE = 2  # bad command line or unreadable input: one line on stderr says which
 EXIT_TRANSIENT = 3  # results written, but some records failed transiently after retries: rerun the job
-EXIT_FAILED = 4  # ./submit: condor_submit or a --local job failed; build.py: pip, or writing the payload; the step is named
+# ./submit: condor_submit or a --local job failed; build.py: pip, or writing the payload; the step is named
+EXIT_FAILED = 4
 EXIT_UNSUITABLE = 5  # the job: this worker cannot run the payload (no Python or wheels it can use);
 #                      RESULTS records why, and submit.sub has HTCondor run the job elsewhere
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT); 128+N for signal N, 143 for SIGTERM

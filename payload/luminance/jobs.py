@@ -34,7 +34,7 @@ class Chunk(NamedTuple):
     """Records START .. START+COUNT-1 of the manifest: one job."""
 
     start: int
-    count: int
+    count: int  # type: ignore[assignment]  # as results.Job's; hides tuple.count, unused here
 
     @property
     def stop(self) -> int:

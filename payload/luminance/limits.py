@@ -1,5 +1,6 @@
 """What one photo may cost a job: its download (bytes, time, retries), pixels, decoding CPU time,
-JPEG scans, and the memory the decoders share, with their defaults. Stdlib only (./submit states the defaults in its help).
+JPEG scans, and the memory the decoders share, with their defaults. Stdlib only (./submit states the
+defaults in its help).
 
 The job's memory is HTCondor's `request_memory`, which the job ad in the sandbox carries
 (`RequestMemory = 1024`, in MB, in the file named by $_CONDOR_JOB_AD); else the slot's `Memory`

@@ -27,9 +27,9 @@ from typing import IO, Iterable, Iterator, List, NamedTuple, Optional
 
 from luminance.errors import ManifestError
 
-__all__ = ["Record", "parse_year", "MIN_YEAR", "max_year", "UNDECODABLE", "printable", "parse_line", "iter_records", "read_records", "count_records",
-           "format_record", "offset_directive", "sandbox_name", "UNKNOWN_YEARS", "SCHEMES",
-           "FEDERATION_SCHEMES"]
+__all__ = ["Record", "parse_year", "MIN_YEAR", "max_year", "UNDECODABLE", "printable", "parse_line",
+           "iter_records", "read_records", "count_records", "format_record",
+           "offset_directive", "sandbox_name", "UNKNOWN_YEARS", "SCHEMES", "FEDERATION_SCHEMES"]
 
 UNKNOWN_YEARS = ("?", "unknown", "n.d.")
 FEDERATION_SCHEMES = ("osdf", "pelican", "stash")  # objects of a Pelican federation: pelican.py
@@ -51,7 +51,7 @@ _TRANSFERABLE_URL = re.compile(r"^[A-Za-z]+://[A-Za-z0-9._+@~/:-]*$")
 class Record(NamedTuple):
     """One manifest record. `error` says why the line is malformed; None for a good record."""
 
-    index: int  # 0-based record number in the whole manifest
+    index: int  # type: ignore[assignment]  # 0-based record number in the whole manifest; hides tuple.index
     line: int  # 1-based line number in the whole manifest
     url: Optional[str]
     year: Optional[int]

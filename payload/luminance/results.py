@@ -33,7 +33,7 @@ import operator
 import os
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union, cast
 
 from luminance.errors import ResultsError
 from luminance.files import Refused, open_regular, write_atomically
@@ -72,7 +72,7 @@ class Job(NamedTuple):
     host: Optional[str] = None
     site: Optional[str] = None
     start: int = 0
-    count: int = 0
+    count: int = 0  # type: ignore[assignment]  # the file's JSON key; hides tuple.count, unused here
     records: Optional[int] = None
     metric: Optional[str] = None
     manifest: Optional[str] = None
@@ -103,9 +103,9 @@ class Job(NamedTuple):
         for field in ("start", "count"):
             if type(data.get(field)) is not int:
                 raise ResultsError("{}: results document has no valid \"job\" (start, count)".format(name))
-        values = {}
+        values: Dict[str, Any] = {}
         for field, (types, low, high) in _JOB_CHECKS.items():
-            value = data.get(field)
+            value: Any = data.get(field)
             if type(value) not in types or (type(value) in (int, float) and not low <= value <= high) or \
                     (field in ("started", "ended") and type(value) is str and epoch(value) is None):
                 raise ResultsError("{}: job.{} is not {} ({})".format(
@@ -149,9 +149,10 @@ def epoch(value: Union[str, _Number, None]) -> Optional[float]:
             value = (stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)).timestamp()
         except (ValueError, OverflowError, OSError):
             return None
-    if type(value) in (int, float) and 0 <= value <= MAX_EPOCH:
-        return float(value)
-    return None
+    if type(value) not in (int, float):  # bool is no time
+        return None
+    number = cast(_Number, value)  # what the type() test above narrows to, which mypy cannot see
+    return float(number) if 0 <= number <= MAX_EPOCH else None
 
 
 # The job writes ISO 8601 times of datetime.isoformat(); Python 3.6, which the job meets on EL8
@@ -180,7 +181,8 @@ def _parse_iso(text: str) -> datetime:
 
 
 def _shown(value: Any) -> str:
-    text = json.dumps(value) if isinstance(value, (str, int, float, bool, type(None))) else type(value).__name__
+    scalar = isinstance(value, (str, int, float, bool, type(None)))
+    text = json.dumps(value) if scalar else type(value).__name__
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -265,8 +267,8 @@ def validate(document: Any, name: str = "results") -> Dict[str, Any]:
             try:
                 values = get(item)
             except (KeyError, TypeError):
-                raise ResultsError("{}: {}[{}] lacks one of {}".format(name, key, number, ", ".join(fields))) \
-                    from None
+                raise ResultsError("{}: {}[{}] lacks one of {}".format(
+                    name, key, number, ", ".join(fields))) from None
             if tuple(map(type, values)) not in allowed:
                 raise ResultsError("{}: {}[{}] has a field of the wrong type ({})".format(
                     name, key, number, ", ".join("{} {}".format(field, type(value).__name__)
@@ -284,7 +286,8 @@ def read(path: str) -> Dict[str, Any]:
     try:
         document = json.loads(text)
     except ValueError as exc:  # also a number of more digits than int() converts
-        raise ResultsError("{}: corrupt results file (invalid JSON: {})".format(path, str(exc)[:200])) from None
+        raise ResultsError("{}: corrupt results file (invalid JSON: {})".format(
+            path, str(exc)[:200])) from None
     except RecursionError:
         raise ResultsError("{}: corrupt results file (JSON nested too deeply)".format(path)) from None
     return validate(document, path)
@@ -299,7 +302,8 @@ def _read_text(path: str) -> str:
     except OSError as exc:
         raise ResultsError("{}: cannot read results: {}".format(path, exc.strerror or exc)) from None
     if len(data) > MAX_FILE_BYTES:  # it grew while we read
-        raise ResultsError("{}: more than a results file may hold ({} MiB)".format(path, MAX_FILE_BYTES >> 20))
+        raise ResultsError("{}: more than a results file may hold ({} MiB)".format(
+            path, MAX_FILE_BYTES >> 20))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

@@ -129,7 +129,7 @@ class Transport:
             response.release_conn()  # read to the end: the connection goes back to the pool
             response = None
             return body
-        except FetchError as exc:
+        except FetchError:
             claim.release()  # what was read is dropped (_read lets go of it)
             if watch.expired:
                 raise self.late() from None
@@ -140,7 +140,8 @@ class Transport:
             claim.release()
             if watch.expired:
                 raise self.late() from None
-            raise _failure(exc, self.timeout, self.connect_timeout) from None  # UnicodeError and ssl's errors among them
+            # UnicodeError and ssl's errors among them
+            raise _failure(exc, self.timeout, self.connect_timeout) from None
         except Evicted:
             claim.release()
             raise
