@@ -18,8 +18,9 @@ from luminance.jobs import SLICE_NAME, Chunk
 from luminance.limits import DEFAULT_MEMORY_MB
 from luminance.manifest import UNDECODABLE, iter_records, offset_directive
 
-__all__ = ["Batch", "DEFAULT_MEMORY", "DEFAULT_MAX_RETRIES", "DEFAULT_BACKOFF", "SLICES_DIR", "SPLIT_THRESHOLD", "MAX_SLICES", "write_slices",
-           "remove_slices", "keep_logs", "write_pending"]
+__all__ = ["Batch", "DEFAULT_MEMORY", "DEFAULT_MAX_RETRIES", "DEFAULT_BACKOFF", "SLICES_DIR",
+           "SPLIT_THRESHOLD", "MAX_SLICES", "write_slices", "remove_slices", "keep_logs",
+           "write_pending"]
 
 SLICES_DIR = os.path.dirname(SLICE_NAME)
 # request_memory: the memory the job budgets its decoders against when the job ad says nothing.
@@ -160,7 +161,8 @@ def keep_logs(workdir: str, chunk: Chunk) -> None:
 def pending_document(chunk: Chunk, metric: str = results.DEFAULT_METRIC) -> Dict:
     """A valid results document for CHUNK that holds nothing yet: the job was not run. It names
     the run's METRIC, so that ./aggregate reads it beside the finished ones."""
-    return results.new_document(results.Job(start=chunk.start, count=chunk.count, metric=metric, complete=False))
+    return results.new_document(results.Job(start=chunk.start, count=chunk.count, metric=metric,
+                                            complete=False))
 
 
 def write_pending(directory: str, chunks: Sequence[Chunk],

@@ -2,8 +2,9 @@
 
 The event log is the record HTCondor itself keeps for the user (condor_watch_q and condor_wait
 read it). ./submit reads DAGMan's own job's log (photodemo.dag.dagman.log: does DAGMan still run
-the run?) and its nodes' log (what --test's jobs used). The reader is our own, over the log's documented text format, because
-./submit runs on a bare python3 (stdlib only): the access point's python3 need not have
+the run?) and its nodes' log (what --test's jobs used). The reader is our own, over the log's
+documented text format, because ./submit runs on a bare python3 (stdlib only): the access
+point's python3 need not have
 HTCondor's bindings (`htcondor.JobEventLog`), and the `htcondor` module on PyPI must match the
 pool's version. tests/test_eventlog.py checks this reader against `htcondor.JobEventLog` on logs
 written by a real pool.

@@ -93,7 +93,8 @@ def _code_copy(base):
 
 
 def _pool_config(base):
-    """Pool configuration: DAGMan's pace, and the old-python flag (a copy of a 3.6 the pool's user can run)."""
+    """Pool configuration: DAGMan's pace, and the old-python flag (a copy of a 3.6 the pool's
+    user can run)."""
     config = os.path.join(base, "pool.config")
     # DAGMan reads its nodes' events every DAGMAN_USER_LOG_SCAN_INTERVAL (5 s by default): on a
     # loopback pool that wait, not the jobs, is most of a DAG test.
@@ -283,7 +284,7 @@ def test_the_dag_retries_a_transient_chunk_and_writes_the_page_with_nobody_waiti
     with open(os.path.join(directory, "photodemo.dag.dagman.out")) as stream:
         log = stream.read()  # DAGMan itself waited out the back-off (SCRIPT DEFER), no slot held
     assert "Deferring PRE script of node chunk20 for 10 seconds (exit status was 75)" in log
-    for start, document in read_all(directory, (0, 20, 40)).items():
+    for document in read_all(directory, (0, 20, 40)).values():
         assert len(document["photos"]) == 20 and not document["failures"]
     # The retry was sent the first attempt's results and kept them: every photo that came
     # through the first time was fetched once; the 503s twice.
@@ -302,7 +303,7 @@ def test_a_removed_job_leaves_a_page_listing_its_chunk_and_missing_completes_the
     began = time.monotonic()
     first = pool.submit(directory, "--chunk", "10", "--workers", "1", "--backoff", "2")
     assert first.returncode == 0, first.stdout + first.stderr
-    jobs = wait_for(directory, lambda jobs: any(
+    wait_for(directory, lambda jobs: any(
         job.status == eventlog.RUNNING and job.slot for job in jobs.values()
         if job.cluster == max(j.cluster for j in jobs.values())) and len(jobs) >= 2)
     ad = pool.run(["condor_q", "-af", "ClusterId", "DAGNodeName"], directory).stdout.split("\n")
