@@ -33,8 +33,12 @@ lint: $(STAMP)
 	(cd payload && ../$(VENV)/bin/mypy $(TYPED:payload/%=%)) || status=1; exit $$status
 
 # The lint and type gate runs first: a finding fails `make test` (and CI, which runs it).
+# Two pytest processes: the HTCondor pool tests (one xdist group, one pool) mostly wait on the
+# pool, so the rest of the suite runs beside them. `make test TEST_PROCESSES=0` runs it in one.
+TEST_PROCESSES ?= 2
+
 test: $(STAMP) lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_PROCESSES) --dist loadgroup
 
 bench: dist/luminance.pex
 	$(PY) -m bench

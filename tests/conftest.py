@@ -1,4 +1,4 @@
-"""Shared fixtures: the pex, built once per test session, and a real HTTP server on 127.0.0.1."""
+"""Shared fixtures: the pex, built once per test process, and a real HTTP server on 127.0.0.1."""
 
 import os
 import subprocess
@@ -16,7 +16,8 @@ ROOT = os.path.dirname(HERE)
 
 @pytest.fixture(scope="session")
 def pex(tmp_path_factory):
-    """A luminance.pex for this machine's Python (build.py --platform current), built once."""
+    """A luminance.pex for this machine's Python (build.py --platform current), built once per
+    test process (make test runs two: see the Makefile)."""
     out = tmp_path_factory.mktemp("pex") / "luminance.pex"
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "build.py"), "--platform", "current",
                            "--output", str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

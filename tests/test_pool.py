@@ -35,7 +35,7 @@ POOL_USER = "condorpool"  # the user personal-pool runs jobs as, when started by
 # A CPython 3.6, EL8's python3, to make a worker with no usable Python (pyenv's, where it exists).
 OLD_PYTHON = (sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.6.*"))) or ["(none)"])[-1]
 
-pytestmark = [pytest.mark.pool, pytest.mark.slow]
+pytestmark = [pytest.mark.pool, pytest.mark.slow, pytest.mark.xdist_group("pool")]
 # DAGMan refuses a node log under /tmp: the pool and its submit directories live here.
 POOL_PARENT = "/var/tmp"
 
