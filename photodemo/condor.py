@@ -217,7 +217,7 @@ def _files(batch: Batch) -> List[str]:
 def _resources(batch: Batch) -> List[str]:
     return [
         "",
-        "# Resources (the README's benchmark table has what a job measured). HTCondor sets",
+        "# Resources (docs/benchmarks.md: what `make bench` measures a job takes). HTCondor sets",
         "# OMP_NUM_THREADS to request_cpus: the job decodes with that many.",
         "request_cpus = {}".format(batch.cpus),
         "request_memory = {}".format(batch.memory),

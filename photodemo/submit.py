@@ -286,7 +286,7 @@ def _again() -> str:
 
 def _disk(payload: str, photos: int = 0) -> str:
     """The default request_disk: twice the pex and a margin, which hold the pex, the libraries
-    it unpacks (README, "The payload": more than the pex itself, less than the pex and the
+    it unpacks (docs/payload.md: more than the pex itself, less than the pex and the
     margin), logs and results; plus the PHOTOS bytes HTCondor transfers (--transfer-osdf)."""
     return "{}MB".format(int((2 * os.path.getsize(payload) + photos) / 2 ** 20) + DISK_MARGIN_MB)
 
@@ -390,8 +390,8 @@ def _notes(p: Plan) -> List[str]:
                      .format(private, " is" if private == 1 else "s are", transfers.PRIVATE_HINT))
     if p.retired:
         lines.append("note: {} record{} on {}, the OSG Connect storage that was retired: those "
-                     "photos cannot be fetched; put them on the OSDF (README, \"Photos on the "
-                     "OSDF\"; {}) and name them as osdf:/// URLs".format(
+                     "photos cannot be fetched; put them on the OSDF (docs/osdf.md; {}) and name "
+                     "them as osdf:/// URLs".format(
                          p.retired, " is" if p.retired == 1 else "s are", RETIRED_HOST, OSDF_DOCS))
     return lines
 
