@@ -37,8 +37,8 @@ caps the decoders."""
 EXIT_CODES = {
     EXIT_OK: "every record handled (permanent failures such as HTTP 404 are recorded in RESULTS)",
     EXIT_USAGE: "bad arguments, unreadable manifest, unwritable results",
-    EXIT_TRANSIENT: "timeouts, HTTP 429/5xx, dropped connections; submit.sub has HTCondor rerun "
-                    "the job",
+    EXIT_TRANSIENT: "timeouts, HTTP 429/5xx, dropped connections; DAGMan's RETRY reruns the job "
+                    "(photodemo.dag)",
     EXIT_UNSUITABLE: "the pex has no libraries for this Python or machine, or no room to "
                      "unpack them",
 }
