@@ -119,6 +119,16 @@ def test_the_node_status_file_says_what_dagman_still_runs(tmp_path):
         20: (judge.QUEUED, "node chunk20 prerun, retry 2")}
 
 
+def test_a_node_status_file_larger_than_dagman_writes_is_left_unread(tmp_path, monkeypatch):
+    (tmp_path / "photodemo.dag.status").write_text(STATUS)
+    monkeypatch.setattr(dag, "MAX_STATUS_BYTES", len(STATUS) - 1)
+    assert dag.status(str(tmp_path)) is None
+    os.mkfifo(str(tmp_path / "fifo"))
+    monkeypatch.setattr(dag, "DAG_FILE", "fifo")
+    monkeypatch.setattr(dag, "STATUS_SUFFIX", "")
+    assert dag.status(str(tmp_path)) is None  # a FIFO with no writer: refused, never waited on
+
+
 def test_the_rescue_dag_is_used_only_where_it_reruns_every_chunk_left(tmp_path):
     (tmp_path / "photodemo.dag").write_text("".join(
         "JOB chunk{0} submit.sub\nVARS chunk{0} start=\"{0}\" count=\"10\"\n".format(s)
