@@ -25,9 +25,9 @@ import sys
 import time
 from typing import Dict, List, NamedTuple, Optional, Sequence, Set
 
-from luminance.files import open_regular, write_atomically
-from luminance.jobs import LOG_DIR, Chunk
+from luminance.core.files import open_regular, write_atomically
 
+from photodemo.jobs import LOG_DIR, Chunk
 from photodemo import condor, eventlog, judge
 from photodemo.batch import Batch, keep_logs, relative_to, write_pending
 

@@ -9,7 +9,7 @@ import zipfile
 import pytest
 
 import build
-from luminance import bundle
+from luminance.core import bundle
 from test_bundle import make_wheel
 
 

@@ -4,9 +4,9 @@ when DAGMan's rescue DAG covers what --missing must run. The pool runs it: tests
 import os
 import time
 
-from luminance import results
-from luminance.jobs import Chunk
+from luminance.core import results
 
+from photodemo.jobs import Chunk
 from photodemo import dag, judge
 
 STATUS = """[

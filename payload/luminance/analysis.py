@@ -15,9 +15,10 @@ import ctypes
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from luminance import memory, metrics, results
+from luminance import memory, metrics
+from luminance.core import results
 from luminance.fetch import FetchError, Fetcher
-from luminance.manifest import Record, printable
+from luminance.core.manifest import Record, printable
 
 __all__ = ["analyze", "run", "INTERRUPTED"]
 

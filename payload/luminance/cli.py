@@ -10,12 +10,12 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-from luminance import (__version__, ads, bundle, command, files, formats, formulas, limits, manifest,
-                       output, results)
-from luminance.arguments import seconds, whole_number
-from luminance.cpus import available_cpus
-from luminance.errors import (EXIT_OK, EXIT_TRANSIENT, EXIT_UNSUITABLE, EXIT_USAGE, PhotodemoError,
-                              ResultsError, UsageError)
+from luminance import __version__
+from luminance.core import ads, bundle, command, files, formats, formulas, limits, manifest, output, results
+from luminance.core.arguments import seconds, whole_number
+from luminance.core.cpus import available_cpus
+from luminance.core.errors import (EXIT_OK, EXIT_TRANSIENT, EXIT_UNSUITABLE, EXIT_USAGE, PhotodemoError,
+                                   ResultsError, UsageError)
 
 PROG = "luminance.pex"
 DESCRIPTION = """\

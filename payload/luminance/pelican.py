@@ -40,7 +40,7 @@ import time
 import urllib.parse
 from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 
-from luminance import osdf
+from luminance.core import osdf
 from luminance.transport import Body, FetchError, Head, redirect_target
 
 __all__ = ["OSDF_FEDERATION", "FEDERATION_VARIABLE", "MAX_CACHES", "Pelican",

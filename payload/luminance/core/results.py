@@ -35,8 +35,8 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union, cast
 
-from luminance.errors import ResultsError
-from luminance.files import Refused, open_regular, write_atomically
+from luminance.core.errors import ResultsError
+from luminance.core.files import Refused, open_regular, write_atomically
 
 __all__ = ["SCHEMA", "METRICS", "DEFAULT_METRIC", "MAX_RECORDS", "MAX_FILE_BYTES", "Job", "PHOTO_FIELDS",
            "FAILURE_FIELDS", "epoch", "new_document", "photo", "failure", "rank", "better", "write", "read",
