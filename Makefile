@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-PAYLOAD_SOURCES := $(wildcard payload/luminance/*.py) payload/boot.sh payload/preamble.py payload/requirements.txt build.py requirements-dev.txt
+PAYLOAD_SOURCES := $(wildcard payload/luminance/*.py payload/luminance/core/*.py) payload/boot.sh payload/preamble.py payload/requirements.txt build.py requirements-dev.txt
 
 COUNT ?= 300
 
@@ -23,14 +23,16 @@ payload: dist/luminance.pex
 dist/luminance.pex: $(STAMP) $(PAYLOAD_SOURCES)
 	$(PY) build.py --output $@
 
-# The typed stdlib core the payload shares with ./submit and ./aggregate: mypy checks these.
-TYPED := $(addprefix payload/luminance/,results.py manifest.py errors.py command.py limits.py jobs.py formats.py formulas.py)
+# The typed stdlib core the payload shares with ./submit and ./aggregate (payload/luminance/core),
+# and the jobs' names and files (photodemo/jobs.py): mypy checks these. bundle.py (the store's
+# reader) is not annotated throughout, so mypy leaves it out.
+TYPED := $(filter-out %/bundle.py,$(wildcard payload/luminance/core/*.py)) photodemo/jobs.py
 
 # ruff (pyproject.toml: errors, pycodestyle at 110 columns, bugbear) and mypy on the typed core.
 # Both run, whatever the first finds; the exit status is the worse of the two.
 lint: $(STAMP)
 	@status=0; $(VENV)/bin/ruff check . || status=1; \
-	(cd payload && ../$(VENV)/bin/mypy $(TYPED:payload/%=%)) || status=1; exit $$status
+	$(VENV)/bin/mypy $(TYPED) || status=1; exit $$status
 
 # The lint and type gate runs first: a finding fails `make test` (and CI, which runs it).
 # Two pytest processes: the HTCondor pool tests (one xdist group, one pool) mostly wait on the

@@ -8,7 +8,7 @@ CPython from 3.6 may boot it, so that a worker whose Python the pex carries no w
 runs our code, which records why (exit code 5). The wheels are not pex requirements: they are
 downloaded with `pip download --require-hashes` against payload/requirements.txt, and their files
 travel in the pex as a store of our own, each distinct file once, LZMA-compressed (docs/payload.md
-says why), which the job assembles for its own Python under PEX_ROOT (payload/luminance/bundle.py).
+says why), which the job assembles for its own Python under PEX_ROOT (payload/luminance/core/bundle.py).
 When the boot finds no Python at all, payload/boot.sh writes the results file instead of pex's
 message. Pillow's text rendering is left out (TEXT_RENDERING).
 
@@ -35,9 +35,9 @@ BOOT = os.path.join(HERE, "payload", "boot.sh")
 PREAMBLE = os.path.join(HERE, "payload", "preamble.py")
 import photodemo  # noqa: E402,F401  (the one bootstrap: makes payload/luminance importable)
 import luminance  # noqa: E402
-import luminance.command  # noqa: E402  (not `command`: the build steps' command lines are)
-from luminance import bundle, results  # noqa: E402  (the payload reads the store this writes)
-from luminance.errors import EXIT_FAILED, EXIT_OK, EXIT_UNSUITABLE, PhotodemoError  # noqa: E402
+import luminance.core.command  # noqa: E402  (not `command`: the build steps' command lines are)
+from luminance.core import bundle, results  # noqa: E402  (the payload reads the store this writes)
+from luminance.core.errors import EXIT_FAILED, EXIT_OK, EXIT_UNSUITABLE, PhotodemoError  # noqa: E402
 
 PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
 ARCHES = ("x86_64", "aarch64")
@@ -285,7 +285,7 @@ def boot_pythons(build_targets):
 
 def no_python_script():
     """payload/boot.sh filled in: the results document it writes when the boot finds no Python
-    (luminance.results' own, as a printf format with START and COUNT as %s), the message, and
+    (luminance.core.results' own, as a printf format with START and COUNT as %s), the message, and
     the exit code."""
     message = "no python3 ({} or newer) on this worker".format(min(BOOT_PYTHONS, key=_version))
     marks = (987654321012, 987654321034)  # stand-ins for START and COUNT, replaced by %s
@@ -421,7 +421,7 @@ def _some_of(allowed):
 
 
 def parser():
-    parser = luminance.command.Parser("build.py", "build.py", __doc__.split("\n\n")[0], EXIT_CODES)
+    parser = luminance.core.command.Parser("build.py", "build.py", __doc__.split("\n\n")[0], EXIT_CODES)
     parser.add_argument("--platform", choices=("all", "current"), default="all",
                         help="'all': CPython {}-{} on manylinux x86_64 and aarch64 (the pex to "
                              "submit); 'current': only this Python, a quick build for tests "
@@ -453,7 +453,7 @@ def parser():
 
 
 def main(argv=None):
-    return luminance.command.run(parser(), _main, argv)
+    return luminance.core.command.run(parser(), _main, argv)
 
 
 def _main(args):

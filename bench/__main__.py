@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from luminance import jobs
+from photodemo import jobs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -15,9 +15,9 @@ import tempfile
 import time
 from typing import List, Optional, Tuple
 
-from luminance import jobs, results
+from luminance.core import results
 
-from photodemo import page
+from photodemo import jobs, page
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -44,8 +44,9 @@ from typing import NamedTuple
 from PIL import Image, ImageStat
 
 from bench.server import Server
-from luminance import metrics, output, results
-from luminance.cpus import available_cpus
+from luminance import metrics
+from luminance.core import output, results
+from luminance.core.cpus import available_cpus
 from photodemo import federation as local_federation
 from photodemo import images  # the same photo maker the tests use
 
@@ -265,7 +266,7 @@ def fixed_cost_rows(pex, tmp, sandbox, steady, ceiling_rate, steady_ratio):
 
 def size_rows(pex, sandbox):
     """The pex's size and what it serves; what a cold start writes, and its CPU time."""
-    from luminance import bundle
+    from luminance.core import bundle
     import zipfile
     served = bundle.targets(pex)
     with zipfile.ZipFile(pex) as archive:
@@ -407,7 +408,7 @@ def memory_rows(pex):
     """The job's peak RSS against --memory (docs/memory.md): the hostile cases of issue 19 (scans
     that are large to hold and to decode, gzip bombs, twice the workers), and the base a job of
     small photos holds, which limits.BASE_MB must cover."""
-    from luminance import limits
+    from luminance.core import limits
     scan = io.BytesIO()
     Image.effect_noise((4700, 4700), 40).convert("RGB").save(scan, "TIFF")  # 66 MB, uncompressed
     bomb = gzip.compress(bytes(limits.DEFAULT_MAX_BYTES), 9)  # 64 kB, 64 MiB of zeros

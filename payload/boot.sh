@@ -21,7 +21,7 @@ if [ "$#" -ge 3 ] && [ -n "$1" ] && [ "${1#-}" = "$1" ]; then
         # A rerun: HTCondor sent the results of earlier runs; they stay as they are.
         echo >&2 "luminance.pex: note: $1: kept as it is (the results of an earlier run)"
     else
-        # The document of luminance.results, generated from it at build time: a printf format
+        # The document of luminance.core.results, generated from it at build time: a printf format
         # whose two %s are job.start and job.count.
         results='@RESULTS@'
         start=$(whole "$2" @MAX_START@) count=$(whole "$3" 999999999999999)

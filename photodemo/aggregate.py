@@ -1,7 +1,7 @@
 """./aggregate: every job's results file merged into one page, or one table (--csv, --json).
 
 `./aggregate [FILES or DIRS]` reads results files through the payload's schema module (one
-definition: luminance.results), one file at a time, into a merge.Merge: what it keeps grows with the
+definition: luminance.core.results), one file at a time, into a merge.Merge: what it keeps grows with the
 archive's years, hosts and failures, not with its photos. `--csv` and `--json` stream the merged
 table instead, through a temporary file, so that an error half-way never leaves a partial table on
 stdout. A file that cannot be used (corrupt, not a regular file, too large, of wrong types) is a
@@ -20,9 +20,9 @@ import sys
 import tempfile
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from luminance import command, jobs, manifest, results
-from luminance.errors import EXIT_OK, EXIT_USAGE, UsageError
-from photodemo import page
+from luminance.core import command, manifest, results
+from luminance.core.errors import EXIT_OK, EXIT_USAGE, UsageError
+from photodemo import jobs, page
 from photodemo.merge import MAX_POINTS, OTHER_METRIC, Merge, Summary, missing_ranges, reason_group
 
 __all__ = ["DEFAULT_TITLE", "MAX_POINTS", "Merge", "find_inputs", "collect",

@@ -27,9 +27,9 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 from xml.sax.saxutils import escape
 
-from luminance import command
-from luminance.arguments import whole_number
-from luminance.errors import EXIT_OK, EXIT_USAGE, UsageError
+from luminance.core import command
+from luminance.core.arguments import whole_number
+from luminance.core.errors import EXIT_OK, EXIT_USAGE, UsageError
 
 __all__ = ["PhotoSpec", "load_years", "plan", "render", "sidecar_xml", "write_photo", "generate",
            "read_stamp", "main", "DEFAULT_COUNT", "DEFAULT_SEED", "MAX_COUNT", "STAMP_NAME",

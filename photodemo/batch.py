@@ -1,7 +1,7 @@
 """A batch: the jobs one ./submit run sends, and everything each job is given — for both back ends.
 
 The job itself (`results-START.json START COUNT`, its log names) is defined once in the payload's
-`luminance.jobs`; a Batch adds what a run decides: which chunks, which pex, the manifest or each
+`photodemo.jobs`; a Batch adds what a run decides: which chunks, which pex, the manifest or each
 chunk's own slice of it, extra payload options, resource requests, retries, and where results and
 logs go. `condor.py` writes a Batch as an HTCondor submit description, `local.py` runs the very
 same Batch on this machine.
@@ -11,12 +11,13 @@ import glob
 import os
 from typing import Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
-from luminance import results
-from luminance.errors import ManifestError, UsageError
-from luminance.files import write_atomically
-from luminance.jobs import SLICE_NAME, Chunk
-from luminance.limits import DEFAULT_MEMORY_MB
-from luminance.manifest import UNDECODABLE, iter_records, offset_directive
+from luminance.core import results
+from luminance.core.errors import ManifestError, UsageError
+from luminance.core.files import write_atomically
+from luminance.core.limits import DEFAULT_MEMORY_MB
+from luminance.core.manifest import UNDECODABLE, iter_records, offset_directive
+
+from photodemo.jobs import SLICE_NAME, Chunk
 
 __all__ = ["Batch", "DEFAULT_MEMORY", "DEFAULT_MAX_RETRIES", "DEFAULT_BACKOFF", "SLICES_DIR",
            "SPLIT_THRESHOLD", "MAX_SLICES", "write_slices", "remove_slices", "keep_logs",

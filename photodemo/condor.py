@@ -16,9 +16,9 @@ import re
 import textwrap
 from typing import List, NamedTuple, Optional
 
-from luminance.errors import EXIT_UNSUITABLE, UsageError
-from luminance.files import write_atomically
-from luminance.jobs import ERROR_NAME, LOG_DIR, OUTPUT_NAME, RESULTS_NAME, SLICE_NAME, Chunk
+from luminance.core.errors import EXIT_UNSUITABLE, UsageError
+from luminance.core.files import write_atomically
+from photodemo.jobs import ERROR_NAME, LOG_DIR, OUTPUT_NAME, RESULTS_NAME, SLICE_NAME, Chunk
 from photodemo.batch import Batch, relative_to
 
 __all__ = ["SUBMIT_FILE", "USER_LOG", "TRANSFERS_FILE", "CHUNKS_FILE", "describe", "items",
@@ -217,7 +217,7 @@ def _files(batch: Batch) -> List[str]:
 def _resources(batch: Batch) -> List[str]:
     return [
         "",
-        "# Resources (the README's benchmark table has what a job measured). HTCondor sets",
+        "# Resources (docs/benchmarks.md: what `make bench` measures a job takes). HTCondor sets",
         "# OMP_NUM_THREADS to request_cpus: the job decodes with that many.",
         "request_cpus = {}".format(batch.cpus),
         "request_memory = {}".format(batch.memory),

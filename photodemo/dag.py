@@ -25,9 +25,9 @@ import sys
 import time
 from typing import Dict, List, NamedTuple, Optional, Sequence, Set
 
-from luminance.files import write_atomically
-from luminance.jobs import LOG_DIR, Chunk
+from luminance.core.files import open_regular, write_atomically
 
+from photodemo.jobs import LOG_DIR, Chunk
 from photodemo import condor, eventlog, judge
 from photodemo.batch import Batch, keep_logs, relative_to, write_pending
 
@@ -47,6 +47,9 @@ NODE_PREFIX = "chunk"
 POST_DONE, POST_RETRY, POST_FINAL = 0, 1, 2
 # The PRE script's "not yet" (SCRIPT DEFER): DAGMan runs it again after the back-off.
 PRE_DEFER = 75
+# The node status file is read whole: a node's block is under 1 KB, so this holds any run's; a
+# larger file (or a FIFO, a device) is not DAGMan's and is left unread.
+MAX_STATUS_BYTES = 256 << 20
 # DAGMan's $RETURN for a node job removed from the queue (condor_rm, periodic_remove).
 RETURN_REMOVED = -1002
 # How often DAGMan rewrites the node status file, in seconds (its minimum interval).
@@ -225,10 +228,12 @@ def _blocks(text: str) -> List[Dict[str, str]]:
 
 
 def status(results: str) -> Optional[Status]:
-    """What the node status file in RESULTS says; None before DAGMan first writes it."""
+    """What the node status file in RESULTS says; None before DAGMan first writes it, or when what
+    is there is not a regular file of at most MAX_STATUS_BYTES (files.open_regular)."""
     try:
-        with open(os.path.join(results, DAG_FILE + STATUS_SUFFIX), encoding="utf-8") as stream:
-            text = stream.read()
+        with open_regular(os.path.join(results, DAG_FILE + STATUS_SUFFIX), MAX_STATUS_BYTES,
+                          "a node status file") as stream:
+            text = stream.read(MAX_STATUS_BYTES + 1).decode("utf-8", "replace")
     except OSError:
         return None
     done = total = failed = held = 0

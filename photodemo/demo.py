@@ -24,12 +24,12 @@ import time
 import urllib.request
 from typing import Dict, Iterator, List, Optional, Sequence
 
-from luminance import command, jobs
-from luminance.arguments import whole_number
-from luminance.command import Terminated
-from luminance.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE,
-                              PhotodemoError, UsageError)
-from photodemo import aggregate, archive, mkmanifest
+from luminance.core import command
+from luminance.core.arguments import whole_number
+from luminance.core.command import Terminated
+from luminance.core.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE,
+                                   PhotodemoError, UsageError)
+from photodemo import aggregate, archive, jobs, mkmanifest
 from photodemo import federation as federation_server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

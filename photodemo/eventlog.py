@@ -17,8 +17,8 @@ import os
 import re
 from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
-from luminance.errors import UsageError
-from luminance.files import Refused, open_regular
+from luminance.core.errors import UsageError
+from luminance.core.files import Refused, open_regular
 
 __all__ = ["Event", "Job", "events", "jobs", "IDLE", "RUNNING", "HELD", "DONE", "REMOVED"]
 

@@ -33,9 +33,9 @@ import threading
 import urllib.parse
 from typing import Iterable, List, NamedTuple, Optional, Sequence
 
-from luminance import command
-from luminance.arguments import whole_number
-from luminance.errors import EXIT_OK, PhotodemoError, UsageError
+from luminance.core import command
+from luminance.core.arguments import whole_number
+from luminance.core.errors import EXIT_OK, PhotodemoError, UsageError
 
 __all__ = ["DEFAULT_NAMESPACE", "CACHE_PREFIX", "DISCOVERY", "CA_VARIABLE", "EXIT_CODES", "TLS",
            "make_ca", "ServerThread", "LocalFederation", "base_url", "main"]

@@ -13,9 +13,10 @@ import glob
 import os
 from typing import Dict, List, NamedTuple, Optional, Set, Tuple
 
-from luminance import results
-from luminance.errors import ResultsError
-from luminance.jobs import RESULTS_GLOB, Chunk, results_start
+from luminance.core import results
+from luminance.core.errors import ResultsError
+
+from photodemo.jobs import RESULTS_GLOB, Chunk, results_start
 
 __all__ = ["Verdict", "inspect", "to_rerun", "report", "strays", "listing", "judge", "STATES",
            "COMPLETE", "MISSING", "PENDING", "CORRUPT", "FAILED", "INCOMPLETE", "MISMATCH",

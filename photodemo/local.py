@@ -28,15 +28,15 @@ import traceback
 from collections import deque
 from typing import IO, Callable, Dict, List, NamedTuple, Optional, Tuple
 
-from luminance import results
-from luminance.arguments import duration as _duration
-from luminance.cpus import available_cpus
-from luminance.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE,
-                              ResultsError)
-from luminance.files import copy_atomically
-from luminance.jobs import LOG_DIR, Chunk
-from luminance.output import parse_failure_line, parse_photo_line
+from luminance.core import results
+from luminance.core.arguments import duration as _duration
+from luminance.core.cpus import available_cpus
+from luminance.core.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE,
+                                   ResultsError)
+from luminance.core.files import copy_atomically
+from luminance.core.output import parse_failure_line, parse_photo_line
 
+from photodemo.jobs import LOG_DIR, Chunk
 from photodemo import judge as verdicts
 from photodemo.batch import Batch, keep_logs
 

@@ -21,8 +21,10 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
-from luminance import jobs, results
-from luminance.errors import UsageError
+from luminance.core import results
+from luminance.core.errors import UsageError
+
+from photodemo import jobs
 
 __all__ = ["MAX_POINTS", "MAX_TEXT", "LUM_BINS", "YEARS", "bounded", "YearStats", "YearRow", "Tally",
            "TallyRow", "Ranges", "CoverageSummary", "Failures", "Example", "FailureGroup", "RunFacts",

@@ -1,7 +1,7 @@
 """A photo's year from its XML metadata sidecar: Dublin Core `dc:date`, MODS `dateCreated`/`dateIssued`.
 
 Catalogue dates are messy; the year is the first 4-digit year in the text that a manifest accepts
-(luminance.manifest: 1800 to next year; "Box 1234, 1925" -> 1925):
+(luminance.core.manifest: 1800 to next year; "Box 1234, 1925" -> 1925):
 
     "1925", "ca. 1925", "[1925?]", "1901-05-03", "May 3, 1901", "1925-1930"  -> 1925 / 1901
     "1890s" -> 1890;  "189-?" or "189X" (a decade, AACR2 and EDTF style) -> 1890
@@ -26,8 +26,8 @@ import re
 from typing import Iterable, List, NamedTuple, Optional, Tuple
 from xml.parsers import expat
 
-from luminance.errors import PhotodemoError
-from luminance.manifest import MIN_YEAR, max_year
+from luminance.core.errors import PhotodemoError
+from luminance.core.manifest import MIN_YEAR, max_year
 
 __all__ = ["MetadataError", "Metadata", "year_from_text", "parse", "read", "MAX_BYTES", "MAX_DEPTH"]
 

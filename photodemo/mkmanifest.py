@@ -2,7 +2,7 @@
 
     make-manifest ARCHIVE [--base-url URL] [--output FILE] [--skip-undated]
 
-Each photo (a file of a format the job decodes, by its extension in any case: luminance.formats)
+Each photo (a file of a format the job decodes, by its extension in any case: luminance.core.formats)
 takes its year from the sidecar next to it: `NAME.xml` (or `NAME.jpg.xml`), read by photodemo.metadata.
 Its URL is the base URL plus its path below ARCHIVE, each part URL-quoted; without --base-url it
 is the photo's own file:// URL. A photo without a sidecar, with a malformed one or without a
@@ -18,9 +18,9 @@ import sys
 import urllib.parse
 from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
-from luminance import command, files, formats
-from luminance.errors import EXIT_OK, EXIT_USAGE, UsageError
-from luminance.manifest import MIN_YEAR, SCHEMES, format_record, max_year, printable
+from luminance.core import command, files, formats
+from luminance.core.errors import EXIT_OK, EXIT_USAGE, UsageError
+from luminance.core.manifest import MIN_YEAR, SCHEMES, format_record, max_year, printable
 from photodemo import metadata
 
 __all__ = ["Photo", "find_photos", "sidecar_for", "photo_url", "scan", "manifest_text",

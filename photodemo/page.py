@@ -17,9 +17,10 @@ import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import quote
 
-from luminance import formulas, jobs, results
-from luminance.arguments import duration
+from luminance.core import formulas, results
+from luminance.core.arguments import duration
 
+from photodemo import jobs
 from photodemo.merge import Summary, TallyRow, YearRow
 
 try:  # CPython's own SHA-256: hashlib would map OpenSSL's library into ./aggregate, raising its peak memory

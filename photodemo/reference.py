@@ -16,8 +16,8 @@ import subprocess
 import sys
 from typing import List, NamedTuple, Optional, Sequence
 
-from luminance import command, files
-from luminance.errors import EXIT_FAILED, EXIT_OK, PhotodemoError, UsageError
+from luminance.core import command, files
+from luminance.core.errors import EXIT_FAILED, EXIT_OK, PhotodemoError, UsageError
 
 __all__ = ["COMMANDS", "Command", "HelpFailed", "render", "differences", "written_with",
            "main"]
@@ -68,7 +68,7 @@ HEADER = """\
 <!-- Written by `{regenerate}` from each command's --help, as CPython {python}'s argparse
 prints it; edit the parsers, not this page. -->
 
-Every command shares one frame (`payload/luminance/command.py`): `--help` prints the options,
+Every command shares one frame (`payload/luminance/core/command.py`): `--help` prints the options,
 their defaults and the exit codes; a usage error is one line, `NAME: error: MESSAGE (see PROG
 --help)`, exit 2; any other error is one line naming the input; 1 means a bug (a traceback);
 Ctrl-C exits 130, SIGTERM 143 (the same cleanup, finished work kept); a reader that leaves early

@@ -10,8 +10,8 @@ import json
 import os
 from typing import Dict, List, NamedTuple, Optional
 
-from luminance.errors import UsageError
-from luminance.files import Refused, open_regular, write_atomically
+from luminance.core.errors import UsageError
+from luminance.core.files import Refused, open_regular, write_atomically
 
 __all__ = ["RUN_FILE", "Record", "load", "start", "add_dag", "plan_options"]
 

@@ -16,15 +16,14 @@ import time
 import zipfile
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
-from luminance import bundle, command, results
-from luminance import cli as payload_cli
-from luminance.arguments import seconds, whole_number
-from luminance.files import check_writable
-from luminance.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TRANSIENT,
-                              EXIT_UNSUITABLE, EXIT_USAGE, UsageError)
-from luminance.jobs import DEFAULT_CHUNK, DEFAULT_PAYLOAD, Chunk, plan
-from luminance.manifest import iter_records, open_manifest
+from luminance.core import bundle, command, limits, results
+from luminance.core.arguments import seconds, whole_number
+from luminance.core.files import check_writable
+from luminance.core.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TRANSIENT,
+                                   EXIT_UNSUITABLE, EXIT_USAGE, UsageError)
+from luminance.core.manifest import iter_records, open_manifest
 
+from photodemo.jobs import DEFAULT_CHUNK, DEFAULT_PAYLOAD, Chunk, plan
 from photodemo import condor, dag, judge, local, runs, transfers, watch
 from photodemo.batch import (DEFAULT_BACKOFF, DEFAULT_MAX_RETRIES, DEFAULT_MEMORY, SPLIT_THRESHOLD,
                              Batch, keep_logs, remove_slices, write_pending, write_slices)
@@ -73,11 +72,6 @@ def payload_options(args: argparse.Namespace) -> List[str]:
     return options
 
 
-def _payload_default(name: str):
-    """The job's own default for option NAME: one definition, in the payload's command line."""
-    return payload_cli.parser().get_default(name)
-
-
 def parser() -> argparse.ArgumentParser:
     p = command.Parser("submit", "./submit", DESCRIPTION, EXIT_CODES, EPILOG)
     _work_options(p)
@@ -104,18 +98,18 @@ def _work_options(p: argparse.ArgumentParser) -> None:
                            "directory (default: {} in --results)".format(dag.PAGE))
     work.add_argument("--metric", choices=results.METRICS,
                       help="luminance metric passed to every job (default: the payload's, {})"
-                      .format(_payload_default("metric")))
+                      .format(results.DEFAULT_METRIC))
     work.add_argument("--workers", type=whole_number(1), metavar="N",
                       help="photos each job fetches at once: the photo server sees this many "
                            "connections per running job (default: the payload's, 8 per CPU and "
                            "at least 16, enough to hide 50 ms of latency)")
     work.add_argument("--timeout", type=seconds, metavar="SECONDS",
                       help="each job's connect and read timeout per request (default: the "
-                           "payload's, {:g})".format(_payload_default("timeout")))
+                           "payload's, {:g})".format(limits.DEFAULT_TIMEOUT))
     work.add_argument("--retries", type=whole_number(0), metavar="N",
                       help="each job's retries of a photo's transient failure (default: the "
                            "payload's, {}); --max-retries reruns whole jobs"
-                      .format(_payload_default("retries")))
+                      .format(limits.DEFAULT_RETRIES))
     work.add_argument("--split", action=argparse.BooleanOptionalAction, default=None,
                       help="give each job only its own slice of the manifest (slices/manifest."
                            "START.txt) instead of the whole file (default: only for manifests "
@@ -286,7 +280,7 @@ def _again() -> str:
 
 def _disk(payload: str, photos: int = 0) -> str:
     """The default request_disk: twice the pex and a margin, which hold the pex, the libraries
-    it unpacks (README, "The payload": more than the pex itself, less than the pex and the
+    it unpacks (docs/payload.md: more than the pex itself, less than the pex and the
     margin), logs and results; plus the PHOTOS bytes HTCondor transfers (--transfer-osdf)."""
     return "{}MB".format(int((2 * os.path.getsize(payload) + photos) / 2 ** 20) + DISK_MARGIN_MB)
 
@@ -378,7 +372,7 @@ def _prepare(batch: Batch, p: Plan, argv: List[str], keep: List[int]) -> None:
     if batch.split:
         write_slices(p.lines, args.manifest, batch.chunks, batch.workdir)
     if not args.local:
-        write_pending(args.results, batch.chunks, args.metric or _payload_default("metric"))
+        write_pending(args.results, batch.chunks, args.metric or results.DEFAULT_METRIC)
 
 
 def _notes(p: Plan) -> List[str]:
@@ -390,8 +384,8 @@ def _notes(p: Plan) -> List[str]:
                      .format(private, " is" if private == 1 else "s are", transfers.PRIVATE_HINT))
     if p.retired:
         lines.append("note: {} record{} on {}, the OSG Connect storage that was retired: those "
-                     "photos cannot be fetched; put them on the OSDF (README, \"Photos on the "
-                     "OSDF\"; {}) and name them as osdf:/// URLs".format(
+                     "photos cannot be fetched; put them on the OSDF (docs/osdf.md; {}) and name "
+                     "them as osdf:/// URLs".format(
                          p.retired, " is" if p.retired == 1 else "s are", RETIRED_HOST, OSDF_DOCS))
     return lines
 

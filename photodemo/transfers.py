@@ -22,10 +22,11 @@ import bisect
 import os
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
-from luminance import osdf
-from luminance.errors import UsageError
-from luminance.jobs import Chunk
-from luminance.manifest import FEDERATION_SCHEMES, iter_records, open_manifest, sandbox_name
+from luminance.core import osdf
+from luminance.core.errors import UsageError
+from luminance.core.manifest import FEDERATION_SCHEMES, iter_records, open_manifest, sandbox_name
+
+from photodemo.jobs import Chunk
 
 __all__ = ["collect", "transfer_url", "private_records", "reserved_names", "local_path",
            "Transfers", "Collected", "PRIVATE_HINT", "LOCAL_ROOT"]

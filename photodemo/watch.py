@@ -7,11 +7,11 @@ import os
 import time
 from typing import Dict, IO, List, Optional, Sequence, Tuple
 
-from luminance import results
-from luminance.arguments import duration
-from luminance.errors import ResultsError
-from luminance.jobs import Chunk
+from luminance.core import results
+from luminance.core.arguments import duration
+from luminance.core.errors import ResultsError
 
+from photodemo.jobs import Chunk
 from photodemo import dag
 
 __all__ = ["follow", "progress_line", "test_report", "suggest", "TARGET_MINUTES", "SPREAD_JOBS"]

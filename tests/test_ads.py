@@ -2,7 +2,8 @@
 
 import pytest
 
-from luminance import ads, cli
+from luminance import cli
+from luminance.core import ads
 
 
 @pytest.fixture

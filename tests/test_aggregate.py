@@ -1,5 +1,5 @@
 """./aggregate: merging, deduplication, coverage, bad input, exports and the command line, on real
-results files written with luminance.results."""
+results files written with luminance.core.results."""
 
 import csv
 import io
@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from luminance import results
+from luminance.core import results
 from photodemo import aggregate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -4,9 +4,10 @@ whatever one photo raises staying that photo's failure. Against a real HTTP serv
 import threading
 
 import hostile
-from luminance import analysis, memory, metrics, results
+from luminance import analysis, memory, metrics
+from luminance.core import results
 from luminance.fetch import Fetcher
-from luminance.manifest import Record
+from luminance.core.manifest import Record
 from photodemo import images
 
 

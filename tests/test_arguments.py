@@ -4,7 +4,7 @@ import argparse
 
 import pytest
 
-from luminance.arguments import duration, seconds, whole_number
+from luminance.core.arguments import duration, seconds, whole_number
 
 
 @pytest.mark.parametrize("text, value", [("0", 0), ("7", 7), (" 12 ", 12), ("+3", 3)])

@@ -4,12 +4,10 @@ import os
 
 import pytest
 
-from luminance.errors import ManifestError
-from luminance.jobs import plan
-from luminance.manifest import iter_records, open_manifest
+from luminance.core.errors import ManifestError, UsageError
+from luminance.core.manifest import iter_records, open_manifest
 
-from luminance.errors import UsageError
-
+from photodemo.jobs import plan
 from photodemo.batch import (MAX_SLICES, Batch, keep_logs, relative_to, remove_slices,
                              write_pending, write_slices)
 from photodemo import judge
@@ -137,7 +135,7 @@ def test_pending_results_are_written_only_where_none_is(tmp_path):
 
 
 def test_pending_results_are_read_by_aggregate_beside_finished_ones(tmp_path, capsys):
-    from luminance import results
+    from luminance.core import results
     from photodemo import aggregate
     chunks = plan(4, 2)
     document = results.new_document({"host": "h", "start": 0, "count": 2, "records": 2,

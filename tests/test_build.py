@@ -9,7 +9,7 @@ import zipfile
 import pytest
 
 import build
-from luminance import bundle
+from luminance.core import bundle
 from test_bundle import make_wheel
 
 
@@ -43,6 +43,9 @@ def test_the_pex_is_reproducible_and_pexs_tools_read_it(tiny):
         info = json.loads(archive.read("PEX-INFO"))
         assert bundle.StoreIndex.read(archive).wheels.keys() == {"demo_h-1.0-py3-none-any.whl"}
     assert "luminance/cli.py" in names and "__main__.py" in names
+    # The core subpackage travels with the runtime; the access point's own modules stay home.
+    assert "luminance/core/__init__.py" in names and "luminance/core/results.py" in names
+    assert "luminance/jobs.py" not in names and not [n for n in names if n.startswith("photodemo/")]
     assert info["entry_point"] == "luminance" and info["strip_pex_env"] is False
     assert info["requirements"] == [] and info["distributions"] == {}  # the store is ours
     tools = os.path.join(os.path.dirname(sys.executable), "pex-tools")

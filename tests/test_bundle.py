@@ -11,8 +11,8 @@ import pytest
 from packaging import tags as ptags
 
 import build
-from luminance import bundle
-from luminance.errors import EXIT_UNSUITABLE
+from luminance.core import bundle
+from luminance.core.errors import EXIT_UNSUITABLE
 
 CP = "cp{}{}".format(*sys.version_info[:2])
 
@@ -200,7 +200,7 @@ def test_a_damaged_pex_is_one_clear_error(tmp_path):
 def activate_in_child(pex, cache, prelude):
     """bundle.activate(PEX, CACHE) in a fresh Python that first runs PRELUDE (a limit, a missing
     module); its BundleError printed as one line, exiting with its code."""
-    code = ("import sys\n" + prelude + "from luminance import bundle\n"
+    code = ("import sys\n" + prelude + "from luminance.core import bundle\n"
             "try:\n    bundle.activate(sys.argv[1], sys.argv[2])\n"
             "except bundle.BundleError as exc:\n    print(exc); sys.exit(exc.exit_code)\n")
     return subprocess.run([sys.executable, "-c", code, pex, cache], stdout=subprocess.PIPE,

@@ -7,8 +7,9 @@ import os
 import pytest
 
 import hostile
-from luminance import cli, limits, output, results
-from luminance.errors import EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE
+from luminance import cli
+from luminance.core import limits, output, results
+from luminance.core.errors import EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE
 from photodemo import images
 
 

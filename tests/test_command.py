@@ -1,4 +1,4 @@
-"""Every command line behaves the same (luminance/command.py): --help, a one-line usage error, its
+"""Every command line behaves the same (luminance/core/command.py): --help, a one-line usage error, its
 exit codes from one table, Ctrl-C, SIGTERM and a closed stdout. In-process through main([...]), and
 as real processes, run the way a user runs them, for what only a process shows (signals, pipes)."""
 
@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-from luminance import command
-from luminance.errors import EXIT_BROKEN_PIPE, EXIT_MEANINGS, EXIT_USAGE, PhotodemoError
+from luminance.core import command
+from luminance.core.errors import EXIT_BROKEN_PIPE, EXIT_MEANINGS, EXIT_USAGE, PhotodemoError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIGTERMED = 128 + signal.SIGTERM
@@ -158,7 +158,8 @@ def test_an_error_is_one_line_naming_the_input(module, name, prog, argv, tmp_pat
 
 def test_the_job_in_process_exits_0_or_3_as_its_help_says(server, tmp_path, monkeypatch, capsys):
     # cli.main in this process, with the .venv's Pillow, against a real server: what the pex runs.
-    from luminance import cli, results
+    from luminance import cli
+    from luminance.core import results
     from photodemo import images
     monkeypatch.chdir(tmp_path)
     manifest = tmp_path / "manifest.txt"
@@ -354,7 +355,7 @@ def test_a_process_whose_reader_left_exits_141_without_a_traceback(module, name,
 
 
 def test_aggregate_csv_into_head_exits_141(tmp_path):
-    from luminance import results
+    from luminance.core import results
     document = results.new_document({"host": "h", "start": 0, "count": 20000, "records": 20000,
                                      "complete": True})
     document["photos"] = [results.photo(i, i + 1, "http://h/p{}.jpg".format(i), 1900, 0.5, 1, 1, "L", 1)

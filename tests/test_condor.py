@@ -196,7 +196,7 @@ CONTAINERS = {"HasContainer": True, "HasSandboxImage": True}  # what a container
 
 def fake_pex(path, arches=("x86_64", "aarch64")):
     """A zip laid out like the pex: a store whose index names wheels (bundle.targets reads it)."""
-    from luminance import bundle
+    from luminance.core import bundle
     wheels = {"pillow-11.3.0-cp{}-cp{}-manylinux_2_28_{}.whl".format(py, py, arch): ()
               for arch in arches for py in ("39", "313")}
     with zipfile.ZipFile(str(path), "w") as archive:

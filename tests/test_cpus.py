@@ -2,7 +2,7 @@
 
 import os
 
-from luminance.cpus import available_cpus
+from luminance.core.cpus import available_cpus
 
 AFFINITY = len(os.sched_getaffinity(0))
 

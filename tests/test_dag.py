@@ -4,9 +4,9 @@ when DAGMan's rescue DAG covers what --missing must run. The pool runs it: tests
 import os
 import time
 
-from luminance import results
-from luminance.jobs import Chunk
+from luminance.core import results
 
+from photodemo.jobs import Chunk
 from photodemo import dag, judge
 
 STATUS = """[
@@ -117,6 +117,16 @@ def test_the_node_status_file_says_what_dagman_still_runs(tmp_path):
     assert status.in_queue == {
         10: (judge.HELD, "node chunk10 submitted, retry 1, its job held (condor_q -hold)"),
         20: (judge.QUEUED, "node chunk20 prerun, retry 2")}
+
+
+def test_a_node_status_file_larger_than_dagman_writes_is_left_unread(tmp_path, monkeypatch):
+    (tmp_path / "photodemo.dag.status").write_text(STATUS)
+    monkeypatch.setattr(dag, "MAX_STATUS_BYTES", len(STATUS) - 1)
+    assert dag.status(str(tmp_path)) is None
+    os.mkfifo(str(tmp_path / "fifo"))
+    monkeypatch.setattr(dag, "DAG_FILE", "fifo")
+    monkeypatch.setattr(dag, "STATUS_SUFFIX", "")
+    assert dag.status(str(tmp_path)) is None  # a FIFO with no writer: refused, never waited on
 
 
 def test_the_rescue_dag_is_used_only_where_it_reruns_every_chunk_left(tmp_path):

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from luminance import results
+from luminance.core import results
 from photodemo import archive, demo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

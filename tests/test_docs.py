@@ -6,7 +6,7 @@ import json
 import os
 import re
 
-from luminance import results
+from luminance.core import results
 from photodemo import aggregate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

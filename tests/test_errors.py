@@ -4,7 +4,7 @@ import signal
 
 import pytest
 
-from luminance import errors
+from luminance.core import errors
 
 
 def test_every_exit_code_is_distinct_and_has_a_meaning():

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from luminance.errors import UsageError
+from luminance.core.errors import UsageError
 from photodemo import eventlog
 
 # Written by HTCondor 25.14 on the personal pool (two jobs; the second exits 3, is held by

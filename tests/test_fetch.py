@@ -14,7 +14,8 @@ import pytest
 
 from httpserver import PhotoServer
 
-from luminance import fetch, memory, results, routes, transport
+from luminance import fetch, memory, routes, transport
+from luminance.core import results
 from luminance.fetch import Fetcher, FetchError
 
 BODY = bytes(range(256)) * 400

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from luminance.files import check_writable, write_atomically
+from luminance.core.files import check_writable, write_atomically
 
 
 def test_replaces_and_leaves_no_temporary_file(tmp_path):

@@ -1,10 +1,11 @@
-"""luminance.formats and luminance.formulas: the one definition of the photo formats and of the
+"""luminance.core.formats and luminance.core.formulas: the one definition of the photo formats and of the
 metrics, against Pillow and against what the job, the page and --help say."""
 
 import pytest
 from PIL import Image
 
-from luminance import cli, command, formats, formulas, metrics, results
+from luminance import cli, metrics
+from luminance.core import command, formats, formulas, results
 from photodemo import page
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from luminance import jobs
+from photodemo import jobs
 
 
 @pytest.mark.parametrize("records, size, expected", [

@@ -2,9 +2,9 @@
 
 import os
 
-from luminance import results
-from luminance.jobs import plan
+from luminance.core import results
 
+from photodemo.jobs import plan
 from photodemo import judge
 from photodemo.batch import write_pending
 

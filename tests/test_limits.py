@@ -2,7 +2,7 @@
 
 import pytest
 
-from luminance import limits
+from luminance.core import limits
 
 
 @pytest.fixture(autouse=True)

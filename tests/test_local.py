@@ -15,10 +15,10 @@ import time
 
 import pytest
 
-from luminance import results
-from luminance.jobs import plan
+from luminance.core import results
 
 from photodemo import local, submit
+from photodemo.jobs import plan
 from photodemo.batch import Batch
 from photodemo.images import jpeg
 
@@ -29,7 +29,7 @@ FAKE = '''#!{python}
 """A stand-in for luminance.pex: records what it was given, behaves as control.json says."""
 import json, os, sys, time
 sys.path.insert(0, {payload!r})
-from luminance import results
+from luminance.core import results
 state = {state!r}
 name, start, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 counter = os.path.join(state, "attempts.%d" % start)

@@ -4,8 +4,8 @@ import io
 
 import pytest
 
-from luminance import manifest
-from luminance.errors import ManifestError
+from luminance.core import manifest
+from luminance.core.errors import ManifestError
 
 TEXT = """\
 # the tutorial's archive

@@ -12,7 +12,8 @@ import time
 import pytest
 from PIL import Image
 
-from luminance import limits, memory, results
+from luminance import memory
+from luminance.core import limits, results
 
 MB = 1 << 20
 

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from luminance import manifest
+from luminance.core import manifest
 from luminance.fetch import Fetcher
-from luminance.manifest import iter_records
+from luminance.core.manifest import iter_records
 from photodemo import archive, images, metadata, mkmanifest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -236,7 +236,7 @@ def test_a_long_date_text_is_cut_not_copied_per_level():
 
 
 def test_every_format_the_job_decodes_is_listed(tmp_path):
-    # luminance.formats is the one list: a JPEG 2000 or AVIF scan the job decodes is in the manifest.
+    # luminance.core.formats is the one list: a JPEG 2000 or AVIF scan the job decodes is in the manifest.
     names = ["a.jp2", "b.AVIF", "c.jpg", "d.tiff", "e.webp", "f.j2k", "g.txt", "h.eps", "i.xml"]
     root = make_archive(tmp_path / "photos", {name: b"x" for name in names})
     assert mkmanifest.find_photos(str(root)) == ["a.jp2", "b.AVIF", "c.jpg", "d.tiff", "e.webp", "f.j2k"]

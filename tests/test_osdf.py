@@ -1,8 +1,10 @@
-"""The OSDF's URL rules (luminance/osdf.py), which the job (pelican.py) and ./submit (transfers.py) read."""
+"""The OSDF's URL rules (luminance/core/osdf.py), which the job (pelican.py) and ./submit
+(transfers.py) read."""
 
 import pytest
 
-from luminance import osdf, pelican
+from luminance import pelican
+from luminance.core import osdf
 
 from photodemo import transfers
 

@@ -1,6 +1,6 @@
-"""The job's printed lines (luminance.output): what cli.py prints is what its readers parse."""
+"""The job's printed lines (luminance.core.output): what cli.py prints is what its readers parse."""
 
-from luminance import output, results
+from luminance.core import output, results
 
 
 def test_photo_lines_round_trip_in_the_tutorials_format():

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from luminance import results
+from luminance.core import results
 from photodemo import aggregate, merge, page
 
 CHROMIUM = "/usr/bin/chromium"

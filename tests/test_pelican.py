@@ -14,7 +14,8 @@ from httpserver import HungServer, PhotoServer
 from photodemo.federation import CA_VARIABLE, LocalFederation
 from photodemo.images import jpeg
 
-from luminance import pelican, results
+from luminance import pelican
+from luminance.core import results
 from luminance.fetch import Fetcher, FetchError
 
 BODY = bytes(range(256)) * 400

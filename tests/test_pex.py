@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 import hostile
-from luminance import bundle, limits, results
+from luminance.core import bundle, limits, results
 from photodemo import images
 from test_metrics import independent, pixels_of
 
@@ -356,7 +356,7 @@ def test_a_rerun_with_a_manifest_error_keeps_the_earlier_photos(pex, site, tmp_p
                                                    ("x", "99999999999999999", (0, 0))])
 def test_no_python_at_all_the_boot_writes_results_and_exits_5(pex, tmp_path, start, count, written):
     # Nothing of ours runs: pex's /bin/sh boot finds no interpreter, and ours (payload/boot.sh)
-    # writes the results file of luminance.results' schema itself, and exits 5 (HTCondor runs
+    # writes the results file of luminance.core.results' schema itself, and exits 5 (HTCondor runs
     # the job elsewhere). A START past what a results file may hold is written as 0.
     sandbox = sandbox_with(pex, tmp_path)
     empty = tmp_path / "none"

@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from luminance import results
+from luminance.core import results
 
 from photodemo.images import jpeg
 from photodemo import eventlog

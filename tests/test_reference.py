@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from luminance.errors import EXIT_FAILED, EXIT_OK
+from luminance.core.errors import EXIT_FAILED, EXIT_OK
 from photodemo import reference
 
 

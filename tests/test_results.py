@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from luminance import files, results
-from luminance.errors import ResultsError
+from luminance.core import files, results
+from luminance.core.errors import ResultsError
 
 
 def sample():

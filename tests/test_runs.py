@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from luminance.errors import UsageError
+from luminance.core.errors import UsageError
 
 from photodemo import runs, submit
 

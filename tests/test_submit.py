@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from luminance import results
+from luminance.core import results
 
 from photodemo import submit
 

@@ -10,7 +10,7 @@ with pytest.MonkeyPatch.context() as patch:  # a config-free HTCondor, read at i
     htcondor = pytest.importorskip("htcondor")
     classad = pytest.importorskip("classad")
 
-from luminance.jobs import Chunk
+from photodemo.jobs import Chunk
 
 from photodemo import submit, transfers
 

@@ -3,9 +3,9 @@ test run suggests, from HTCondor's job records and the jobs' results files."""
 
 import time
 
-from luminance import results
-from luminance.jobs import plan
+from luminance.core import results
 
+from photodemo.jobs import plan
 from photodemo import dag, eventlog, watch
 
 

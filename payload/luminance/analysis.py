@@ -4,8 +4,8 @@
 the storage server's latency, and hand each body to one of `cpus` decoder threads (Pillow releases
 the GIL while decoding): a 1-CPU slot never runs eight decoders. A decoder goes from one photo
 straight to the next queued one, without waking another thread or waiting for the GIL behind the
-fetch threads: a decode slot handed from thread to thread stood idle while the next one woke
-(README, "Benchmark", for what that cost). Everything the photos hold (bodies being fetched,
+fetch threads: a decode slot handed from thread to thread stands idle while the next one wakes
+(`make bench` measures the decode rate: docs/benchmarks.md). Everything the photos hold (bodies being fetched,
 bodies waiting for a decoder, decodes) is claimed from one memory.Budget, whatever `workers` is:
 a photo waiting for a decoder holds the room of its decode already, so the decoders never wait
 for memory.
@@ -15,9 +15,10 @@ import ctypes
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from luminance import memory, metrics, results
+from luminance import memory, metrics
+from luminance.core import results
 from luminance.fetch import FetchError, Fetcher
-from luminance.manifest import Record, printable
+from luminance.core.manifest import Record, printable
 
 __all__ = ["analyze", "run", "INTERRUPTED"]
 
@@ -112,7 +113,7 @@ def tune_malloc(arenas: int) -> bool:
       every photo's pixel buffer went back to the kernel when freed and came back as fresh
       pages, a page fault each. What one arena keeps, the threads of another cannot use: when
       the photos hold much of the job's memory, trim_malloc hands it back (memory.Budget's
-      trim). The README's benchmark section gives what each of these saved.
+      trim). docs/memory.md has what the tuning and the trim cost and save.
     """
     if _LIBC is None:
         return False

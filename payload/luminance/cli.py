@@ -10,12 +10,12 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-from luminance import (__version__, ads, bundle, command, files, formats, formulas, limits, manifest,
-                       output, results)
-from luminance.arguments import seconds, whole_number
-from luminance.cpus import available_cpus
-from luminance.errors import (EXIT_OK, EXIT_TRANSIENT, EXIT_UNSUITABLE, EXIT_USAGE, PhotodemoError,
-                              ResultsError, UsageError)
+from luminance import __version__
+from luminance.core import ads, bundle, command, files, formats, formulas, limits, manifest, output, results
+from luminance.core.arguments import seconds, whole_number
+from luminance.core.cpus import available_cpus
+from luminance.core.errors import (EXIT_OK, EXIT_TRANSIENT, EXIT_UNSUITABLE, EXIT_USAGE, PhotodemoError,
+                                   ResultsError, UsageError)
 
 PROG = "luminance.pex"
 DESCRIPTION = """\
@@ -37,8 +37,8 @@ caps the decoders."""
 EXIT_CODES = {
     EXIT_OK: "every record handled (permanent failures such as HTTP 404 are recorded in RESULTS)",
     EXIT_USAGE: "bad arguments, unreadable manifest, unwritable results",
-    EXIT_TRANSIENT: "timeouts, HTTP 429/5xx, dropped connections; submit.sub has HTCondor rerun "
-                    "the job",
+    EXIT_TRANSIENT: "timeouts, HTTP 429/5xx, dropped connections; DAGMan's RETRY reruns the job "
+                    "(photodemo.dag)",
     EXIT_UNSUITABLE: "the pex has no libraries for this Python or machine, or no room to "
                      "unpack them",
 }

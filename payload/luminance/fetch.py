@@ -20,8 +20,8 @@ import urllib.parse
 from typing import Callable, Optional, Sequence, Union
 
 from luminance import pelican
-from luminance.limits import DEFAULT_DEADLINE, DEFAULT_MAX_BYTES, DEFAULT_RETRIES, DEFAULT_TIMEOUT
-from luminance.manifest import sandbox_name
+from luminance.core.limits import DEFAULT_DEADLINE, DEFAULT_MAX_BYTES, DEFAULT_RETRIES, DEFAULT_TIMEOUT
+from luminance.core.manifest import FEDERATION_SCHEMES, sandbox_name
 from luminance.memory import UNLIMITED, Claim, NeverFits
 from luminance.routes import MAX_HOSTS
 from luminance.transport import Body, FetchError, Head, Transport, does_not_fit, too_big
@@ -81,7 +81,7 @@ class Fetcher:
             until = time.monotonic() + self.deadline
             if scheme in ("http", "https"):
                 return self.first([url], until=until)
-            if scheme in pelican.SCHEMES:
+            if scheme in FEDERATION_SCHEMES:
                 if self.sandbox is not None:
                     return self._read_transferred(url)
                 return self.pelican.get(url, until)

@@ -20,10 +20,10 @@ from typing import Iterator, NamedTuple, Optional, Tuple
 
 from PIL import Image, ImageStat, features
 
-from luminance import formats, formulas
-from luminance.limits import Limits
+from luminance.core import formats, formulas
+from luminance.core.limits import Limits
 from luminance.memory import UNLIMITED, Claim, Evicted, NeverFits, megabytes
-from luminance.results import DEFAULT_METRIC, METRICS  # the names belong to the results schema
+from luminance.core.results import DEFAULT_METRIC, METRICS  # the names belong to the results schema
 
 __all__ = ["METRICS", "DEFAULT_METRIC", "Measurement", "NotAnImage", "Limits", "Opened",
            "FORMATS", "measure", "luminance", "to_rgb_or_l", "decode_bytes"]

@@ -40,14 +40,12 @@ import time
 import urllib.parse
 from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 
-from luminance import osdf
-from luminance.manifest import FEDERATION_SCHEMES
+from luminance.core import osdf
 from luminance.transport import Body, FetchError, Head, redirect_target
 
-__all__ = ["SCHEMES", "OSDF_FEDERATION", "FEDERATION_VARIABLE", "MAX_CACHES", "Pelican",
+__all__ = ["OSDF_FEDERATION", "FEDERATION_VARIABLE", "MAX_CACHES", "Pelican",
            "ObjectURL", "parse", "parse_links", "parse_namespace"]
 
-SCHEMES = FEDERATION_SCHEMES
 OSDF_FEDERATION = "osg-htc.org"  # its director: osdf-director.osg-htc.org
 FEDERATION_VARIABLE = "PHOTODEMO_OSDF_FEDERATION"  # the OSDF's discovery host[:port], for tests
 DISCOVERY_PATH = "/.well-known/pelican-configuration"

@@ -12,7 +12,7 @@ import os
 import runpy
 import sys
 
-from luminance import bundle
+from luminance.core import bundle
 
 ENTRY_POINT = "PHOTODEMO_ENTRY_POINT"
 

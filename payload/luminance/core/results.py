@@ -1,6 +1,6 @@
 """The results file: one JSON document per job, the one definition shared by payload, submit and aggregate.
 
-Schema `photodemo-results/1` (documented in README.md):
+Schema `photodemo-results/1` (documented in docs/results.md):
 
     {
       "schema": "photodemo-results/1",
@@ -35,8 +35,8 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union, cast
 
-from luminance.errors import ResultsError
-from luminance.files import Refused, open_regular, write_atomically
+from luminance.core.errors import ResultsError
+from luminance.core.files import Refused, open_regular, write_atomically
 
 __all__ = ["SCHEMA", "METRICS", "DEFAULT_METRIC", "MAX_RECORDS", "MAX_FILE_BYTES", "Job", "PHOTO_FIELDS",
            "FAILURE_FIELDS", "epoch", "new_document", "photo", "failure", "rank", "better", "write", "read",
@@ -48,7 +48,7 @@ METRICS = ("perceived", "luma", "relative")  # job.metric: what `luminance` mean
 DEFAULT_METRIC = "perceived"
 MAX_RECORDS = 1 << 28  # record numbers are below this: readers keep a bitmap of them (32 MB at most)
 # A results file is read whole: this is far above the file of any chunk worth submitting, and what
-# is larger (or endless, as /dev/zero behind a symlink) is refused unread (README, reliability).
+# is larger (or endless, as /dev/zero behind a symlink) is refused unread (docs/reliability.md, rule 2).
 MAX_FILE_BYTES = 256 << 20
 MAX_EPOCH = 253402300799  # 9999-12-31 23:59:59 UTC: the last second a date can name
 MAX_SECONDS = 1e9  # elapsed: about 30 years

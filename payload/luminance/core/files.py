@@ -14,7 +14,7 @@ import os
 import shutil
 import stat
 import tempfile
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 __all__ = ["write_atomically", "copy_atomically", "check_writable", "Refused", "open_regular"]
 
@@ -54,7 +54,7 @@ def write_atomically(path: str, text: str, durable: bool = False, errors: str = 
     ERRORS is the encoding's error handler: "surrogateescape" writes the undecodable bytes of a
     text read with it (a manifest's, into its slices) as they came."""
 
-    def write(stream):
+    def write(stream: BinaryIO) -> None:
         stream.write(text.encode("utf-8", errors))
         if durable:
             stream.flush()
@@ -66,7 +66,7 @@ def write_atomically(path: str, text: str, durable: bool = False, errors: str = 
 def copy_atomically(source: str, path: str) -> None:
     """Copy the file SOURCE to PATH atomically (an output transfer). Raises OSError."""
 
-    def write(stream):
+    def write(stream: BinaryIO) -> None:
         with open(source, "rb") as original:
             shutil.copyfileobj(original, stream)
 
@@ -80,7 +80,7 @@ def check_writable(directory: str) -> None:
         pass
 
 
-def _replace(path, write) -> None:
+def _replace(path: str, write: Callable[[BinaryIO], None]) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     # The temporary name keeps PATH's start only: PATH's own name may be as long as a name can be.
     fd, tmp = tempfile.mkstemp(prefix=".{}.".format(os.path.basename(path)[:64]), suffix=".tmp",

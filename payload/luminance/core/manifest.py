@@ -25,7 +25,7 @@ import os
 import re
 from typing import IO, Iterable, Iterator, List, NamedTuple, Optional
 
-from luminance.errors import ManifestError
+from luminance.core.errors import ManifestError
 
 __all__ = ["Record", "parse_year", "MIN_YEAR", "max_year", "UNDECODABLE", "printable", "parse_line",
            "iter_records", "read_records", "count_records", "format_record",

@@ -11,7 +11,7 @@ BASE_MB, what the job holds before any photo (docs/memory.md).
 
 from typing import NamedTuple
 
-from luminance import ads
+from luminance.core import ads
 
 __all__ = ["Limits", "DEFAULT_MAX_BYTES", "DEFAULT_TIMEOUT", "DEFAULT_DEADLINE", "DEFAULT_RETRIES",
            "DEFAULT_MAX_PIXELS", "DEFAULT_DECODE_SECONDS", "MAX_JPEG_SCANS",

@@ -12,7 +12,7 @@ EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT); 128+N for signal N, 143 for SIG
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: stdout's reader left early (`| head`), as a shell reports
 #                       any tool that SIGPIPE stops: the output was cut short, so not 0
 
-# What each code means, for every command's --help: payload/luminance/command.py renders the codes
+# What each code means, for every command's --help: payload/luminance/core/command.py renders the codes
 # a command uses, each followed by what it means for that command.
 EXIT_MEANINGS = {
     EXIT_OK: "success",

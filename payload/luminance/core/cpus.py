@@ -32,10 +32,10 @@ def _cgroup_quota(root: str = "/sys/fs/cgroup") -> Optional[int]:
         pass
     try:
         with open(os.path.join(root, "cpu", "cpu.cfs_quota_us")) as stream:
-            quota = int(stream.read())
+            quota_us = int(stream.read())
         with open(os.path.join(root, "cpu", "cpu.cfs_period_us")) as stream:
-            period = int(stream.read())
-        return max(1, math.ceil(quota / period)) if quota > 0 and period > 0 else None
+            period_us = int(stream.read())
+        return max(1, math.ceil(quota_us / period_us)) if quota_us > 0 and period_us > 0 else None
     except (OSError, ValueError):
         return None
 

@@ -35,8 +35,8 @@ import zipfile
 import zlib
 from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
-from luminance.cpus import available_cpus
-from luminance.errors import EXIT_UNSUITABLE, PhotodemoError
+from luminance.core.cpus import available_cpus
+from luminance.core.errors import EXIT_UNSUITABLE, PhotodemoError
 
 __all__ = ["ZIP_PREFIX", "INDEX", "FORMAT", "BundleError", "Targets", "Blob", "WheelFile",
            "StoreIndex", "supported_tags", "compatible", "choose", "activate", "targets",

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any, Callable, List, Mapping, Optional, Sequen
 if TYPE_CHECKING:  # typing.NoReturn is from 3.6.2; the payload starts on any 3.6
     from typing import NoReturn
 
-from luminance.errors import (EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_MEANINGS,
-                              EXIT_USAGE, PhotodemoError, UsageError)
+from luminance.core.errors import (EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_MEANINGS,
+                                   EXIT_USAGE, PhotodemoError, UsageError)
 
 __all__ = ["Parser", "Terminated", "run", "interrupted_code", "exit_codes_help", "FRAME_CODES"]
 
