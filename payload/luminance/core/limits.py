@@ -30,7 +30,7 @@ DEFAULT_MEMORY_MB = 1024  # HTCondor's usual request_memory, and ./submit's defa
 # The job before its photos: the interpreter, Pillow and requests imported, the fetch and decoder
 # threads, malloc's arenas. The largest peak RSS measured of a job of small photos, with room for
 # a Python or a Pillow that takes more (docs/memory.md; `make bench` measures it).
-BASE_MB = 96
+BASE_MB = 112
 MIN_PHOTOS_MB = 16  # the photos' share when --memory leaves less: small photos still go through
 
 
