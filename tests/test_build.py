@@ -10,7 +10,7 @@ import pytest
 
 import build
 from luminance.core import bundle
-from test_bundle import make_wheel
+from wheels import make_wheel
 
 
 def test_the_boot_tries_the_carried_pythons_newest_first_then_older():

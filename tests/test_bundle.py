@@ -11,6 +11,7 @@ import pytest
 from packaging import tags as ptags
 
 import build
+from wheels import make_wheel
 from luminance.core import bundle
 from luminance.core.errors import EXIT_UNSUITABLE
 
@@ -75,15 +76,6 @@ def test_choose_prefers_what_pip_would():
     assert bundle.choose(wheels, (3, 11), "x86_64", (2, 36)) == [wheels[1], wheels[3]]
     assert bundle.choose(wheels, (3, 10), "x86_64", (2, 36)) == [wheels[2], wheels[3]]
     assert bundle.choose(wheels, (3, 8), "x86_64", (2, 36)) == [wheels[0], wheels[3]]
-
-
-def make_wheel(directory, name, files):
-    """A wheel file NAME in DIRECTORY holding FILES ({path: text})."""
-    path = os.path.join(str(directory), name)
-    with zipfile.ZipFile(path, "w") as archive:
-        for member, text in files.items():
-            archive.writestr(member, text)
-    return path
 
 
 def make_pex(path, wheels):

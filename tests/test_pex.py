@@ -16,7 +16,7 @@ from PIL import Image
 import hostile
 from luminance.core import bundle, limits, results
 from photodemo import images
-from test_metrics import independent, pixels_of
+from pixels import independent, pixels_of
 
 # Manifest line -> what the job must make of it.
 GOOD = {  # path on the server -> (year text, image bytes)
