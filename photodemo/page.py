@@ -108,6 +108,13 @@ def _common_prefix(urls: Sequence[str]) -> str:
     return prefix[:prefix.rfind("/") + 1]
 
 
+def trend_min(summary: Summary) -> int:
+    """The fewest photos a year needs for its mean to be on the line: TREND_MIN, or 0 (every
+    year) when fewer than two years have that many, so that a small run still gets a line."""
+    well_sampled = sum(1 for row in summary.years if row.n >= TREND_MIN)
+    return TREND_MIN if well_sampled >= 2 else 0
+
+
 def plot_json(summary: Summary, plot: Dict[str, Any]) -> Dict[str, Any]:
     """The data the plot's script reads: points (compact parallel arrays) or density cells, and
     the per-year means for the trend line."""
@@ -115,7 +122,7 @@ def plot_json(summary: Summary, plot: Dict[str, Any]) -> Dict[str, Any]:
         "mode": plot["mode"], "metric": summary.metric, "photos": summary.photos,
         "trend": [[row.year, row.mean, row.n] for row in summary.years],
         "unknown": summary.unknown.mean if summary.unknown else None,
-        "trendMin": TREND_MIN,
+        "trendMin": trend_min(summary),
     }
     if plot["mode"] == "scatter":
         points = plot["points"]
@@ -314,8 +321,12 @@ def render(summary: Summary, plot: Dict[str, Any], title: str) -> str:
         caption = ("{} photos, more than {} for one dot each: each cell counts the photos of one year "
                    "and one luminance band {:.2f} wide (darker: more photos). ".format(
                        _n(summary.photos), _n(plot["max_points"]), 1 / plot["bins"]))
-    caption += ("The line joins the mean of each year with at least {} photos; a hollow mark is the "
-                "mean of a year with fewer. ".format(TREND_MIN))
+    if trend_min(summary):
+        caption += ("The line joins the mean of each year with at least {} photos; a hollow mark is "
+                    "the mean of a year with fewer. ".format(TREND_MIN))
+    else:
+        caption += ("The line joins the mean of every year (fewer than two years have {} photos or "
+                    "more). ".format(TREND_MIN))
     caption += ("Hover a dot for its year, luminance and URL; click it to open the photo."
                 if plot["mode"] == "scatter" else "Hover a cell for its count.")
     subtitle = "{} photos · {} failed · luminance: {}".format(_n(summary.photos), _n(summary.failed),

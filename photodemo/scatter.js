@@ -171,9 +171,9 @@
   // The per-year mean: the trend the tutorial's plot left to the eye.
   var trend = el("g", { "class": "trend" }, svg);
   // A year of one or two photos has a mean that swings with chance: it gets a hollow mark of its
-  // own, off the line, unless too few years are well sampled to draw a line at all.
+  // own, off the line. data.trendMin is page.trend_min's (0 when too few years are well sampled
+  // to draw a line without them).
   var joined = data.trend.filter(function (row) { return row[2] >= data.trendMin; });
-  if (joined.length < 2) joined = data.trend;
   if (joined.length > 1) {
     el("polyline", { points: joined.map(function (row) {
       return sx(row[0]).toFixed(1) + "," + sy(row[1]).toFixed(1);

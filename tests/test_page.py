@@ -281,3 +281,15 @@ def test_in_chromium_the_density_view_stands_for_every_photo(tmp_path, capsys):
     assert re.fullmatch(r"luminance 0\.\d\d–0\.\d\d", hovered["lines"][1])
     assert re.fullmatch(r"1 photo|\d+ photos", hovered["lines"][2])
     chromium(tmp_path, tmp_path / "density.html", "--screenshot={}".format(tmp_path / "density.png"))
+
+
+def test_the_caption_says_which_years_the_mean_line_joins():
+    sparse = crafted_summary([(1900 + k, 0.5) for k in range(10)])
+    points = [(1900 + k, 0.5, "http://x.org/{}.jpg".format(k)) for k in range(10)]
+    plot = {"mode": "scatter", "points": points}
+    assert page.plot_json(sparse, plot)["trendMin"] == 0
+    assert "The line joins the mean of every year (fewer than two years have 5 photos or more)." in \
+        page.render(sparse, plot, "sparse")
+    sampled = sparse._replace(years=[row._replace(n=page.TREND_MIN) for row in sparse.years])
+    assert page.plot_json(sampled, plot)["trendMin"] == page.TREND_MIN
+    assert "a hollow mark is the mean of a year with fewer" in page.render(sampled, plot, "sampled")
