@@ -315,7 +315,10 @@ def test_oversized_response_heads_are_permanent(server, fault):
 def test_bad_local_paths_are_permanent_failures(tmp_path):
     fifo = tmp_path / "fifo.jpg"
     os.mkfifo(str(fifo))
+    big = tmp_path / "big.jpg"
+    big.write_bytes(bytes(2100000))
     for url, reason in [(tmp_path.as_uri() + "/a%00.jpg", "bad URL: embedded null byte"),
+                        (str(big), "body of 2.1 MB is over the limit of 2.0 MB (--max-bytes)"),
                         (str(tmp_path) + "/a\x00.jpg", "bad URL: embedded null byte"),
                         (str(fifo), "not a regular file"),  # open() would wait for a writer
                         ("/dev/zero", "not a regular file"),
@@ -323,7 +326,7 @@ def test_bad_local_paths_are_permanent_failures(tmp_path):
                         ("file://elsewhere.example/a.jpg", "bad URL: a file URL on another host"),
                         ("/" + "a" * 5000 + ".jpg", "cannot read")]:
         with pytest.raises(FetchError, match=re.escape(reason)) as info:
-            fast().get(url)
+            fast(max_bytes=2000000).get(url)
         assert not info.value.transient
 
 

@@ -13,13 +13,13 @@ deadline: deadlines.py); this module decides what to try and how often.
 import os
 import platform
 import random
-import stat
 import threading
 import time
 import urllib.parse
 from typing import Callable, Optional, Sequence, Union
 
 from luminance import pelican
+from luminance.core import files
 from luminance.core.limits import DEFAULT_DEADLINE, DEFAULT_MAX_BYTES, DEFAULT_RETRIES, DEFAULT_TIMEOUT
 from luminance.core.manifest import FEDERATION_SCHEMES, sandbox_name
 from luminance.memory import UNLIMITED, Claim, NeverFits
@@ -152,20 +152,21 @@ class Fetcher:
 
     def _read_file(self, path: str) -> Body:
         try:
-            info = os.stat(path)
-            if not stat.S_ISREG(info.st_mode):  # a FIFO would block, /dev/zero never end
-                raise FetchError("cannot read {}: not a regular file".format(path), transient=False)
-            if info.st_size > self.max_bytes:
-                raise FetchError(too_big(info.st_size, self.max_bytes), transient=False)
-            claim = self._claim()
-            claim.release()
-            try:
-                claim.grow(info.st_size)
-            except NeverFits as exc:
-                raise FetchError(does_not_fit(exc), transient=False) from None
-            with open(path, "rb") as stream:
-                data = stream.read(info.st_size)
-                changed = len(data) != info.st_size or stream.read(1)
+            # The one rule for files others left (a FIFO would block, /dev/zero never end).
+            with files.open_regular(path, self.max_bytes, "--max-bytes") as stream:
+                size = os.fstat(stream.fileno()).st_size
+                claim = self._claim()
+                claim.release()
+                try:
+                    claim.grow(size)
+                except NeverFits as exc:
+                    raise FetchError(does_not_fit(exc), transient=False) from None
+                data = stream.read(size)
+                changed = len(data) != size or stream.read(1)
+        except files.Refused as exc:
+            if exc.size is not None:
+                raise FetchError(too_big(exc.size, self.max_bytes), transient=False) from None
+            raise FetchError("cannot read {}: {}".format(path, exc), transient=False) from None
         except OSError as exc:
             raise FetchError("cannot read {}: {}".format(path, exc.strerror or exc),
                              transient=False) from None

@@ -14,14 +14,17 @@ import os
 import shutil
 import stat
 import tempfile
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Optional
 
 __all__ = ["write_atomically", "copy_atomically", "check_writable", "Refused", "open_regular"]
 
 
 class Refused(OSError):
     """A path that is not a regular file, or holds more than its reader takes: left unread.
-    str() is the reason without the path (the caller names it)."""
+    str() is the reason without the path (the caller names it); SIZE is the file's size when it
+    was refused for that, None when it is not a regular file."""
+
+    size: Optional[int] = None
 
     def __str__(self) -> str:
         return self.strerror or ""
@@ -39,8 +42,10 @@ def open_regular(path: str, max_bytes: int, kind: str = "the file") -> BinaryIO:
         if not stat.S_ISREG(info.st_mode):
             raise Refused(0, "not a regular file")
         if info.st_size > max_bytes:
-            raise Refused(0, "{} bytes, more than {} may hold ({} MiB)".format(
+            refused = Refused(0, "{} bytes, more than {} may hold ({} MiB)".format(
                 info.st_size, kind, max_bytes >> 20))
+            refused.size = info.st_size
+            raise refused
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         return open(fd, "rb")
