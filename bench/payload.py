@@ -170,20 +170,24 @@ class Cost(NamedTuple):
     cpu: float
 
 
+def timed(command, cwd):
+    """COMMAND run in CWD, which must succeed: its Cost (wall, and CPU of all its processes)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    began = time.perf_counter()
+    code = subprocess.call(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if code != 0:
+        raise RuntimeError("{} failed (exit {}) in {}".format(" ".join(command), code, cwd))
+    return Cost(wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+
+
 def cold_job(payload, sandbox):
     """One cold job with no records, as HTCondor starts it: a fresh sandbox holding only PAYLOAD,
     an empty PEX_ROOT there, env -i; its Cost."""
     fresh_sandbox(payload, sandbox)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    began = time.perf_counter()
-    code = subprocess.call(["env", "-i", "PEX_ROOT=.pex", "./luminance.pex", "start.json", "0", "0",
-                            "--manifest", "/dev/null"], cwd=sandbox, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-    wall = time.perf_counter() - began
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if code != 0:
-        raise RuntimeError("cold job failed (exit {}) in {}".format(code, sandbox))
-    return Cost(wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return timed(["env", "-i", "PEX_ROOT=.pex", "./luminance.pex", "start.json", "0", "0",
+                  "--manifest", "/dev/null"], sandbox)
 
 
 def paired_costs(payloads, sandbox, rounds=ROUNDS):
@@ -475,14 +479,6 @@ def breakdown_rows(pex, sandbox, rounds=ROUNDS):
              "pex, cold, --version, interpreter already identified": [], "pex, warm, --version": [],
              "a cold job with no records": []}
     names = list(steps)
-
-    def timed(command, cwd):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        began = time.perf_counter()
-        subprocess.run(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return Cost(time.perf_counter() - began,
-                    after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
 
     version = ["env", "-i", "PEX_ROOT=.pex", "./luminance.pex", "--version"]
     for _ in range(rounds):
